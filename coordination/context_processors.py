@@ -1,0 +1,39 @@
+"""The navigation a role sees (built here, so templates hold no logic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext_lazy as _
+
+from coordination import roles
+
+# (role predicate, url name, label); unknown url names are skipped until their app lands.
+NAVIGATION: list[tuple[Any, str, Any]] = [
+    (roles.is_coordinator, "cases:dashboard", _("Dashboard")),
+    (roles.is_coordinator, "cases:list", _("Cases")),
+    (roles.is_coordinator, "cases:register", _("Register a child")),
+    (roles.is_institution_staff, "referrals:inbox", _("Referrals")),
+    (roles.is_institution_staff, "referrals:places", _("Free places")),
+    (roles.may_see_figures, "figures", _("Figures")),
+    (roles.is_administrator, "admin:index", _("Administration")),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = []
+    for allowed, name, label in NAVIGATION:
+        if not allowed(user):
+            continue
+        try:
+            url = reverse(name)
+        except NoReverseMatch:
+            continue
+        items.append({"url": url, "label": label, "active": request.path.startswith(url)})
+    role_labels = [roles.ROLE_LABELS[r] for r in roles.ROLES if r in roles.role_names(user)]
+    return {"nav_items": items, "user_roles": role_labels}

@@ -1,0 +1,235 @@
+"""Keyring, AES-256-GCM field encryption and HMAC-SHA-256 blind indexes.
+
+Stored form of an encrypted value: ``"<key id>$<base64(nonce | ciphertext+tag)>"``. The
+associated data is ``app_label.model.field``, so a value copied into another column fails to
+decrypt. Keys come from the environment only (``FIELD_ENCRYPTION_KEYS``: ``id:base64`` entries,
+the first one active; ``BLIND_INDEX_KEY``), never from ``SECRET_KEY`` or the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cologne_phonetics
+from anyascii import anyascii
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+NONCE_BYTES = 12
+KEY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+class DecryptionError(Exception):
+    """A stored value could not be decrypted (unknown key id, wrong key, tampered data)."""
+
+
+@dataclass(frozen=True)
+class Keyring:
+    active_id: str
+    keys: dict[str, AESGCM]
+    blind_key: bytes
+
+    def encrypt(self, plaintext: bytes, *, context: str) -> str:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self.keys[self.active_id].encrypt(nonce, plaintext, context.encode())
+        return f"{self.active_id}${base64.b64encode(nonce + sealed).decode('ascii')}"
+
+    def decrypt(self, token: str, *, context: str) -> bytes:
+        key_id, sep, body = token.partition("$")
+        if not sep:
+            raise DecryptionError(f"{context}: stored value is not an encrypted token")
+        aes = self.keys.get(key_id)
+        if aes is None:
+            raise DecryptionError(
+                f"{context}: value is encrypted under key id {key_id!r}, which is not in "
+                "FIELD_ENCRYPTION_KEYS"
+            )
+        try:
+            raw = base64.b64decode(body, validate=True)
+            return aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+        except (InvalidTag, binascii.Error, ValueError) as exc:
+            raise DecryptionError(
+                f"{context}: value does not decrypt with key {key_id!r} "
+                "(wrong key, tampered data, or copied from another column)"
+            ) from exc
+
+    def blind_index(self, normalised: str, *, purpose: str) -> str:
+        mac = hmac.new(self.blind_key, f"{purpose}\x1f{normalised}".encode(), hashlib.sha256)
+        return mac.hexdigest()
+
+
+def _decode_key(raw: str, variable: str) -> bytes:
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImproperlyConfigured(f"{variable}: a key is not valid base64") from exc
+    if len(key) != 32:
+        raise ImproperlyConfigured(f"{variable}: every key must be 32 bytes (AES-256)")
+    return key
+
+
+def parse_keyring(field_keys: str, blind_key: str) -> Keyring:
+    """Build a keyring from the two environment variables; raise naming the bad variable."""
+    if not field_keys.strip():
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS is not set: personal fields cannot be encrypted or read."
+        )
+    if not blind_key.strip():
+        raise ImproperlyConfigured("BLIND_INDEX_KEY is not set: search indexes cannot be built.")
+    keys: dict[str, AESGCM] = {}
+    active = ""
+    for entry in field_keys.split(","):
+        if not entry.strip():
+            continue
+        key_id, sep, raw = entry.strip().partition(":")
+        if not sep or not KEY_ID_RE.match(key_id):
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS: entries are 'id:base64key' separated by commas"
+            )
+        if key_id in keys:
+            raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key id {key_id!r} appears twice")
+        keys[key_id] = AESGCM(_decode_key(raw, "FIELD_ENCRYPTION_KEYS"))
+        active = active or key_id
+    return Keyring(active_id=active, keys=keys, blind_key=_decode_key(blind_key, "BLIND_INDEX_KEY"))
+
+
+@lru_cache(maxsize=1)
+def _cached_keyring(field_keys: str, blind_key: str) -> Keyring:
+    return parse_keyring(field_keys, blind_key)
+
+
+def get_keyring() -> Keyring:
+    """The keyring for the current settings (cached per key configuration)."""
+    return _cached_keyring(settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY)
+
+
+def generate_key() -> str:
+    """A fresh random 256-bit key, base64-encoded, for .env files and rotation."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def key_id_of(token: str) -> str:
+    return token.partition("$")[0]
+
+
+# --- Normalisation for blind indexes ---------------------------------------------------
+
+# German umlauts become two letters (Müller = Mueller); everything else is transliterated
+# by anyascii (Cyrillic, Arabic, Turkish, ... to ASCII).
+_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def normalise(value: str) -> str:
+    """Case-folded, NFKC, transliterated to ASCII letters/digits, single spaces."""
+    text = unicodedata.normalize("NFKC", value).casefold().translate(_GERMAN)
+    text = anyascii(text).lower()
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return " ".join(text.split())
+
+
+def phonetic(value: str) -> str:
+    """Kölner Phonetik of every word of the normalised value (Mohammed = Muhammad)."""
+    words = normalise(value).split()
+    return " ".join(code for _word, code in cologne_phonetics.encode(" ".join(words)) if code)
+
+
+def blind_index(self, normalised: str, *, purpose: str) -> str:
+        mac = hmac.new(self.blind_key, f"{purpose}\x1f{normalised}".encode(), hashlib.sha256)
+        return mac.hexdigest()
+
+
+def _decode_key(raw: str, variable: str) -> bytes:
+    try:
+        key = base64.b64decode(raw.strip(), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImproperlyConfigured(f"{variable}: a key is not valid base64") from exc
+    if len(key) != 32:
+        raise ImproperlyConfigured(f"{variable}: every key must be 32 bytes (AES-256)")
+    return key
+
+
+def parse_keyring(field_keys: str, blind_key: str) -> Keyring:
+    """Build a keyring from the two environment variables; raise naming the bad variable."""
+    if not field_keys.strip():
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEYS is not set: personal fields cannot be encrypted or read."
+        )
+    if not blind_key.strip():
+        raise ImproperlyConfigured("BLIND_INDEX_KEY is not set: search indexes cannot be built.")
+    keys: dict[str, AESGCM] = {}
+    active = ""
+    for entry in field_keys.split(","):
+        if not entry.strip():
+            continue
+        key_id, sep, raw = entry.strip().partition(":")
+        if not sep or not KEY_ID_RE.match(key_id):
+            raise ImproperlyConfigured(
+                "FIELD_ENCRYPTION_KEYS: entries are 'id:base64key' separated by commas"
+            )
+        if key_id in keys:
+            raise ImproperlyConfigured(f"FIELD_ENCRYPTION_KEYS: key id {key_id!r} appears twice")
+        keys[key_id] = AESGCM(_decode_key(raw, "FIELD_ENCRYPTION_KEYS"))
+        active = active or key_id
+    return Keyring(active_id=active, keys=keys, blind_key=_decode_key(blind_key, "BLIND_INDEX_KEY"))
+
+
+@lru_cache(maxsize=1)
+def _cached_keyring(field_keys: str, blind_key: str) -> Keyring:
+    return parse_keyring(field_keys, blind_key)
+
+
+def get_keyring() -> Keyring:
+    """The keyring for the current settings (cached per key configuration)."""
+    return _cached_keyring(settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY)
+
+
+def generate_key() -> str:
+    """A fresh random 256-bit key, base64-encoded, for .env files and rotation."""
+    return base64.b64encode(os.urandom(32)).decode("ascii")
+
+
+def key_id_of(token: str) -> str:
+    return token.partition("$")[0]
+
+
+# --- Normalisation for blind indexes ---------------------------------------------------
+
+_TRANSLIT = str.maketrans(
+    {
+        "ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss", "æ": "ae", "ø": "o", "å": "a",
+        "ı": "i", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "œ": "oe",
+    }
+)  # fmt: skip
+
+_CYRILLIC = {
+    "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "є": "ie",
+    "ж": "zh", "з": "z", "и": "y", "і": "i", "ї": "i", "й": "i", "к": "k", "л": "l",
+    "м": "m", "н": "n", "о": "o", "п": "p", "р": "r", "с": "s", "т": "t", "у": "u",
+    "ф": "f", "х": "kh", "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ь": "", "ю": "iu",
+    "я": "ia", "ы": "y", "э": "e", "ё": "e", "ъ": "",
+}  # fmt: skip
+
+
+def normalise(value: str) -> str:
+    """Case-folded, NFKC, transliterated to ASCII letters/digits, single spaces."""
+    text = unicodedata.normalize("NFKC", value).casefold()
+    text = "".join(_CYRILLIC.get(ch, ch) for ch in text).translate(_TRANSLIT)
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = re.sub(r"[^a-z0-9]+", " ", text)
+    return " ".join(text.split())
+
+
+def blind_index(value: str, *, purpose: str) -> str:
+    """HMAC-SHA-256 over the normalised value; ``purpose`` separates index families."""
+    return get_keyring().blind_index(normalise(value), purpose=purpose)

@@ -1,0 +1,59 @@
+"""Form helpers shared by every app: KERN UX widget classes and input hygiene."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def reject_control_characters(value: str) -> None:
+    """Free text may hold line breaks and tabs, never other control characters."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValidationError(_("This text contains invisible control characters."), "control")
+
+
+class KernFormMixin:
+    """Give every widget the KERN UX classes and describe errors for screen readers."""
+
+    fields: dict[str, forms.Field]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
+        for name, field in self.fields.items():
+            widget = field.widget
+            if isinstance(widget, forms.CheckboxInput):
+                css = "kern-form-check__checkbox"
+            elif isinstance(widget, forms.RadioSelect | forms.CheckboxSelectMultiple):
+                css = "kern-form-check__radio"
+            elif isinstance(widget, forms.Select):
+                css = "kern-form-input__select"
+            else:
+                css = "kern-form-input__input"
+            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+            if isinstance(field, forms.CharField):
+                field.validators.append(reject_control_characters)
+            if isinstance(field, forms.DateField):
+                widget.input_type = "date"  # type: ignore[attr-defined]
+                widget.format = "%Y-%m-%d"  # type: ignore[attr-defined]
+            _ = name
+
+    def full_clean(self) -> None:
+        super().full_clean()  # type: ignore[misc]
+        for name in getattr(self, "errors", {}):
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-invalid"] = "true"
+                self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"
+
+
+class KernForm(KernFormMixin, forms.Form):
+    pass
+
+
+class KernModelForm(KernFormMixin, forms.ModelForm):
+    pass

@@ -1,0 +1,36 @@
+"""Health of the database and the broker, for /healthz and operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import connection
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except Exception:  # noqa: BLE001 - any database error means "down"
+        return False
+
+
+def broker_ok(timeout: float = 2.0) -> bool:
+    from coordination.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+            return True
+    except Exception:  # noqa: BLE001 - any broker error means "down"
+        return False
+
+
+def health() -> dict[str, Any]:
+    db, broker = database_ok(), broker_ok()
+    return {
+        "status": "ok" if db and broker else "degraded",
+        "database": "ok" if db else "down",
+        "broker": "ok" if broker else "down",
+    }

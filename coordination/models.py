@@ -1,0 +1,192 @@
+"""What every app shares: users, teams, the audit log and the office's settings."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Team(models.Model):
+    """A coordination team; it owns its cases."""
+
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    lead = models.ForeignKey(
+        "coordination.User",
+        verbose_name=_("team lead"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    mailbox = models.EmailField(_("shared mailbox"), blank=True)
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class User(AbstractUser):
+    team = models.ForeignKey(
+        Team,
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="members",
+    )
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    language = models.CharField(
+        _("language"),
+        max_length=5,
+        choices=[("de", _("German")), ("en", _("English"))],
+        default="de",
+    )
+
+    class Meta(AbstractUser.Meta):
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    def __str__(self) -> str:
+        return self.get_full_name() or self.username
+
+
+class AuditEntry(models.Model):
+    """One append-only row of the access and change log (see coordination/audit.py)."""
+
+    at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        User, verbose_name=_("user"), null=True, on_delete=models.DO_NOTHING,
+        db_constraint=False, related_name="+",
+    )  # fmt: skip
+    actor_name = models.CharField(_("user name"), max_length=150, blank=True)
+    roles = models.CharField(_("roles"), max_length=200, blank=True)
+    ip = models.GenericIPAddressField(_("address"), null=True, blank=True)
+    action = models.CharField(_("action"), max_length=60, db_index=True)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_id = models.CharField(_("object id"), max_length=60, blank=True)
+    case_reference = models.CharField(_("case reference"), max_length=30, blank=True, db_index=True)
+    fields = models.JSONField(_("fields"), default=list, blank=True)
+    detail = models.JSONField(_("detail"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64, blank=True)
+    hash = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit log")
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["actor", "at"], name="audit_actor_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.case_reference}"
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if self.pk is not None:
+            raise PermissionError("Audit entries are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError("Audit entries are append-only.")
+
+
+class OfficeSettings(models.Model):
+    """The office's tunable rules; one row, edited by an administrator in the admin."""
+
+    reminder_1_days = models.PositiveSmallIntegerField(
+        _("first reminder after (working days)"), default=5, validators=[MinValueValidator(1)]
+    )
+    reminder_2_days = models.PositiveSmallIntegerField(
+        _("second reminder and coordinator notice after (working days)"), default=10
+    )
+    escalation_days = models.PositiveSmallIntegerField(
+        _("escalation to team lead after (working days)"), default=15
+    )
+    expiry_days = models.PositiveSmallIntegerField(
+        _("referral expires after (working days)"), default=20
+    )
+    enrolment_reminder_days = models.PositiveSmallIntegerField(
+        _("accepted but not enrolled: reminder after start date (working days)"), default=3
+    )
+    enrolment_notice_days = models.PositiveSmallIntegerField(
+        _("accepted but not enrolled: coordinator notice after start date (working days)"),
+        default=8,
+    )
+    waiting_limit_days = models.PositiveSmallIntegerField(
+        _("legal limit without a place (days after arrival)"), default=90
+    )
+    waiting_target_days = models.PositiveSmallIntegerField(
+        _("service target without a place (days)"), default=42
+    )
+    stuck_target_days = models.PositiveSmallIntegerField(
+        _("a case is stuck after this many days in one state"), default=21
+    )
+    places_stale_days = models.PositiveSmallIntegerField(
+        _("free-place figures are stale after (days)"), default=14
+    )
+    retention_months = models.PositiveSmallIntegerField(
+        _("keep closed cases for (months)"), default=24, validators=[MinValueValidator(1)]
+    )
+    audit_retention_months = models.PositiveSmallIntegerField(
+        _("keep the audit log for (months)"), default=36, validators=[MinValueValidator(12)]
+    )
+    suppression_threshold = models.PositiveSmallIntegerField(
+        _("suppress counts below"),
+        default=3,
+        validators=[MinValueValidator(3), MaxValueValidator(50)],
+    )
+    sensitive_suppression_threshold = models.PositiveSmallIntegerField(
+        _("suppress counts below (origin, language, residence status)"),
+        default=5,
+        validators=[MinValueValidator(3), MaxValueValidator(50)],
+    )
+    otp_required_roles = models.JSONField(
+        _("roles that must use a second factor"), default=list, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("office settings")
+        verbose_name_plural = _("office settings")
+
+    def __str__(self) -> str:
+        return str(_("Office settings"))
+
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.pk = 1
+        super().save(*args, **kwargs)
+        from django.core.cache import cache
+
+        cache.delete("office-settings")
+
+    @classmethod
+    def current(cls) -> OfficeSettings:
+        """The single settings row (created with defaults on first use), cached briefly."""
+        from django.core.cache import cache
+
+        obj = cache.get("office-settings")
+        if obj is None:
+            obj, _created = cls.objects.get_or_create(pk=1)
+            cache.set("office-settings", obj, 60)
+        return obj
+
+
+class District(models.Model):
+    """A city district (Stadtteil); cases and institutions are routed by it."""
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    neighbours = models.ManyToManyField(
+        "self", verbose_name=_("neighbouring districts"), blank=True, symmetrical=True
+    )
+
+    class Meta:
+        verbose_name = _("district")
+        verbose_name_plural = _("districts")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

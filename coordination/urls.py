@@ -1,0 +1,21 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from coordination import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("language/", views.set_language, name="set_language"),
+    path("cases/", include("cases.urls")),
+    path("referrals/", include("referrals.urls")),
+    path("figures/", include("coordination.figures_urls")),
+    path("admin/", admin.site.urls),
+]
+
+handler403 = "coordination.errors.permission_denied"
+handler404 = "coordination.errors.page_not_found"
+handler500 = "coordination.errors.server_error"

@@ -1,0 +1,64 @@
+"""Demo institutions (fictional names) across the city's districts, with free places."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+
+from cases.models import Group
+from referrals.models import Institution, InstitutionKind, Places
+
+# name, kind, district, intensive course, BVJ-S, {group: free}
+INSTITUTIONS: list[tuple[str, str, str, bool, bool, dict[str, int]]] = [
+    ("Grundschule am Moselufer", InstitutionKind.GRUNDSCHULE, "Lützel", True, False,
+     {"g01": 2, "g02": 1, "g03": 0, "g04": 1}),
+    ("Grundschule Rheinblick", InstitutionKind.GRUNDSCHULE, "Altstadt", False, False,
+     {"g01": 1, "g02": 2, "g03": 1, "g04": 0}),
+    ("Grundschule Karthause-Nord", InstitutionKind.GRUNDSCHULE, "Karthause", True, False,
+     {"g01": 3, "g02": 0, "g03": 2, "g04": 1}),
+    ("Grundschule Metternich", InstitutionKind.GRUNDSCHULE, "Metternich", False, False,
+     {"g01": 1, "g02": 1, "g03": 1, "g04": 1}),
+    ("Realschule plus Schängel", InstitutionKind.REALSCHULE_PLUS, "Süd", True, False,
+     {"g05": 2, "g06": 1, "g07": 2, "g08": 1, "g09": 0, "g10": 1}),
+    ("Integrierte Gesamtschule Deutschherren", InstitutionKind.IGS, "Goldgrube", True, False,
+     {"g05": 1, "g06": 2, "g07": 1, "g08": 2, "g09": 1, "g10": 0}),
+    ("Gymnasium an der Festung", InstitutionKind.GYMNASIUM, "Ehrenbreitstein", False, False,
+     {"g05": 1, "g06": 0, "g07": 1, "g08": 0, "g09": 1, "g10": 1, "g11": 1}),
+    ("Förderschule Lernen Am Wald", InstitutionKind.FOERDERSCHULE, "Rauental", False, False,
+     {"g03": 1, "g05": 1, "g07": 1}),
+    ("Berufsbildende Schule Am Deutschen Eck", InstitutionKind.BBS, "Altstadt", True, True,
+     {"bvj": 4, "bbs": 2}),
+    ("Kita Sonnenblume", InstitutionKind.KITA, "Lützel", False, False,
+     {"kita_u3": 1, "kita_3": 2}),
+    ("Kita Regenbogen", InstitutionKind.KITA, "Neuendorf", False, False,
+     {"kita_u3": 0, "kita_3": 1}),
+    ("Kita Kunterbunt", InstitutionKind.KITA, "Karthause", False, False,
+     {"kita_u3": 2, "kita_3": 3}),
+    ("Kita Rasselbande", InstitutionKind.KITA, "Metternich", False, False,
+     {"kita_u3": 0, "kita_3": 0}),
+]  # fmt: skip
+
+
+@transaction.atomic
+def seed_institutions(districts: dict[str, Any]) -> dict[str, Institution]:
+    """Create the demo institutions and their places once (idempotent)."""
+    result = {}
+    for name, kind, district, intensive, bvj, places in INSTITUTIONS:
+        slug = name.lower().replace(" ", "-").replace("ä", "ae").replace("ö", "oe")
+        institution, created = Institution.objects.get_or_create(
+            name=name,
+            defaults={
+                "kind": kind,
+                "district": districts[district],
+                "address": f"{name}, 56068 Koblenz",
+                "email": f"{slug.replace('ü', 'ue')[:40]}@schulen.example",
+                "has_intensive_course": intensive,
+                "has_bvj": bvj,
+            },
+        )
+        if created:
+            for group, free in places.items():
+                Places.objects.create(institution=institution, group=Group(group), free=free)
+        result[name] = institution
+    return result

@@ -1,0 +1,283 @@
+"""Institutions, their free places, and referrals of a case to them.
+
+Writes go through ``referrals/services.py``; reads that depend on the user go through
+``referrals/selectors.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransitionMixin, FSMField, transition
+from guardian.models import UserObjectPermissionBase
+
+from cases.models import Case, Group, TargetType
+from coordination.fields import EncryptedTextField
+from coordination.roles import is_coordinator, is_institution_staff
+
+
+class InstitutionKind(models.TextChoices):
+    KITA = "kita", _("Kita")
+    GRUNDSCHULE = "grundschule", _("Primary school (Grundschule)")
+    REALSCHULE_PLUS = "realschule_plus", _("Realschule plus")
+    IGS = "igs", _("Comprehensive school (IGS)")
+    GYMNASIUM = "gymnasium", _("Gymnasium")
+    FOERDERSCHULE = "foerderschule", _("Special school (Förderschule)")
+    BBS = "bbs", _("Vocational school (BBS)")
+
+
+KIND_TARGET = {
+    InstitutionKind.KITA: TargetType.KITA,
+    InstitutionKind.BBS: TargetType.VOCATIONAL,
+}
+
+
+def target_for_kind(kind: str) -> str:
+    return KIND_TARGET.get(kind, TargetType.SCHOOL)  # type: ignore[call-overload]
+
+
+class Institution(models.Model):
+    name = models.CharField(_("name"), max_length=160, unique=True)
+    kind = models.CharField(_("kind"), max_length=20, choices=InstitutionKind.choices)
+    district = models.ForeignKey(
+        "coordination.District", verbose_name=_("district"), on_delete=models.PROTECT,
+        related_name="institutions",
+    )  # fmt: skip
+    address = models.CharField(_("address"), max_length=200, blank=True)
+    email = models.EmailField(_("contact e-mail"))
+    phone = models.CharField(_("phone"), max_length=40, blank=True)
+    has_intensive_course = models.BooleanField(_("runs a German intensive course"), default=False)
+    has_bvj = models.BooleanField(_("offers BVJ-S"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("institution")
+        verbose_name_plural = _("institutions")
+        ordering = ["name"]
+        permissions = [("staff_institution", _("Works for this institution"))]
+        indexes = [models.Index(fields=["kind", "district"], name="institution_kind_district")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target_type(self) -> str:
+        return target_for_kind(self.kind)
+
+
+class InstitutionUserObjectPermission(UserObjectPermissionBase):
+    """Direct foreign-key table for guardian: staff belong to their institution(s)."""
+
+    content_object = models.ForeignKey(Institution, on_delete=models.CASCADE)
+
+    class Meta(UserObjectPermissionBase.Meta):
+        abstract = False
+
+
+class Places(models.Model):
+    """Free places for newcomers of one institution in one grade or age group."""
+
+    institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="places")
+    group = models.CharField(_("grade or age group"), max_length=8, choices=Group.choices)
+    free = models.PositiveIntegerField(_("free places"), default=0)
+    reserved = models.PositiveIntegerField(_("reserved places"), default=0)
+    updated_at = models.DateTimeField(_("last updated"), default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("free places")
+        verbose_name_plural = _("free places")
+        ordering = ["institution", "group"]
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "group"], name="places_unique_group"),
+            models.CheckConstraint(condition=Q(free__gte=0), name="places_free_nonneg"),
+            models.CheckConstraint(condition=Q(reserved__gte=0), name="places_reserved_nonneg"),
+        ]
+        indexes = [models.Index(fields=["group", "free"], name="places_group_free")]
+
+    def __str__(self) -> str:
+        return f"{self.institution}: {self.get_group_display()} ({self.free})"
+
+
+class ReferralState(models.TextChoices):
+    PENDING = "pending", _("pending")
+    ACCEPTED = "accepted", _("accepted")
+    ENROLLED = "enrolled", _("enrolled")
+    DECLINED = "declined", _("declined")
+    EXPIRED = "expired", _("expired")
+    WITHDRAWN = "withdrawn", _("withdrawn")
+    NO_SHOW = "no_show", _("did not start")
+
+
+OPEN_REFERRAL_STATES = [ReferralState.PENDING, ReferralState.ACCEPTED]
+
+
+class DeclineReason(models.TextChoices):
+    NO_PLACE = "no_place", _("no free place")
+    WRONG_TYPE = "wrong_type", _("wrong school type")
+    CATCHMENT = "catchment", _("outside the catchment area")
+    OTHER = "other", _("other reason")
+
+
+def may_answer(instance: Referral, user: Any) -> bool:
+    """Staff of the institution the referral is addressed to."""
+    return is_institution_staff(user) and user.has_perm(
+        "referrals.staff_institution", instance.institution
+    )
+
+
+def may_manage(instance: Referral, user: Any) -> bool:
+    """The coordinator(s) who may work the referral's case."""
+    from cases.models import may_work_case
+
+    return is_coordinator(user) and may_work_case(instance.case, user)
+
+
+class Referral(ConcurrentTransitionMixin, models.Model):
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="referrals"
+    )
+    group = models.CharField(_("grade or age group"), max_length=8, choices=Group.choices)
+    state = FSMField(
+        _("state"),
+        default=ReferralState.PENDING,
+        choices=ReferralState.choices,
+        protected=True,
+        db_index=True,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(_("referred at"), default=timezone.now)
+    waitlist = models.BooleanField(
+        _("referred without a free place (waiting list)"), default=False
+    )
+    message = EncryptedTextField(_("message to the institution"))
+    answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+",
+    )  # fmt: skip
+    decline_reason = models.CharField(
+        _("decline reason"), max_length=12, choices=DeclineReason.choices, blank=True
+    )
+    answer_comment = EncryptedTextField(_("comment"))
+    start_date = models.DateField(_("agreed start date"), null=True, blank=True)
+    enrolled_on = models.DateField(_("first day attended"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    place_reserved = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        verbose_name = _("referral")
+        verbose_name_plural = _("referrals")
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["case"],
+                condition=Q(state__in=["pending", "accepted"]),
+                name="one_open_referral_per_case",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["institution", "state", "created_at"], name="ref_inst_state"),
+            models.Index(fields=["state", "created_at"], name="ref_state_created"),
+            models.Index(fields=["state", "start_date"], name="ref_state_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} → {self.institution} ({self.get_state_display()})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state in OPEN_REFERRAL_STATES
+
+    # --- transitions (called only from referrals/services.py) --------------------------
+
+    @transition(
+        field=state, source=ReferralState.PENDING, target=ReferralState.ACCEPTED,
+        permission=may_answer,
+    )  # fmt: skip
+    def accept(self) -> None:
+        self.answered_at = timezone.now()
+
+    @transition(
+        field=state, source=ReferralState.PENDING, target=ReferralState.DECLINED,
+        permission=may_answer,
+    )  # fmt: skip
+    def decline(self) -> None:
+        self.answered_at = self.closed_at = timezone.now()
+
+    @transition(
+        field=state, source=ReferralState.ACCEPTED, target=ReferralState.ENROLLED,
+        permission=may_answer,
+    )  # fmt: skip
+    def enrol(self) -> None:
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state, source=ReferralState.ACCEPTED, target=ReferralState.NO_SHOW,
+        permission=may_answer,
+    )  # fmt: skip
+    def report_no_show(self) -> None:
+        self.closed_at = timezone.now()
+
+    @transition(
+        field=state, source=OPEN_REFERRAL_STATES, target=ReferralState.WITHDRAWN,
+        permission=may_manage,
+    )  # fmt: skip
+    def withdraw(self) -> None:
+        self.closed_at = timezone.now()
+
+    @transition(field=state, source=ReferralState.PENDING, target=ReferralState.EXPIRED)
+    def expire(self) -> None:
+        """Set by the reminder sweep when no answer came by the deadline."""
+        self.closed_at = timezone.now()
+
+
+class ReminderLog(models.Model):
+    """One reminder, escalation or expiry of a referral; (referral, level) is unique."""
+
+    class Level(models.TextChoices):
+        REMINDER_1 = "r1", _("first reminder to the institution")
+        REMINDER_2 = "r2", _("second reminder, coordinator notified")
+        ESCALATION = "esc", _("escalated to the team lead")
+        EXPIRY = "exp", _("expired")
+        ENROL_REMINDER = "e1", _("reminder: enrolment not confirmed")
+        ENROL_NOTICE = "e2", _("coordinator notified: enrolment not confirmed")
+
+    class Outcome(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENT = "sent", _("sent")
+        SKIPPED = "skipped", _("not needed any more")
+        FAILED = "failed", _("failed")
+
+    referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="reminders")
+    level = models.CharField(_("level"), max_length=4, choices=Level.choices)
+    recipient = models.CharField(_("recipient"), max_length=254, blank=True)
+    created_at = models.DateTimeField(_("due at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["referral", "level"], name="one_reminder_per_level")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referral_id} {self.level} {self.outcome}"

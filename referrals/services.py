@@ -1,0 +1,322 @@
+"""Every write to referrals and free places.
+
+Each service locks the rows it changes (``select_for_update``), re-checks the state it was
+shown, takes the django-fsm-2 transition, moves the case along, writes history and audit,
+and queues the e-mail to the other side on commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django_fsm import ConcurrentTransition, TransitionNotAllowed, has_transition_perm
+
+from cases.models import Case, CaseEvent, State, groups_for_target, may_work_case
+from cases.services import case_driven_transition, case_record_event
+from coordination.audit import audit_log
+from coordination.exceptions import (
+    ConcurrentChange,
+    DomainError,
+    NoFreePlace,
+    NotAllowed,
+    TransitionRefused,
+)
+from coordination.roles import is_institution_staff
+from referrals.models import (
+    DeclineReason,
+    Institution,
+    Places,
+    Referral,
+    ReferralState,
+)
+
+
+class WaitlistConfirmationNeeded(DomainError):
+    default_message = _(
+        "This institution reports no free place in this grade or age group. Confirm that you "
+        "want to refer anyway (waiting list) and add a comment."
+    )
+
+
+def _notify(kind: str, referral_id: int) -> None:
+    """Queue the notification e-mail once the transaction has committed."""
+    from referrals.tasks import send_referral_notification
+
+    transaction.on_commit(partial(_safe_delay, send_referral_notification, kind, referral_id))
+
+
+def _safe_delay(task: Any, *args: Any) -> None:
+    # A broker that is down must not break the web request: log it; the sweep catches up.
+    import logging
+
+    try:
+        task.delay(*args)
+    except Exception:  # noqa: BLE001 - any broker error
+        logging.getLogger(__name__).exception("could not queue %s%r", task.name, args)
+
+
+def _lock(referral: Referral) -> Referral:
+    """Lock the referral row and check nobody changed it since it was shown."""
+    locked = Referral.objects.select_for_update().select_related("case", "institution").get(
+        pk=referral.pk
+    )
+    if locked.state != referral.state:
+        raise ConcurrentChange()
+    return locked
+
+
+def _lock_case(case: Case) -> Case:
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    if locked.state != case.state:
+        raise ConcurrentChange()
+    return locked
+
+
+def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
+    method = getattr(referral, method_name)
+    if by is not None and not has_transition_perm(method, by):
+        audit_log(actor=by, action="referral.transition_refused", obj=referral,
+                  case_reference=referral.case.reference,
+                  detail={"transition": method_name, "state": referral.state})  # fmt: skip
+        raise TransitionRefused()
+    from_state = referral.state
+    try:
+        method(**kwargs)
+        referral.save()
+    except ConcurrentTransition as exc:
+        raise ConcurrentChange() from exc
+    except TransitionNotAllowed as exc:
+        raise TransitionRefused() from exc
+    return from_state
+
+
+def _history(referral: Referral, by: Any, what: str, reason: str = "", comment: str = "") -> None:
+    case_record_event(
+        case=referral.case, by=by, kind=CaseEvent.Kind.REFERRAL, transition=what,
+        reason=reason, comment=comment,
+    )  # fmt: skip
+    audit_log(actor=by, action=f"referral.{what}", obj=referral,
+              case_reference=referral.case.reference,
+              detail={"institution": referral.institution_id, "state": referral.state})  # fmt: skip
+
+
+def _release_place(referral: Referral) -> None:
+    if not referral.place_reserved:
+        return
+    places = Places.objects.select_for_update().get(
+        institution_id=referral.institution_id, group=referral.group
+    )
+    places.free += 1
+    places.reserved = max(places.reserved - 1, 0)
+    places.save(update_fields=["free", "reserved"])
+    referral.place_reserved = False
+    Referral.objects.filter(pk=referral.pk).update(place_reserved=False)
+
+
+@transaction.atomic
+def referral_create(
+    *,
+    case: Case,
+    institution: Institution,
+    by: Any,
+    group: str = "",
+    message: str = "",
+    confirm_waitlist: bool = False,
+) -> Referral:
+    """Refer a case that looks for a place to an institution of the right kind."""
+    if not may_work_case(case, by):
+        raise NotAllowed()
+    case = _lock_case(case)
+    if case.state != State.READY:
+        raise TransitionRefused(_("Only a case that is looking for a place can be referred."))
+    if not institution.is_active:
+        raise DomainError(_("This institution is not active."))
+    group = group or case.wanted_group
+    if institution.target_type != case.target_type:
+        raise DomainError(_("This institution does not match the case's target."))
+    if group not in groups_for_target(case.target_type):
+        raise DomainError(_("This grade or age group does not match the case's target."))
+    free = (
+        Places.objects.filter(institution=institution, group=group)
+        .values_list("free", flat=True)
+        .first()
+    )
+    waitlist = not free
+    if waitlist and not (confirm_waitlist and message.strip()):
+        raise WaitlistConfirmationNeeded()
+    referral = Referral(
+        case=case, institution=institution, group=group, created_by=by,
+        waitlist=waitlist, message=message,
+    )  # fmt: skip
+    try:
+        with transaction.atomic():
+            referral.save()
+    except IntegrityError as exc:
+        raise DomainError(_("This case already has an open referral.")) from exc
+    case_driven_transition(case=case, by=by, transition="refer", comment=institution.name)
+    _history(referral, by, "created", comment=message)
+    _notify("created", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None = None) -> Referral:
+    """The institution accepts; one free place of the group is reserved (never overbooked)."""
+    referral = _lock(referral)
+    if not is_institution_staff(by):
+        raise NotAllowed()
+    places = (
+        Places.objects.select_for_update()
+        .filter(institution_id=referral.institution_id, group=referral.group)
+        .first()
+    )
+    if places is None or places.free < 1:
+        raise NoFreePlace(
+            _("There is no free place recorded for this group. Update your free places first.")
+        )
+    _take(referral, "accept", by)
+    places.free -= 1
+    places.reserved += 1
+    places.save(update_fields=["free", "reserved"])
+    referral.place_reserved = True
+    referral.start_date = start_date
+    referral.answered_by = by
+    Referral.objects.filter(pk=referral.pk).update(
+        place_reserved=True, start_date=start_date, answered_by=by
+    )
+    _history(referral, by, "accepted")
+    _notify("accepted", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_decline(
+    *, referral: Referral, by: Any, reason: str, comment: str = ""
+) -> Referral:
+    """The institution declines with a coded reason; the case looks for a place again."""
+    if reason not in DeclineReason.values:
+        raise DomainError(_("Please choose a reason."))
+    if reason == DeclineReason.OTHER and not comment.strip():
+        raise DomainError(_("Please explain the reason in a comment."))
+    referral = _lock(referral)
+    _take(referral, "decline", by)
+    Referral.objects.filter(pk=referral.pk).update(
+        decline_reason=reason, answered_by=by,
+    )
+    referral.decline_reason = reason
+    referral.answer_comment = comment
+    referral.save(update_fields=["answer_comment"])
+    _case_back_to_ready(referral, by, comment=str(DeclineReason(reason).label))
+    _history(referral, by, "declined", reason=reason, comment=comment)
+    _notify("declined", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referral:
+    """The institution confirms the first day attended; the case becomes placed."""
+    today = timezone.localdate()
+    if first_day > today:
+        raise DomainError(_("The first day attended cannot be in the future."))
+    if first_day < referral.created_at.date() - dt.timedelta(days=1):
+        raise DomainError(_("The first day attended cannot be before the referral."))
+    referral = _lock(referral)
+    _take(referral, "enrol", by)
+    if referral.place_reserved:
+        places = Places.objects.select_for_update().get(
+            institution_id=referral.institution_id, group=referral.group
+        )
+        places.reserved = max(places.reserved - 1, 0)
+        places.save(update_fields=["reserved"])
+    Referral.objects.filter(pk=referral.pk).update(enrolled_on=first_day, place_reserved=False)
+    referral.enrolled_on = first_day
+    case = _lock_case(referral.case)
+    case_driven_transition(case=case, by=by, transition="place", comment=referral.institution.name)
+    Case.objects.filter(pk=case.pk).update(placed_on=first_day)
+    _history(referral, by, "enrolled")
+    _notify("enrolled", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_no_show(*, referral: Referral, by: Any, comment: str = "") -> Referral:
+    """Accepted, but the child never came: the place is released, the case looks again."""
+    referral = _lock(referral)
+    _take(referral, "report_no_show", by)
+    _release_place(referral)
+    _case_back_to_ready(referral, by, comment=str(_("did not start")))
+    _history(referral, by, "no_show", comment=comment)
+    _notify("no_show", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_withdraw(*, referral: Referral, by: Any, comment: str = "") -> Referral:
+    """The coordinator withdraws an open referral; a reserved place is released."""
+    if not comment.strip():
+        raise DomainError(_("Please give a reason."))
+    referral = _lock(referral)
+    _take(referral, "withdraw", by)
+    _release_place(referral)
+    _case_back_to_ready(referral, by, comment=str(_("withdrawn")))
+    _history(referral, by, "withdrawn", comment=comment)
+    _notify("withdrawn", referral.pk)
+    return referral
+
+
+@transaction.atomic
+def referral_expire(*, referral: Referral) -> Referral:
+    """No answer by the deadline (called by the reminder sweep): the case looks again."""
+    referral = _lock(referral)
+    _take(referral, "expire", None)
+    _case_back_to_ready(referral, None, comment=str(_("expired")))
+    _history(referral, None, "expired")
+    return referral
+
+
+def _case_back_to_ready(referral: Referral, by: Any, comment: str) -> None:
+    case = Case.objects.select_for_update().get(pk=referral.case_id)
+    if case.state == State.REFERRED:
+        case_driven_transition(case=case, by=by, transition="referral_ended", comment=comment)
+    referral.case = case
+
+
+@transaction.atomic
+def places_update(*, institution: Institution, by: Any, counts: dict[str, int]) -> None:
+    """The institution's staff set their free places per group (the date is recorded)."""
+    if not (is_institution_staff(by) and by.has_perm("referrals.staff_institution", institution)):
+        raise NotAllowed()
+    now = timezone.now()
+    for group, free in counts.items():
+        if free is None:
+            continue
+        if free < 0 or free > 999:
+            raise DomainError(_("Free places must be between 0 and 999."))
+        places, _created = Places.objects.select_for_update().get_or_create(
+            institution=institution, group=group
+        )
+        places.free = free
+        places.updated_at = now
+        places.updated_by = by
+        places.save(update_fields=["free", "updated_at", "updated_by"])
+    audit_log(actor=by, action="places.update", obj=institution,
+              detail={"counts": {k: v for k, v in counts.items() if v is not None}})  # fmt: skip
+
+
+__all__ = [
+    "ReferralState",
+    "WaitlistConfirmationNeeded",
+    "places_update",
+    "referral_accept",
+    "referral_create",
+    "referral_decline",
+    "referral_enrol",
+    "referral_expire",
+    "referral_no_show",
+    "referral_withdraw",
+]

@@ -1,0 +1,110 @@
+"""Shared fixtures: one user per role, and the rule for tests that need real services.
+
+Tests marked ``postgres`` or ``redis`` need the real server. Without it they are skipped
+with a loud reason, unless ``REQUIRE_SERVICES=1`` (set by .ci/run), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+from django.conf import settings
+
+from tests.factories import (
+    DistrictFactory,
+    InstitutionFactory,
+    TeamFactory,
+    UserFactory,
+)
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def _redis_up() -> bool:
+    url = os.environ.get("CELERY_BROKER_URL", "")
+    if not url.startswith("redis://"):
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _postgres_in_use() -> bool:
+    return settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    pg, redis = _postgres_in_use(), _redis_up()
+    for item in items:
+        if "postgres" in item.keywords and not pg:
+            reason = "needs PostgreSQL: set DATABASE_URL=postgres://... (CI does)"
+            item.add_marker(
+                pytest.mark.usefixtures("_fail_missing_service")
+                if REQUIRE_SERVICES
+                else pytest.mark.skip(reason="SKIPPED LOUDLY: " + reason)
+            )
+        if "redis" in item.keywords and not redis:
+            reason = "needs Redis: set CELERY_BROKER_URL=redis://127.0.0.1:6379/0 (CI does)"
+            item.add_marker(
+                pytest.mark.skip(reason="SKIPPED LOUDLY: " + reason)
+                if not REQUIRE_SERVICES
+                else pytest.mark.usefixtures("_fail_missing_service")
+            )
+
+
+@pytest.fixture
+def _fail_missing_service() -> None:
+    pytest.fail("REQUIRE_SERVICES=1 but a needed service (PostgreSQL or Redis) is missing")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # type: ignore[no-untyped-def]
+    skipped = terminalreporter.stats.get("skipped", [])
+    loud = [r for r in skipped if "SKIPPED LOUDLY" in str(getattr(r, "longrepr", ""))]
+    if loud:
+        terminalreporter.write_sep(
+            "!", f"{len(loud)} tests needing PostgreSQL/Redis were SKIPPED (run .ci/run for them)"
+        )
+
+
+@pytest.fixture
+def district(db):
+    return DistrictFactory()
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory()
+
+
+@pytest.fixture
+def coordinator(db, team):
+    return UserFactory(role="coordinator", team=team, username="coord")
+
+
+@pytest.fixture
+def other_coordinator(db):
+    return UserFactory(role="coordinator", team=TeamFactory(), username="coord_other")
+
+
+@pytest.fixture
+def institution(db, district):
+    return InstitutionFactory(district=district)
+
+
+@pytest.fixture
+def school_user(db, institution):
+    return UserFactory(role="institution_staff", institutions=[institution], username="school")
+
+
+@pytest.fixture
+def management_user(db):
+    return UserFactory(role="management", username="mgmt")
+
+
+@pytest.fixture
+def admin_user_role(db):
+    return UserFactory(role="administrator", username="adm", is_staff=True, is_superuser=True)
