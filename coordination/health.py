@@ -16,11 +16,17 @@ def database_ok() -> bool:
         return False
 
 
+def broker_url() -> str:
+    from coordination.celery import app
+
+    return str(app.conf.broker_url)
+
+
 def broker_ok(timeout: float = 2.0) -> bool:
     from coordination.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(broker_url()) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
             return True
     except Exception:  # noqa: BLE001 - any broker error means "down"

@@ -73,15 +73,12 @@ def test_healthz_is_200_when_database_and_broker_answer(client, db, monkeypatch)
     assert response.json()["database"] == "ok"
 
 
-def test_healthz_with_unreachable_redis_broker_is_503(client, db) -> None:
-    from coordination.celery import app
+def test_healthz_with_unreachable_redis_broker_is_503(client, db, monkeypatch) -> None:
+    from coordination import health
 
-    old = app.conf.broker_url
-    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-    try:
-        response = client.get(reverse("healthz"))
-    finally:
-        app.conf.broker_url = old
+    # A real connection attempt to a Redis port where nothing listens.
+    monkeypatch.setattr(health, "broker_url", lambda: "redis://127.0.0.1:1/0")
+    response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
 
