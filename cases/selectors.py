@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 from django_fsm import has_transition_perm
 
-from cases.models import Case, CaseUserObjectPermission
+from cases.models import WAITING_STATES, Case, CaseUserObjectPermission, State
 from cases.services import USER_TRANSITIONS
 from coordination.crypto import blind_index, phonetic
-from coordination.roles import is_coordinator
+from coordination.roles import COORDINATOR, is_coordinator
 
 
 def cases_visible_to(user: Any) -> QuerySet[Case]:
@@ -34,8 +36,8 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
 def case_get_for_user(*, user: Any, pk: int | str) -> Case:
     """One case the user may see, or 404 (never reveal that it exists)."""
     try:
-        return cases_visible_to(user).select_related("team", "coordinator", "district").get(
-            pk=int(pk)
+        return (
+            cases_visible_to(user).select_related("team", "coordinator", "district").get(pk=int(pk))
         )
     except (Case.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404 from exc
@@ -82,23 +84,43 @@ def cases_possible_siblings(*, family_name: str) -> QuerySet[Case]:
 
 
 def cases_search(*, user: Any, query: str) -> QuerySet[Case]:
-    """Search by reference, or exact name / birth date through the blind indexes."""
+    """Search by reference, or exact name / birth date through the blind indexes.
+
+    Accepted: a reference (``NZ-2026-00042``); a birth date (``14.03.2017`` or ISO); an exact
+    full name or family name; a name followed by a birth date ("Amina Haddad 14.03.2017" or
+    "Haddad 14.03.2017"). Never scans or decrypts rows: every branch is an indexed equality.
+    """
     qs = cases_visible_to(user)
-    query = query.strip()
+    query = " ".join(query.split())
     if not query:
         return qs
     if query.upper().startswith("NZ-") or query.upper().startswith(_prefix()):
         return qs.filter(reference=query.upper())
-    try:
-        birth = dt.date.fromisoformat(query)
-    except ValueError:
-        birth = _parse_german_date(query)
+    birth = _parse_date(query)
     if birth is not None:
         return qs.filter(bidx_birth=blind_index(birth.isoformat(), purpose="birth"))
+    name, _sep, last = query.rpartition(" ")
+    birth = _parse_date(last) if name else None
+    if birth is not None:
+        iso = birth.isoformat()
+        return qs.filter(
+            Q(bidx_identity=blind_index(f"{name} {iso}", purpose="identity"))
+            | Q(
+                bidx_family=blind_index(name, purpose="family"),
+                bidx_birth=blind_index(iso, purpose="birth"),
+            )
+        )
     return qs.filter(
         Q(bidx_name=blind_index(query, purpose="name"))
         | Q(bidx_family=blind_index(query, purpose="family"))
     )
+
+
+def _parse_date(value: str) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return _parse_german_date(value)
 
 
 def _prefix() -> str:
@@ -112,3 +134,189 @@ def _parse_german_date(value: str) -> dt.date | None:
         return dt.datetime.strptime(value, "%d.%m.%Y").date()
     except ValueError:
         return None
+
+
+# --- the coordinator's workspace: list, dashboard, assignment ------------------------------
+
+# Age bands (inclusive years of age) for the list filter; computed from the plain birth year,
+# so a band can be off by one year around birthdays (good enough to narrow a list).
+AGE_BANDS: dict[str, tuple[int, int]] = {
+    "0-2": (0, 2),
+    "3-5": (3, 5),
+    "6-9": (6, 9),
+    "10-15": (10, 15),
+    "16-18": (16, 18),
+    "19-21": (19, 21),
+}
+WAITING_FILTERS = ("under_target", "over_target", "over_limit", "stuck")
+LIST_SORTS = {
+    "waiting": ("waiting_since", "id"),
+    "newest": ("-created_at", "-id"),
+    "reference": ("reference",),
+    "state_since": ("state_changed_at", "id"),
+}
+
+# The columns a list row shows. Only the two name columns are encrypted: a list page decrypts
+# nothing else.
+LIST_ONLY = (
+    "id", "reference", "state", "target_type", "wanted_group", "waiting_since",
+    "state_changed_at", "birth_year", "erased_at", "created_at", "given_name", "family_name",
+    "team", "team__name", "district", "district__name", "coordinator",
+    "coordinator__username", "coordinator__first_name", "coordinator__last_name",
+)  # fmt: skip
+LIST_FIELDS_SHOWN = ("given_name", "family_name")
+
+
+def _waiting_thresholds(today: dt.date) -> dict[str, Any]:
+    from coordination.models import OfficeSettings
+
+    office = OfficeSettings.current()
+    return {
+        "office": office,
+        "target_date": today - dt.timedelta(days=office.waiting_target_days),
+        "limit_date": today - dt.timedelta(days=office.waiting_limit_days),
+        "stuck_since": timezone.now() - dt.timedelta(days=office.stuck_target_days),
+    }
+
+
+def cases_filtered(*, user: Any, filters: Mapping[str, Any]) -> QuerySet[Case]:
+    """The visible cases narrowed by the list filters (every filter is an indexed column)."""
+    qs = cases_search(user=user, query=filters.get("q") or "")
+    today = timezone.localdate()
+    if filters.get("state"):
+        qs = qs.filter(state=filters["state"])
+    if filters.get("target"):
+        qs = qs.filter(target_type=filters["target"])
+    if filters.get("district"):
+        qs = qs.filter(district=filters["district"])
+    if filters.get("team"):
+        qs = qs.filter(team=filters["team"])
+    if filters.get("coordinator"):
+        qs = qs.filter(coordinator=filters["coordinator"])
+    if filters.get("mine"):
+        qs = qs.filter(coordinator=user)
+    band = AGE_BANDS.get(filters.get("age") or "")
+    if band is not None:
+        youngest, oldest = band
+        qs = qs.filter(birth_year__gte=today.year - oldest, birth_year__lte=today.year - youngest)
+    waiting = filters.get("waiting")
+    if waiting in WAITING_FILTERS:
+        limits = _waiting_thresholds(today)
+        if waiting == "stuck":
+            qs = qs.filter(state__in=WAITING_STATES, state_changed_at__lt=limits["stuck_since"])
+        elif waiting == "over_limit":
+            qs = qs.filter(state__in=WAITING_STATES, waiting_since__lt=limits["limit_date"])
+        elif waiting == "over_target":
+            qs = qs.filter(state__in=WAITING_STATES, waiting_since__lt=limits["target_date"])
+        else:
+            qs = qs.filter(state__in=WAITING_STATES, waiting_since__gte=limits["target_date"])
+    return qs.order_by(*LIST_SORTS.get(filters.get("sort") or "", LIST_SORTS["waiting"]))
+
+
+def cases_for_list(qs: QuerySet[Case]) -> QuerySet[Case]:
+    """Load only the columns a list row shows (names are the only decrypted fields)."""
+    return qs.select_related("team", "district", "coordinator").only(*LIST_ONLY)
+
+
+def case_dashboard(*, user: Any, limit: int = 10) -> dict[str, Any]:
+    """Counts by state (mine / all visible), waiting and stuck figures, the longest waiting.
+
+    A fixed number of queries whatever the number of cases: one aggregate and two short lists.
+    """
+    today = timezone.localdate()
+    limits = _waiting_thresholds(today)
+    visible = cases_visible_to(user)
+    waiting = Q(state__in=WAITING_STATES)
+    by_state = {
+        row["state"]: row
+        for row in visible.order_by()
+        .values("state")
+        .annotate(
+            total=Count("id"),
+            mine=Count("id", filter=Q(coordinator=user)),
+            over_target=Count("id", filter=waiting & Q(waiting_since__lt=limits["target_date"])),
+            over_limit=Count("id", filter=waiting & Q(waiting_since__lt=limits["limit_date"])),
+            stuck=Count("id", filter=waiting & Q(state_changed_at__lt=limits["stuck_since"])),
+        )
+    }
+    states = [
+        {
+            "state": value,
+            "label": label,
+            "total": by_state.get(value, {}).get("total", 0),
+            "mine": by_state.get(value, {}).get("mine", 0),
+        }
+        for value, label in State.choices
+    ]
+    totals = {
+        key: sum(row[key] for row in by_state.values())
+        for key in ("total", "mine", "over_target", "over_limit", "stuck")
+    }
+    open_waiting = cases_for_list(visible.filter(waiting))
+    longest = list(open_waiting.order_by("waiting_since", "id")[:limit])
+    stuck = list(
+        open_waiting.filter(state_changed_at__lt=limits["stuck_since"]).order_by(
+            "state_changed_at", "id"
+        )[:limit]
+    )
+    return {
+        "states": states,
+        "totals": totals,
+        "longest": longest,
+        "stuck": stuck,
+        "office": limits["office"],
+        "target_date": limits["target_date"],
+        "limit_date": limits["limit_date"],
+        "stuck_since": limits["stuck_since"],
+        "today": today,
+    }
+
+
+def coordinators_for_assignment() -> QuerySet[Any]:
+    """Active coordinators with a team: who a case can be assigned or shared to."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, team__isnull=False, groups__name=COORDINATOR)
+        .select_related("team")
+        .order_by("team__name", "last_name", "first_name", "username")
+        .distinct()
+    )
+
+
+def case_shared_with(*, case: Case) -> QuerySet[Any]:
+    """The coordinators a case is shared with (guardian object permission)."""
+    from django.contrib.auth import get_user_model
+
+    held = CaseUserObjectPermission.objects.filter(
+        content_object=case, user=OuterRef("pk"), permission__codename="work_case"
+    )
+    return get_user_model().objects.filter(Exists(held)).select_related("team").order_by("username")
+
+
+def case_siblings(*, user: Any, case: Case) -> list[tuple[Case, bool]]:
+    """The other children of the case's family, each with whether the user may open it.
+
+    A sibling the user may not see is loaded without its encrypted columns (only its team is
+    shown, as for duplicates).
+    """
+    siblings = list(
+        Case.objects.filter(family_id=case.family_id)
+        .exclude(pk=case.pk)
+        .select_related("team")
+        .only("id", "reference", "state", "team", "team__name", "team__mailbox", "erased_at")
+        .order_by("id")
+    )
+    visible = set(
+        cases_visible_to(user).filter(pk__in=[s.pk for s in siblings]).values_list("pk", flat=True)
+    )
+    return [(s, s.pk in visible) for s in siblings]
+
+
+def cases_visible_ids(*, user: Any, ids: Iterable[int]) -> set[int]:
+    """Which of the given case ids the user may open (for duplicate and sibling hints)."""
+    ids = list(ids)
+    if not ids:
+        return set()
+    return set(cases_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))

@@ -143,12 +143,31 @@ def case_register(
 
 
 @transaction.atomic
-def case_update(*, case: Case, by: Any, data: dict[str, Any]) -> list[str]:
-    """Change a case's data; returns the names of the fields that changed."""
+def case_update(
+    *,
+    case: Case,
+    by: Any,
+    data: dict[str, Any],
+    expected_updated_at: dt.datetime | None = None,
+) -> list[str]:
+    """Change a case's data; returns the names of the fields that changed.
+
+    ``expected_updated_at`` is the version the form was shown with: a save over someone
+    else's newer change is refused (``ConcurrentChange``) instead of silently overwriting it.
+    """
     if not may_work_case(case, by):
         raise NotAllowed()
     if case.erased_at is not None:
         raise DomainError(_("The personal data of this case has been erased."))
+    if expected_updated_at is not None:
+        current = (
+            Case.objects.select_for_update()
+            .filter(pk=case.pk)
+            .values_list("updated_at", flat=True)
+            .first()
+        )
+        if current != expected_updated_at:
+            raise ConcurrentChange()
     changed = _apply(case, data)
     if not changed:
         return []
@@ -162,7 +181,6 @@ def case_update(*, case: Case, by: Any, data: dict[str, Any]) -> list[str]:
     return changed
 
 
-@transaction.atomic
 def case_transition(
     *,
     case: Case,
@@ -172,17 +190,39 @@ def case_transition(
     comment: str = "",
     expected_state: str | None = None,
 ) -> Case:
-    """Take one of the coordinator's transitions, guarded by django-fsm-2 and logged."""
-    if transition not in USER_TRANSITIONS:
+    """Take one of the coordinator's transitions, guarded by django-fsm-2 and logged.
+
+    A refused transition (unknown, forged or not allowed now) is audit-logged after the
+    transaction has rolled back, so the log entry survives the refusal.
+    """
+    state = case.state
+    try:
+        return _case_transition(
+            case=case, by=by, transition=transition, reason=reason, comment=comment,
+            expected_state=expected_state,
+        )  # fmt: skip
+    except TransitionRefused:
         audit_log(actor=by, action="case.transition_refused", obj=case,
-                  detail={"transition": transition[:40]})  # fmt: skip
+                  detail={"transition": str(transition)[:40], "state": state})  # fmt: skip
+        raise
+
+
+@transaction.atomic
+def _case_transition(
+    *,
+    case: Case,
+    by: Any,
+    transition: str,
+    reason: str,
+    comment: str,
+    expected_state: str | None,
+) -> Case:
+    if transition not in USER_TRANSITIONS:
         raise TransitionRefused()
     if expected_state is not None and expected_state != case.state:
         raise ConcurrentChange()
     method = getattr(case, transition)
     if not has_transition_perm(method, by):
-        audit_log(actor=by, action="case.transition_refused", obj=case,
-                  detail={"transition": transition, "state": case.state})  # fmt: skip
         raise TransitionRefused(_transition_refusal(case, transition, by))
     if transition in REASON_REQUIRED and not (reason or comment).strip():
         raise DomainError(_("Please give a reason."))

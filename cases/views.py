@@ -1,40 +1,556 @@
-"""Coordinator workspace views (thin: parse, authorise through a selector, call a service)."""
+"""Coordinator workspace views (thin: parse, authorise through a selector, call a service).
+
+Only coordinators reach these pages (everyone else gets 403); a case the coordinator may not
+see is a 404, so its existence is not revealed. Every page that shows decrypted personal
+fields writes a ``case.view`` audit entry naming the fields shown.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from cases.selectors import case_get_for_user, cases_visible_to
+from cases.forms import (
+    AssignForm,
+    BulkAssignForm,
+    CaseFilterForm,
+    CaseForm,
+    GuardianForm,
+    GuardianFormSet,
+    IntakeForm,
+    LinkSiblingForm,
+    ShareForm,
+    TransitionForm,
+    UnshareForm,
+)
+from cases.models import Case, CloseReason, Guardian, State, has_placement_data
+from cases.selectors import (
+    LIST_FIELDS_SHOWN,
+    case_dashboard,
+    case_get_for_user,
+    case_shared_with,
+    case_siblings,
+    case_transitions_for,
+    cases_filtered,
+    cases_for_list,
+    cases_matching_identity,
+    cases_possible_siblings,
+    cases_visible_ids,
+    cases_visible_to,
+)
+from cases.services import (
+    REASON_REQUIRED,
+    case_assign,
+    case_link_sibling,
+    case_register,
+    case_share,
+    case_transition,
+    case_unshare,
+    case_update,
+    guardian_save,
+)
+from coordination.audit import audit_log
+from coordination.crypto import blind_index
+from coordination.exceptions import DomainError
+from coordination.fields import encrypted_fields
+from coordination.models import OfficeSettings
 from coordination.roles import is_coordinator
 
+PAGE_SIZE = 50
+NOT_RECORDED = "\u2013"  # an en dash
+# Identity fields shown next to a possible duplicate or sibling.
+IDENTITY_SHOWN = ("given_name", "family_name", "birth_date")
+IDENTITY_ONLY = ("id", "reference", "state", "team", "team__name", "team__mailbox", "erased_at")
 
-def _coordinator_only(request: HttpRequest) -> None:
-    if not is_coordinator(request.user):
-        raise PermissionDenied
+View = Callable[..., HttpResponse]
 
 
-@login_required
+def coordinator_required(view: View) -> View:
+    """Login, then the coordinator role; everyone else gets 403 (not a redirect)."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_coordinator(request.user):
+            raise PermissionDenied
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _audit_view(request: HttpRequest, case: Case, fields: Iterable[str], view: str) -> None:
+    audit_log(actor=request.user, action="case.view", obj=case, fields=fields,
+              detail={"view": view})  # fmt: skip
+
+
+def _audit_listed(request: HttpRequest, cases: Iterable[Case], fields: Iterable[str],
+                  view: str) -> None:  # fmt: skip
+    """One entry for a page that lists several cases' names (constant cost per page)."""
+    references = sorted({c.reference for c in cases})
+    if references:
+        audit_log(actor=request.user, action="case.view", fields=fields,
+                  detail={"view": view, "references": references})  # fmt: skip
+
+
+def _next_or(request: HttpRequest, default: str) -> str:
+    target = request.POST.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return default
+
+
+def _form_errors(form: Any) -> str:
+    return " ".join(str(e) for errors in form.errors.values() for e in errors)
+
+
+def _personal_fields() -> list[str]:
+    return [f.name for f in encrypted_fields(Case)]
+
+
+# --- dashboard and list --------------------------------------------------------------------
+
+
+@coordinator_required
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
-    _coordinator_only(request)
-    return render(request, "cases/dashboard.html", {"count": cases_visible_to(request.user).count()})
+    data = case_dashboard(user=request.user)
+    _audit_listed(request, [*data["longest"], *data["stuck"]], LIST_FIELDS_SHOWN, "dashboard")
+    return render(request, "cases/dashboard.html", data)
 
 
-@login_required
+@coordinator_required
+@require_GET
 def case_list(request: HttpRequest) -> HttpResponse:
-    _coordinator_only(request)
-    return render(request, "cases/dashboard.html", {"count": cases_visible_to(request.user).count()})
+    form = CaseFilterForm(request.GET or None)
+    filters = form.filters() if request.GET else {}
+    cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
+    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+    _audit_listed(request, page.object_list, LIST_FIELDS_SHOWN, "list")
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "cases/list.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "assign_form": AssignForm(prefix="assign"),
+            "filtered": bool(filters),
+            "office": OfficeSettings.current(),
+        },
+    )
 
 
-@login_required
+@coordinator_required
+@require_POST
+def bulk_assign(request: HttpRequest) -> HttpResponse:
+    form = BulkAssignForm(request.POST, visible=cases_visible_to(request.user), prefix="assign")
+    target = _next_or(request, reverse("cases:list"))
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return HttpResponseRedirect(target)
+    coordinator = form.cleaned_data["coordinator"]
+    try:
+        count = case_assign(cases=form.cleaned_data["cases"], by=request.user,
+                            coordinator=coordinator)  # fmt: skip
+    except DomainError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d case assigned to %(name)s.",
+                "%(count)d cases assigned to %(name)s.",
+                count,
+            )
+            % {"count": count, "name": coordinator},
+        )
+    return HttpResponseRedirect(target)
+
+
+# --- intake --------------------------------------------------------------------------------
+
+
+def _review_token(data: dict[str, Any]) -> str:
+    """Which identity the duplicate/sibling warnings were shown for (changes with the data)."""
+    birth = data["birth_date"].isoformat() if data.get("birth_date") else ""
+    key = f"{data.get('given_name', '')}|{data.get('family_name', '')}|{birth}"
+    return blind_index(key, purpose="intake-review")[:32]
+
+
+def _intake_checks(request: HttpRequest, family_name: str, data: dict[str, Any] | None) -> dict:
+    """Possible duplicates and siblings, split into what the user may open and team hints."""
+    user = request.user
+    duplicates: list[Case] = []
+    if data:
+        duplicates = list(
+            cases_matching_identity(
+                given_name=data.get("given_name") or "",
+                family_name=data.get("family_name") or "",
+                birth_date=data.get("birth_date"),
+            )
+            .select_related("team")
+            .only(*IDENTITY_ONLY)
+            .order_by("id")[:20]
+        )
+    siblings = list(
+        cases_possible_siblings(family_name=family_name)
+        .exclude(pk__in=[d.pk for d in duplicates])
+        .select_related("team")
+        .only(*IDENTITY_ONLY)
+        .order_by("id")[:20]
+    )
+    visible = cases_visible_ids(user=user, ids=[c.pk for c in duplicates + siblings])
+    # Names are decrypted only for the cases the user may open.
+    named = {
+        c.pk: c
+        for c in cases_visible_to(user)
+        .filter(pk__in=visible)
+        .only("id", "reference", "state", "given_name", "family_name", "birth_date", "erased_at")
+    }
+    _audit_listed(request, named.values(), IDENTITY_SHOWN, "intake-check")
+
+    def split(cases: list[Case]) -> tuple[list[Case], list[Any]]:
+        mine = [named[c.pk] for c in cases if c.pk in named]
+        teams = {c.team_id: c.team for c in cases if c.pk not in named}
+        return mine, list(teams.values())
+
+    dup_visible, dup_teams = split(duplicates)
+    sib_visible, sib_teams = split(siblings)
+    return {
+        "duplicates": dup_visible,
+        "duplicate_teams": dup_teams,
+        "siblings": sib_visible,
+        "sibling_teams": sib_teams,
+        "any": bool(duplicates or siblings),
+        "has_duplicates": bool(duplicates),
+    }
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
-    _coordinator_only(request)
-    return render(request, "cases/dashboard.html", {"count": 0})
+    if request.user.team_id is None:  # type: ignore[union-attr]
+        messages.error(request, _("Only a coordinator with a team can register a case."))
+        return redirect("cases:dashboard")
+    context: dict[str, Any] = {"checks": None, "review_token": ""}
+    if request.method != "POST":
+        form = IntakeForm()
+        form.set_sibling_choices([])
+        formset = GuardianFormSet(prefix="guardians")
+        return render(request, "cases/register.html", {**context, "form": form,
+                                                       "formset": formset})  # fmt: skip
+
+    form = IntakeForm(request.POST)
+    # The sibling choices depend on the family name typed; they are offered from the raw
+    # value so that a chosen sibling validates against exactly the cases that were shown.
+    raw_family = " ".join(str(request.POST.get("family_name", ""))[:100].split())
+    pre = _intake_checks(request, raw_family, None)
+    form.set_sibling_choices([(c.pk, f"{c.reference}: {c.display_name}") for c in pre["siblings"]])
+    formset = GuardianFormSet(request.POST, prefix="guardians")
+    formset.require_contact = not request.POST.get("sibling_of")
+    if not (form.is_valid() and formset.is_valid()):
+        return render(request, "cases/register.html", {**context, "form": form,
+                                                       "formset": formset})  # fmt: skip
+    data = form.cleaned_data
+    checks = _intake_checks(request, data["family_name"], data)
+    token = _review_token(data)
+    context.update(checks=checks, review_token=token)
+    if checks["any"] and data.get("review") != token:
+        messages.warning(request, _("Please check the possible matches below, then save again."))
+        return render(request, "cases/register.html", {**context, "form": form,
+                                                       "formset": formset})  # fmt: skip
+    if checks["has_duplicates"] and not data.get("confirm_duplicate"):
+        form.add_error(
+            "confirm_duplicate",
+            _("Confirm that this is a different child, or open the existing case instead."),
+        )
+        return render(request, "cases/register.html", {**context, "form": form,
+                                                       "formset": formset})  # fmt: skip
+    sibling = None
+    if data.get("sibling_of"):
+        sibling = case_get_for_user(user=request.user, pk=data["sibling_of"])
+    try:
+        case = case_register(by=request.user, data=form.service_data(),
+                             guardians=formset.contacts(), sibling_of=sibling)  # fmt: skip
+    except DomainError as exc:
+        form.add_error(None, str(exc.message))
+        return render(request, "cases/register.html", {**context, "form": form,
+                                                       "formset": formset})  # fmt: skip
+    messages.success(request, _("Case %(reference)s registered.") % {"reference": case.reference})
+    return redirect("cases:detail", pk=case.pk)
 
 
-@login_required
+# --- the case page ---------------------------------------------------------------------------
+
+
+@coordinator_required
+@require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
+    user = request.user
+    case = case_get_for_user(user=user, pk=pk)
+    guardians = list(Guardian.objects.filter(family_id=case.family_id))
+    siblings = case_siblings(user=user, case=case)
+    events = list(case.events.select_related("actor"))
+    reason_labels = dict(CloseReason.choices)
+    field_labels = {f.name: capfirst(f.verbose_name) for f in Case._meta.concrete_fields}
+    field_labels["guardians"] = _("family contacts")
+    for event in events:
+        event.reason_label = reason_labels.get(event.reason, event.reason)  # type: ignore[attr-defined]
+        event.field_labels = [field_labels.get(f, f) for f in event.fields]  # type: ignore[attr-defined]
+    shared = list(case_shared_with(case=case))
+    candidates = _sibling_candidates(user, case) if case.erased_at is None else []
+    transitions = [
+        {"name": name, "label": label, "needs_reason": name in REASON_REQUIRED,
+         "is_close": name == "close"}
+        for name, label in case_transitions_for(user=user, case=case)
+    ]  # fmt: skip
+    _audit_view(request, case, [*_personal_fields(), "guardians", "history"], "detail")
+    _audit_listed(request, [s for s, ok in siblings if ok] + candidates, ("given_name",
+                  "family_name"), "detail-siblings")  # fmt: skip
+    return render(
+        request,
+        "cases/detail.html",
+        {
+            "case": case,
+            "guardians": guardians,
+            "siblings": siblings,
+            "events": events,
+            "transitions": transitions,
+            "close_reasons": CloseReason.choices,
+            "shared": shared,
+            "assign_form": AssignForm(
+                initial={"coordinator": case.coordinator_id}, prefix="assign"
+            ),
+            "share_form": ShareForm(case=case, prefix="share"),
+            "unshare_form": UnshareForm(shared_with=case_shared_with(case=case), prefix="unshare"),
+            "link_form": LinkSiblingForm(
+                candidates=[(c.pk, f"{c.reference}: {c.display_name}") for c in candidates],
+                prefix="link",
+            ),
+            "sibling_candidates": candidates,
+            "missing_placement_data": case.state == State.CLARIFICATION
+            and not has_placement_data(case),
+            "days_without_place": case.days_without_place(),
+            "sections": _display_sections(case),
+            "office": OfficeSettings.current(),
+        },
+    )
+
+
+def _display_value(case: Case, name: str) -> str:
+    """One field of the case as text for the case page (localised; a dash if not recorded)."""
+    if name == "district":
+        return case.district.name if case.district_id else NOT_RECORDED
+    value = getattr(case, name)
+    field = Case._meta.get_field(name)
+    if value is None or value in ("", []):
+        return NOT_RECORDED
+    if field.choices:
+        return str(getattr(case, f"get_{name}_display")())
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, dt.date):
+        return date_format(value, "SHORT_DATE_FORMAT")
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _display_sections(case: Case) -> list[tuple[Any, list[tuple[Any, str]]]]:
+    if case.erased_at is not None:
+        return []
+    return [
+        (title, [(capfirst(Case._meta.get_field(n).verbose_name), _display_value(case, n))
+                 for n in names])
+        for title, names in CaseForm.SECTIONS
+    ]  # fmt: skip
+
+
+def _sibling_candidates(user: Any, case: Case) -> list[Case]:
+    """Open cases the user may work whose family name sounds the same, not yet linked."""
+    return list(
+        cases_possible_siblings(family_name=case.family_name or "")
+        .filter(pk__in=cases_visible_to(user).values("pk"))
+        .exclude(family_id=case.family_id)
+        .only("id", "reference", "state", "given_name", "family_name", "erased_at")
+        .order_by("id")[:10]
+    )
+
+
+@coordinator_required
+@require_POST
+def transition(request: HttpRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
-    return render(request, "cases/dashboard.html", {"count": 1, "case": case})
+    form = TransitionForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect("cases:detail", pk=case.pk)
+    data = form.cleaned_data
+    try:
+        case_transition(
+            case=case, by=request.user, transition=data["transition"], reason=data["reason"],
+            comment=data["comment"], expected_state=data["expected_state"],
+        )  # fmt: skip
+    except DomainError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request, _("The case is now: %(state)s.") % {"state": case.get_state_display()}
+        )
+    return redirect("cases:detail", pk=case.pk)
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def edit(request: HttpRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(user=request.user, pk=pk)
+    if case.erased_at is not None:
+        messages.error(request, _("The personal data of this case has been erased."))
+        return redirect("cases:detail", pk=case.pk)
+    version = case.updated_at.isoformat()
+    if request.method != "POST":
+        form = CaseForm(initial=CaseForm.initial_for(case))
+        _audit_view(request, case, _personal_fields(), "edit")
+        return render(request, "cases/edit.html", {"case": case, "form": form,
+                                                   "version": version})  # fmt: skip
+    form = CaseForm(request.POST)
+    if form.is_valid():
+        try:
+            expected = dt.datetime.fromisoformat(request.POST.get("version", ""))
+        except ValueError:
+            expected = None
+        try:
+            changed = case_update(case=case, by=request.user, data=form.service_data(),
+                                  expected_updated_at=expected)  # fmt: skip
+        except DomainError as exc:
+            form.add_error(None, str(exc.message))
+            # Keep the input; the next save is a deliberate one over the newer version.
+            case.refresh_from_db(fields=["updated_at"])
+            version = case.updated_at.isoformat()
+        else:
+            if changed:
+                messages.success(request, _("The changes were saved."))
+            else:
+                messages.info(request, _("Nothing was changed."))
+            return redirect("cases:detail", pk=case.pk)
+    return render(request, "cases/edit.html", {"case": case, "form": form, "version": version})
+
+
+# --- family contacts -------------------------------------------------------------------------
+
+
+@coordinator_required
+@require_http_methods(["GET", "POST"])
+def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None) -> HttpResponse:
+    case = case_get_for_user(user=request.user, pk=pk)
+    guardian = None
+    if guardian_pk is not None:
+        guardian = Guardian.objects.filter(family_id=case.family_id, pk=guardian_pk).first()
+        if guardian is None:
+            raise Http404
+    if request.method != "POST":
+        form = GuardianForm(initial=GuardianForm.initial_for(guardian) if guardian else None)
+        if guardian is not None:
+            _audit_view(request, case, ["guardians"], "guardian")
+    else:
+        form = GuardianForm(request.POST)
+        if form.is_valid():
+            try:
+                guardian_save(case=case, by=request.user, data=form.cleaned_data,
+                              guardian=guardian)  # fmt: skip
+            except DomainError as exc:
+                form.add_error(None, str(exc.message))
+            else:
+                messages.success(request, _("The family contact was saved."))
+                return redirect("cases:detail", pk=case.pk)
+    return render(request, "cases/guardian_form.html", {"case": case, "form": form,
+                                                        "guardian": guardian})  # fmt: skip
+
+
+# --- assignment, sharing, siblings -----------------------------------------------------------
+
+
+def _case_action(request: HttpRequest, pk: int, form: Any, act: Callable[[Case, dict], Any],
+                 success: str) -> HttpResponse:  # fmt: skip
+    """Shared body of the small POST-only actions on a case page."""
+    case = case_get_for_user(user=request.user, pk=pk)
+    bound = form(case)
+    if not bound.is_valid():
+        messages.error(request, _form_errors(bound))
+    else:
+        try:
+            act(case, bound.cleaned_data)
+        except DomainError as exc:
+            messages.error(request, str(exc.message))
+        else:
+            messages.success(request, success)
+    return redirect("cases:detail", pk=case.pk)
+
+
+@coordinator_required
+@require_POST
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    return _case_action(
+        request, pk,
+        lambda case: AssignForm(request.POST, prefix="assign"),
+        lambda case, data: case_assign(cases=[case], by=request.user,
+                                       coordinator=data["coordinator"]),
+        _("The case was assigned."),
+    )  # fmt: skip
+
+
+@coordinator_required
+@require_POST
+def share(request: HttpRequest, pk: int) -> HttpResponse:
+    return _case_action(
+        request, pk,
+        lambda case: ShareForm(request.POST, case=case, prefix="share"),
+        lambda case, data: case_share(case=case, by=request.user, with_user=data["with_user"]),
+        _("The case was shared."),
+    )  # fmt: skip
+
+
+@coordinator_required
+@require_POST
+def unshare(request: HttpRequest, pk: int) -> HttpResponse:
+    return _case_action(
+        request, pk,
+        lambda case: UnshareForm(request.POST, shared_with=case_shared_with(case=case),
+                                 prefix="unshare"),
+        lambda case, data: case_unshare(case=case, by=request.user, with_user=data["with_user"]),
+        _("The case is no longer shared with this colleague."),
+    )  # fmt: skip
+
+
+@coordinator_required
+@require_POST
+def link_sibling(request: HttpRequest, pk: int) -> HttpResponse:
+    def form(case: Case) -> LinkSiblingForm:
+        candidates = [(c.pk, c.reference) for c in _sibling_candidates(request.user, case)]
+        return LinkSiblingForm(request.POST, candidates=candidates, prefix="link")
+
+    def act(case: Case, data: dict) -> None:
+        sibling = case_get_for_user(user=request.user, pk=data["sibling"])
+        case_link_sibling(case=case, by=request.user, sibling=sibling)
+
+    return _case_action(request, pk, form, act, _("The cases are now linked as siblings."))

@@ -1,7 +1,14 @@
+from typing import Any
+
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.http import HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
+from coordination.audit import audit_log
 from coordination.models import AuditEntry, District, OfficeSettings, Team, User
+from coordination.roles import ROLE_LABELS, ROLES
 
 
 @admin.register(User)
@@ -22,8 +29,26 @@ class DistrictAdmin(admin.ModelAdmin):
     filter_horizontal = ("neighbours",)
 
 
+class OfficeSettingsForm(forms.ModelForm):
+    otp_required_roles = forms.MultipleChoiceField(
+        label=_("roles that must use a second factor"),
+        choices=[(r, ROLE_LABELS[r]) for r in ROLES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "Users of these roles must set up and use a TOTP authenticator app at every login."
+        ),
+    )
+
+    class Meta:
+        model = OfficeSettings
+        fields = "__all__"
+
+
 @admin.register(OfficeSettings)
 class OfficeSettingsAdmin(admin.ModelAdmin):
+    form = OfficeSettingsForm
+
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return not OfficeSettings.objects.exists()
 
@@ -31,12 +56,46 @@ class OfficeSettingsAdmin(admin.ModelAdmin):
         return False
 
 
+class RoleFilter(admin.SimpleListFilter):
+    title = _("role")
+    parameter_name = "role"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(r, ROLE_LABELS[r]) for r in ROLES]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in ROLES:
+            return queryset.filter(roles__contains=self.value())
+        return queryset
+
+
+class ActionGroupFilter(admin.SimpleListFilter):
+    """The first part of the action name: auth, case, referral, admin, audit, ..."""
+
+    title = _("kind of action")
+    parameter_name = "kind"
+    KINDS = ("auth", "case", "referral", "places", "admin", "user", "permission", "audit")
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [(k, k) for k in self.KINDS]
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        if self.value() in self.KINDS:
+            return queryset.filter(action__startswith=f"{self.value()}.")
+        return queryset
+
+
 @admin.register(AuditEntry)
 class AuditEntryAdmin(admin.ModelAdmin):
-    list_display = ("at", "actor_name", "action", "case_reference", "object_type", "ip")
-    list_filter = ("action",)
-    search_fields = ("actor_name", "case_reference")
+    """Read-only. A fuller search (user, case, period, CSV export) is at /audit/."""
+
+    list_display = ("at", "actor_name", "roles", "action", "case_reference", "object_type",
+                    "object_id", "ip")  # fmt: skip
+    list_filter = (ActionGroupFilter, RoleFilter, "action")
+    search_fields = ("=actor_name", "=case_reference", "=object_id", "=ip")
+    search_help_text = _("Exact user name, case reference, object id or address.")
     date_hierarchy = "at"
+    show_full_result_count = False
 
     def has_add_permission(self, request):  # type: ignore[no-untyped-def]
         return False
@@ -46,3 +105,10 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        if getattr(response, "status_code", 200) == 200:
+            audit_log(actor=request.user, action="audit.search",
+                      detail={k: v[:100] for k, v in request.GET.items()})  # fmt: skip
+        return response

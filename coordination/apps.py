@@ -5,3 +5,10 @@ from django.utils.translation import gettext_lazy as _
 class CoordinationConfig(AppConfig):
     name = "coordination"
     verbose_name = _("Coordination")
+
+    def ready(self) -> None:
+        # Audit-log receivers: logins (success, failure, logout, lock-out), role and object
+        # permission changes, and every Django admin change.
+        from coordination import signals
+
+        signals.connect()

@@ -3,25 +3,37 @@
 ``audit_log`` answers who did what, when, from where, to which object and which fields.
 Entries are chained: each carries SHA-256 over the previous entry's hash and its own content,
 so ``manage.py verify_audit_log`` finds the first altered or removed entry. On PostgreSQL a
-trigger refuses UPDATE and DELETE on the table (migration 0002 of coordination).
+trigger refuses UPDATE and DELETE on the table (migrations 0002 and 0003 of coordination);
+the one exception is ``audit_prune``, which removes entries past the log's own retention
+period, records the prune as an entry of its own and leaves the rest verifiable.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
+import ipaddress
 import json
+import logging
 from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
+from django.utils import timezone
 
 from coordination.models import AuditEntry
 
+log = logging.getLogger(__name__)
+
 _request_ip: ContextVar[str | None] = ContextVar("audit_request_ip", default=None)
+_request_user: ContextVar[Any] = ContextVar("audit_request_user", default=None)
 
 # PostgreSQL advisory lock key that serialises appends to the hash chain.
 _CHAIN_LOCK = 0x414E4B  # "ANK"
+
+PRUNE_ACTION = "audit.prune"
 
 
 def set_request_ip(ip: str | None) -> Any:
@@ -30,6 +42,46 @@ def set_request_ip(ip: str | None) -> Any:
 
 def reset_request_ip(token: Any) -> None:
     _request_ip.reset(token)
+
+
+def set_request_user(user: Any) -> Any:
+    return _request_user.set(user)
+
+
+def reset_request_user(token: Any) -> None:
+    _request_user.reset(token)
+
+
+def current_actor() -> Any:
+    """The user of the request being served (for receivers that are not told who acted)."""
+    user = _request_user.get()
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _valid_ip(value: str | None) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(ipaddress.ip_address(value.strip()))
+    except ValueError:
+        return None
+
+
+def client_ip(request: Any) -> str | None:
+    """The client's address: REMOTE_ADDR, or the proxy-set X-Forwarded-For entry.
+
+    ``TRUSTED_PROXY_COUNT`` (settings) says how many reverse proxies sit in front of the app;
+    only then is X-Forwarded-For trusted, and only the entry the nearest proxy appended.
+    """
+    from django.conf import settings
+
+    meta = getattr(request, "META", {}) or {}
+    proxies = int(getattr(settings, "TRUSTED_PROXY_COUNT", 0) or 0)
+    if proxies > 0:
+        chain = [p.strip() for p in meta.get("HTTP_X_FORWARDED_FOR", "").split(",") if p.strip()]
+        if len(chain) >= proxies:
+            return _valid_ip(chain[-proxies])
+    return _valid_ip(meta.get("REMOTE_ADDR"))
 
 
 def entry_digest(entry: AuditEntry) -> str:
@@ -56,6 +108,12 @@ def entry_digest(entry: AuditEntry) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
+def _lock_chain() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+
+
 def audit_log(
     *,
     actor: Any,
@@ -65,29 +123,33 @@ def audit_log(
     fields: Iterable[str] = (),
     detail: dict[str, Any] | None = None,
     ip: str | None = None,
+    actor_name: str | None = None,
+    object_type: str = "",
+    object_id: str = "",
 ) -> AuditEntry:
-    """Append one entry. ``obj`` is any model instance (type and id are recorded)."""
+    """Append one entry. ``obj`` is any model instance (type and id are recorded).
+
+    ``object_type``/``object_id`` name an object without loading it (e.g. from an admin log
+    entry); ``actor_name`` records who acted when there is no user (a failed login's name).
+    """
     from coordination.roles import role_names
 
     user = actor if getattr(actor, "is_authenticated", False) else None
+    name = actor_name if actor_name is not None else getattr(actor, "username", "")
     entry = AuditEntry(
         actor=user,
-        actor_name=(getattr(actor, "username", "") or str(actor or "system"))[:150],
+        actor_name=(name or str(actor or "system"))[:150],
         roles=",".join(sorted(role_names(user))) if user else "",
-        ip=ip or _request_ip.get(),
-        action=action,
-        object_type=obj._meta.label_lower if obj is not None else "",
-        object_id=str(obj.pk) if obj is not None else "",
-        case_reference=case_reference or getattr(obj, "reference", "") or "",
+        ip=_valid_ip(ip) or _request_ip.get(),
+        action=action[:60],
+        object_type=(obj._meta.label_lower if obj is not None else object_type)[:60],
+        object_id=(str(obj.pk) if obj is not None else str(object_id))[:60],
+        case_reference=(case_reference or getattr(obj, "reference", "") or "")[:30],
         fields=sorted(set(fields)),
         detail=detail or {},
     )
-    from django.utils import timezone
-
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK])
+        _lock_chain()
         last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
         entry.prev_hash = last or ""
         entry.at = timezone.now()
@@ -96,18 +158,147 @@ def audit_log(
     return entry
 
 
-def verify_chain(*, batch_size: int = 2000) -> tuple[int, AuditEntry | None]:
-    """Walk the log in order; return (entries checked, first broken entry or None)."""
-    prev = ""
+@dataclass(frozen=True)
+class ChainReport:
+    """The outcome of a walk over the whole log."""
+
+    checked: int
+    broken: AuditEntry | None = None
+    reason: str = ""
+    head_id: int | None = None
+    head_hash: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def _anchor_ok(first: AuditEntry) -> bool:
+    """A log that does not start at the genesis must start where the last prune left it."""
+    if first.prev_hash == "":
+        return True
+    prune = (
+        AuditEntry.objects.filter(action=PRUNE_ACTION).order_by("-id").values("detail").first()
+    )
+    if prune is None:
+        return False
+    detail = prune["detail"] or {}
+    return detail.get("anchor") == first.prev_hash and int(detail.get("through_id", 0)) < first.id
+
+
+def verify_chain_report(*, batch_size: int = 2000) -> ChainReport:
+    """Walk the log in order and report the first broken link (altered, inserted or removed)."""
+    prev: str | None = None
     checked = 0
     last_id = 0
+    last_hash = ""
     while True:
         batch = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
         if not batch:
-            return checked, None
+            return ChainReport(
+                checked=checked, head_id=last_id or None, head_hash=last_hash
+            )
         for entry in batch:
-            if entry.prev_hash != prev or entry_digest(entry) != entry.hash:
-                return checked, entry
+            if prev is None:
+                # The first remaining entry: the genesis, or anchored by the last prune.
+                if not _anchor_ok(entry):
+                    return ChainReport(
+                        checked=checked,
+                        broken=entry,
+                        reason="the log does not start at its beginning or at a recorded prune",
+                    )
+                prev = entry.prev_hash
+            if entry.prev_hash != prev:
+                return ChainReport(
+                    checked=checked,
+                    broken=entry,
+                    reason="the previous entry is missing or was changed",
+                )
+            if entry_digest(entry) != entry.hash:
+                return ChainReport(
+                    checked=checked, broken=entry, reason="this entry was changed"
+                )
             prev = entry.hash
             checked += 1
             last_id = entry.id
+            last_hash = entry.hash
+
+
+def verify_chain(*, batch_size: int = 2000) -> tuple[int, AuditEntry | None]:
+    """Walk the log in order; return (entries checked, first broken entry or None)."""
+    report = verify_chain_report(batch_size=batch_size)
+    return report.checked, report.broken
+
+
+def audit_cutoff(*, months: int, now: dt.datetime | None = None) -> dt.datetime:
+    """The moment ``months`` calendar months before ``now`` (end of month clamped)."""
+    now = now or timezone.now()
+    month_index = now.year * 12 + (now.month - 1) - months
+    year, month = divmod(month_index, 12)
+    month += 1
+    import calendar
+
+    day = min(now.day, calendar.monthrange(year, month)[1])
+    return now.replace(year=year, month=month, day=day)
+
+
+def audit_prune(*, before: dt.datetime, by: Any = None, dry_run: bool = False) -> int:
+    """Remove the oldest entries (all written before ``before``); returns how many.
+
+    Only a contiguous oldest part of the chain is removed. The prune itself is appended first,
+    carrying the hash of the last removed entry as ``anchor``; ``verify_chain_report`` then
+    accepts a log that starts exactly there. On PostgreSQL the trigger lets the DELETE pass
+    only inside this transaction (``SET LOCAL ankommen.audit_prune``).
+    """
+    with transaction.atomic():
+        _lock_chain()
+        first_kept = (
+            AuditEntry.objects.filter(at__gte=before).order_by("id").values_list("id", flat=True)
+        ).first()
+        doomed = AuditEntry.objects.all()
+        if first_kept is not None:
+            doomed = doomed.filter(id__lt=first_kept)
+        last = doomed.order_by("-id").values("id", "hash").first()
+        if last is None:
+            return 0
+        count = doomed.count()
+        if dry_run:
+            return count
+        audit_log(
+            actor=by,
+            action=PRUNE_ACTION,
+            detail={
+                "through_id": last["id"],
+                "anchor": last["hash"],
+                "count": count,
+                "before": before.isoformat(),
+            },
+        )
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL ankommen.audit_prune = 'on'")
+        AuditEntry.objects.filter(id__lte=last["id"])._raw_delete(doomed.db)
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL ankommen.audit_prune = 'off'")
+    log.info("audit log: pruned %s entries written before %s", count, before.isoformat())
+    return count
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """One value for a CSV export that a spreadsheet opens: lists and dicts as JSON, and a
+    leading formula character defused with an apostrophe (CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    elif isinstance(value, dt.datetime | dt.date):
+        text = value.isoformat()
+    else:
+        text = str(value)
+    if text.startswith(_FORMULA_START):
+        text = "'" + text
+    return text

@@ -59,8 +59,8 @@ class Keyring:
             return aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
         except (InvalidTag, binascii.Error, ValueError) as exc:
             raise DecryptionError(
-                f"{context}: value does not decrypt with key {key_id!r} "
-                "(wrong key, tampered data, or copied from another column)"
+                f"{context}: value does not decrypt with key {key_id!r} of "
+                "FIELD_ENCRYPTION_KEYS (wrong key, tampered data, or copied from another column)"
             ) from exc
 
     def blind_index(self, normalised: str, *, purpose: str) -> str:
@@ -138,9 +138,15 @@ def normalise(value: str) -> str:
 
 
 def phonetic(value: str) -> str:
-    """Kölner Phonetik of every word of the normalised value (Mohammed = Muhammad)."""
-    words = normalise(value).split()
-    return " ".join(code for _word, code in cologne_phonetics.encode(" ".join(words)) if code)
+    """Kölner Phonetik of the normalised value (Mohammed = Muhammad, Müller = Mueller).
+
+    Word breaks are dropped first, so "Al-Hassan", "Al Hasan" and "Alhassan" sound the same:
+    particles and hyphens are spelt inconsistently in transliterated names.
+    """
+    joined = normalise(value).replace(" ", "")
+    if not joined:
+        return ""
+    return "".join(code for _word, code in cologne_phonetics.encode(joined) if code)
 
 
 def blind_index(value: str, *, purpose: str) -> str:

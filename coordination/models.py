@@ -57,6 +57,20 @@ class User(AbstractUser):
         return self.get_full_name() or self.username
 
 
+class AuditEntryQuerySet(models.QuerySet):
+    """Refuses bulk changes: the log has no update or delete path in the app.
+
+    The one exception, pruning entries past the log's own retention period, goes through
+    ``coordination.audit.audit_prune`` (which records the prune as an entry of its own).
+    """
+
+    def update(self, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError("Audit entries are append-only.")
+
+    def delete(self):  # type: ignore[no-untyped-def]
+        raise PermissionError("Audit entries are append-only.")
+
+
 class AuditEntry(models.Model):
     """One append-only row of the access and change log (see coordination/audit.py)."""
 
@@ -76,6 +90,8 @@ class AuditEntry(models.Model):
     detail = models.JSONField(_("detail"), default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("audit entry")
@@ -155,6 +171,23 @@ class OfficeSettings(models.Model):
 
     def __str__(self) -> str:
         return str(_("Office settings"))
+
+    def clean(self) -> None:
+        """The reminder levels must come one after the other (see referrals/reminders.py)."""
+        from django.core.exceptions import ValidationError
+
+        steps = ["reminder_1_days", "reminder_2_days", "escalation_days", "expiry_days"]
+        errors = {
+            later: _("Must be more than the step before it.")
+            for earlier, later in zip(steps, steps[1:], strict=False)
+            if getattr(self, later) <= getattr(self, earlier)
+        }
+        if self.enrolment_notice_days <= self.enrolment_reminder_days:
+            errors["enrolment_notice_days"] = _("Must be more than the enrolment reminder.")
+        if self.waiting_target_days > self.waiting_limit_days:
+            errors["waiting_target_days"] = _("Must not be more than the legal limit.")
+        if errors:
+            raise ValidationError(errors)
 
     def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
         self.pk = 1

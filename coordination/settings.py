@@ -73,6 +73,9 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "coordination.middleware.AuditContextMiddleware",
+    "coordination.middleware.SecondFactorMiddleware",
+    "coordination.middleware.AdminAccessAuditMiddleware",
+    "coordination.middleware.PrivateResponseMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 
@@ -177,6 +180,13 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# Reverse proxies in front of the app (0: trust REMOTE_ADDR only). The audit log and
+# axes take the client address the same way (coordination.audit.client_ip).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "coordination.audit.client_ip"
+
+# --- Second factor (django-otp, TOTP); required per role in OfficeSettings ---------------
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Ankommen")
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "de"
@@ -219,6 +229,8 @@ EMAIL_TIMEOUT = 20
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ankommen@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 OFFICE_MAILBOX = env.str("OFFICE_MAILBOX", default="bildungsbuero@localhost")
+# Only for EMAIL_BACKEND=django.core.mail.backends.filebased.EmailBackend (tests, demos).
+EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(VAR_DIR / "mail"))
 
 # --- Field encryption (coordination/crypto.py) -------------------------------------------
 # "id:base64key,id2:base64key2" - the first is the active key. Never in the database.
@@ -235,17 +247,21 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _queue_dir = VAR_DIR / "celery" / "queue"
-    for _d in (_queue_dir, VAR_DIR / "celery" / "processed"):
+    for _d in (_queue_dir, VAR_DIR / "celery" / "processed", VAR_DIR / "celery" / "control"):
         _d.mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_queue_dir),
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
     }
 else:
-    # Tasks are short; redelivery after an hour covers a worker killed mid-task.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Tasks are short; redelivery after an hour covers a worker killed mid-task. Keep it above
+    # the longest retry countdown (15 minutes, referrals/reminders.py); tests shorten it.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default="") or None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -260,6 +276,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "sweep-referrals": {
         "task": "referrals.tasks.sweep_referrals",
         "schedule": SWEEP_MINUTES * 60.0,
+        # A sweep nobody ran in time is dropped: the next one does the same work.
+        "options": {"expires": SWEEP_MINUTES * 60.0},
     },
     "weekly-waiting-digest": {
         "task": "referrals.tasks.send_waiting_digests",

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from coordination import views
+from coordination import audit_views, otp_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -10,6 +10,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", views.set_language, name="set_language"),
+    path("otp/setup/", otp_views.otp_setup, name="otp_setup"),
+    path("otp/verify/", otp_views.otp_verify, name="otp_verify"),
+    path("audit/", audit_views.audit_search, name="audit_search"),
+    path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("cases/", include("cases.urls")),
     path("referrals/", include("referrals.urls")),
     path("figures/", include("coordination.figures_urls")),

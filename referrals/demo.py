@@ -1,10 +1,16 @@
-"""Demo institutions (fictional names) across the city's districts, with free places."""
+"""Demo institutions (fictional names) across the city's districts, with free places.
+
+A few figures are dated weeks back, so the coordinator's suggestion list shows how stale
+free-place figures are flagged.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from cases.models import Group
 from referrals.models import Institution, InstitutionKind, Places
@@ -37,7 +43,18 @@ INSTITUTIONS: list[tuple[str, str, str, bool, bool, dict[str, int]]] = [
      {"kita_u3": 2, "kita_3": 3}),
     ("Kita Rasselbande", InstitutionKind.KITA, "Metternich", False, False,
      {"kita_u3": 0, "kita_3": 0}),
+    ("Grundschule Neuendorf", InstitutionKind.GRUNDSCHULE, "Neuendorf", False, False,
+     {"g01": 1, "g02": 2, "g03": 0, "g04": 1}),
+    ("Grundschule Horchheimer Höhe", InstitutionKind.GRUNDSCHULE, "Horchheim", True, False,
+     {"g01": 2, "g02": 1, "g03": 1, "g04": 2}),
+    ("Realschule plus Moselweiß", InstitutionKind.REALSCHULE_PLUS, "Moselweiß", True, False,
+     {"g05": 1, "g06": 1, "g07": 0, "g08": 2, "g09": 1, "g10": 0}),
+    ("Kita Pusteblume", InstitutionKind.KITA, "Altstadt", False, False,
+     {"kita_u3": 1, "kita_3": 1}),
 ]  # fmt: skip
+
+# Institutions whose figures were last confirmed this many days ago (stale in the demo).
+STALE_DAYS = {"Grundschule Metternich": 30, "Kita Regenbogen": 21, "Gymnasium an der Festung": 45}
 
 
 @transaction.atomic
@@ -58,7 +75,10 @@ def seed_institutions(districts: dict[str, Any]) -> dict[str, Institution]:
             },
         )
         if created:
+            updated = timezone.now() - dt.timedelta(days=STALE_DAYS.get(name, 0))
             for group, free in places.items():
-                Places.objects.create(institution=institution, group=Group(group), free=free)
+                Places.objects.create(
+                    institution=institution, group=Group(group), free=free, updated_at=updated
+                )
         result[name] = institution
     return result

@@ -41,6 +41,27 @@ def target_for_kind(kind: str) -> str:
     return KIND_TARGET.get(kind, TargetType.SCHOOL)  # type: ignore[call-overload]
 
 
+def _grades(first: int, last: int) -> list[str]:
+    return [f"g{n:02d}" for n in range(first, last + 1)]
+
+
+# The grades or age groups an institution of a kind usually takes newcomers into; its
+# free-places page offers these (plus any group it already has figures for).
+KIND_GROUPS: dict[str, list[str]] = {
+    InstitutionKind.KITA: [Group.KITA_U3.value, Group.KITA_3.value],
+    InstitutionKind.GRUNDSCHULE: _grades(1, 4),
+    InstitutionKind.REALSCHULE_PLUS: _grades(5, 10),
+    InstitutionKind.IGS: _grades(5, 13),
+    InstitutionKind.GYMNASIUM: _grades(5, 13),
+    InstitutionKind.FOERDERSCHULE: _grades(1, 10),
+    InstitutionKind.BBS: [Group.BVJ.value, Group.VOCATIONAL.value],
+}
+
+
+def groups_for_kind(kind: str) -> list[str]:
+    return list(KIND_GROUPS.get(kind, ()))
+
+
 class Institution(models.Model):
     name = models.CharField(_("name"), max_length=160, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=InstitutionKind.choices)
@@ -143,9 +164,7 @@ def may_manage(instance: Referral, user: Any) -> bool:
 
 class Referral(ConcurrentTransitionMixin, models.Model):
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="referrals")
-    institution = models.ForeignKey(
-        Institution, on_delete=models.PROTECT, related_name="referrals"
-    )
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="referrals")
     group = models.CharField(_("grade or age group"), max_length=8, choices=Group.choices)
     state = FSMField(
         _("state"),
@@ -158,9 +177,7 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(_("referred at"), default=timezone.now)
-    waitlist = models.BooleanField(
-        _("referred without a free place (waiting list)"), default=False
-    )
+    waitlist = models.BooleanField(_("referred without a free place (waiting list)"), default=False)
     message = EncryptedTextField(_("message to the institution"))
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     answered_by = models.ForeignKey(
@@ -260,6 +277,15 @@ class ReminderLog(models.Model):
         SKIPPED = "skipped", _("not needed any more")
         FAILED = "failed", _("failed")
 
+    class Recipient(models.TextChoices):
+        """Who a reminder went to (a role, not an address); ``recipient`` lists these."""
+
+        INSTITUTION = "institution", _("institution")
+        COORDINATOR = "coordinator", _("coordinator")
+        TEAM_LEAD = "team_lead", _("team lead")
+        TEAM_MAILBOX = "team_mailbox", _("team mailbox")
+        OFFICE_MAILBOX = "office_mailbox", _("office mailbox")
+
     referral = models.ForeignKey(Referral, on_delete=models.CASCADE, related_name="reminders")
     level = models.CharField(_("level"), max_length=4, choices=Level.choices)
     recipient = models.CharField(_("recipient"), max_length=254, blank=True)
@@ -268,16 +294,55 @@ class ReminderLog(models.Model):
     outcome = models.CharField(
         _("outcome"), max_length=8, choices=Outcome.choices, default=Outcome.QUEUED
     )
-    attempts = models.PositiveSmallIntegerField(default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     error = models.CharField(_("error"), max_length=300, blank=True)
+    # When the send task was last handed to the broker (or when its retry is due). The sweep
+    # re-queues rows still queued a few minutes after this: the broker was down or lost it.
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("reminder")
         verbose_name_plural = _("reminders")
-        ordering = ["created_at"]
+        ordering = ["created_at", "id"]
         constraints = [
             models.UniqueConstraint(fields=["referral", "level"], name="one_reminder_per_level")
         ]
+        indexes = [models.Index(fields=["outcome", "queued_at"], name="reminder_outcome_queued")]
 
     def __str__(self) -> str:
         return f"{self.referral_id} {self.level} {self.outcome}"
+
+    def recipient_labels(self) -> list[str]:
+        """The roles the reminder went to, translated (``recipient`` holds their codes)."""
+        labels = dict(self.Recipient.choices)
+        return [str(labels.get(code, code)) for code in self.recipient.split(",") if code]
+
+
+class DigestLog(models.Model):
+    """One weekly waiting-time digest to a coordinator; (user, ISO week) is unique."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("coordinator"), on_delete=models.CASCADE,
+        related_name="+",
+    )  # fmt: skip
+    week = models.CharField(_("week"), max_length=8, help_text=_("ISO week, e.g. 2026-W03"))
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    queued_at = models.DateTimeField(_("queued at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=8, choices=ReminderLog.Outcome.choices,
+        default=ReminderLog.Outcome.QUEUED,
+    )  # fmt: skip
+    cases = models.PositiveIntegerField(_("cases listed"), default=0)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    error = models.CharField(_("error"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("waiting-time digest")
+        verbose_name_plural = _("waiting-time digests")
+        ordering = ["-week", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "week"], name="one_digest_per_week")]
+        indexes = [models.Index(fields=["outcome", "queued_at"], name="digest_outcome_queued")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.week} {self.outcome}"

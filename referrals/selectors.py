@@ -1,15 +1,69 @@
-"""Every read of institutions and referrals that depends on who asks."""
+"""Every read of institutions and referrals that depends on who asks.
+
+Views get their institutions and referrals only from here, so each access rule lives in one
+place: coordinators see the referrals of the cases they may work; institution staff see the
+referrals addressed to their institution(s), with only the case fields they need.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models import Case as SqlCase
 from django.http import Http404
+from django.utils import timezone
 
+from cases.models import Case
 from cases.selectors import cases_visible_to
+from coordination.models import OfficeSettings
 from coordination.roles import is_coordinator, is_institution_staff
-from referrals.models import Institution, InstitutionUserObjectPermission, Referral
+from coordination.workdays import add_working_days
+from referrals.models import (
+    OPEN_REFERRAL_STATES,
+    Institution,
+    InstitutionUserObjectPermission,
+    Places,
+    Referral,
+    ReferralState,
+    groups_for_kind,
+    target_for_kind,
+)
+
+# What an institution may see of a case (issue 4): name, birth date, languages, interpreter
+# needed, wanted group, previous schooling, the support flag, and the coordinator's contact.
+# ``.only()`` keeps every other encrypted field of the case from even being decrypted.
+INSTITUTION_CASE_FIELDS = (
+    "given_name",
+    "family_name",
+    "birth_date",
+    "languages",
+    "interpreter_needed",
+    "wanted_group",
+    "school_years",
+    "last_grade",
+    "literate_own_script",
+    "support_needed",
+)
+# Plain fields the page needs besides (reference, and what the model machinery reads).
+_CASE_PLAIN_FIELDS = ("reference", "state", "erased_at", "target_type", "team", "coordinator")
+_COORDINATOR_CONTACT = ("first_name", "last_name", "email", "phone")
+_REFERRAL_FIELDS = tuple(f.name for f in Referral._meta.concrete_fields)
+# Referral states that tie a sibling to an institution (suggestions: siblings first).
+SIBLING_STATES = [ReferralState.PENDING, ReferralState.ACCEPTED, ReferralState.ENROLLED]
 
 
 def institutions_of(user: Any) -> QuerySet[Institution]:
@@ -37,6 +91,7 @@ def referrals_visible_to(user: Any) -> QuerySet[Referral]:
 
 
 def referral_get_for_user(*, user: Any, pk: int | str) -> Referral:
+    """One referral the user may see (any field loaded), or 404."""
     try:
         return (
             referrals_visible_to(user)
@@ -47,8 +102,194 @@ def referral_get_for_user(*, user: Any, pk: int | str) -> Referral:
         raise Http404 from exc
 
 
+def referral_get_for_page(*, user: Any, pk: int | str) -> Referral:
+    """One referral for the referral page, with only the case fields an institution may see.
+
+    The same restricted view serves coordinators: the case page is where they see the rest.
+    """
+    case_fields = [f"case__{f}" for f in (*INSTITUTION_CASE_FIELDS, *_CASE_PLAIN_FIELDS)]
+    contact = [f"case__coordinator__{f}" for f in _COORDINATOR_CONTACT]
+    try:
+        return (
+            referrals_visible_to(user)
+            .select_related("case", "institution", "case__coordinator", "case__team")
+            .only(
+                *_REFERRAL_FIELDS,
+                *case_fields,
+                *contact,
+                "case__team__name",
+                "case__team__mailbox",
+                "institution__name",
+                "institution__kind",
+                "institution__district",
+            )
+            .get(pk=int(pk))
+        )
+    except (Referral.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404 from exc
+
+
+def referral_page_fields() -> list[str]:
+    """The case fields the referral page shows (recorded in the access log)."""
+    return ["reference", *INSTITUTION_CASE_FIELDS, "coordinator"]
+
+
+def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
+    """The institution inbox: pending first, then accepted, then answered; oldest first.
+
+    Only the case's reference and name are loaded (no other field is decrypted).
+    """
+    qs = referrals_for_institution(user)
+    if show == "open":
+        qs = qs.filter(state__in=OPEN_REFERRAL_STATES)
+    order = SqlCase(
+        When(state=ReferralState.PENDING, then=Value(0)),
+        When(state=ReferralState.ACCEPTED, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    return (
+        qs.select_related("case", "institution")
+        .only(
+            *_REFERRAL_FIELDS,
+            "case__reference",
+            "case__state",
+            "case__erased_at",
+            "case__given_name",
+            "case__family_name",
+            "institution__name",
+            "institution__kind",
+        )
+        .annotate(state_order=order)
+        .order_by("state_order", "created_at", "pk")
+    )
+
+
 def institution_get_for_staff(*, user: Any, pk: int | str) -> Institution:
     try:
         return institutions_of(user).get(pk=int(pk))
     except (Institution.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404 from exc
+
+
+# --- places -----------------------------------------------------------------------------
+
+
+def places_stale_before(now: dt.datetime | None = None) -> dt.datetime:
+    """Free-place figures updated before this moment are stale (OfficeSettings)."""
+    days = OfficeSettings.current().places_stale_days
+    return (now or timezone.now()) - dt.timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class PlacesRow:
+    group: str
+    label: str
+    free: int | None
+    reserved: int
+    updated_at: dt.datetime | None
+    stale: bool
+
+
+def places_rows_for(institution: Institution) -> list[PlacesRow]:
+    """Free places per group relevant to the institution (kind's groups + recorded ones)."""
+    from cases.models import Group
+
+    recorded = {p.group: p for p in institution.places.all()}
+    groups = groups_for_kind(institution.kind)
+    groups += [g for g in recorded if g not in groups]
+    order = [g.value for g in Group]
+    stale_before = places_stale_before()
+    rows = []
+    for group in sorted(groups, key=order.index):
+        places = recorded.get(group)
+        rows.append(
+            PlacesRow(
+                group=group,
+                label=str(Group(group).label),
+                free=places.free if places else None,
+                reserved=places.reserved if places else 0,
+                updated_at=places.updated_at if places else None,
+                stale=bool(places and places.updated_at < stale_before),
+            )
+        )
+    return rows
+
+
+# --- the coordinator's choice of institution ------------------------------------------
+
+
+def institutions_for_referral(case: Case) -> QuerySet[Institution]:
+    """Active institutions of the right kind for the case, with the case group's free places.
+
+    Annotated: ``free`` (None = no figure), ``places_updated_at``, ``is_sibling`` (a sibling
+    is referred to or enrolled there), ``is_home`` (the child's district), ``is_near`` (the
+    district or a neighbouring one), ``is_stale`` (figure older than the office's limit).
+    """
+    kinds = [k for k, _label in Institution._meta.get_field("kind").choices]  # type: ignore[misc]
+    kinds = [k for k in kinds if target_for_kind(k) == case.target_type]
+    places = Places.objects.filter(institution=OuterRef("pk"), group=case.wanted_group)
+    sibling = Referral.objects.filter(
+        institution=OuterRef("pk"), case__family_id=case.family_id, state__in=SIBLING_STATES
+    ).exclude(case_id=case.pk)
+    if case.district_id is not None:
+        near_ids = [case.district_id, *case.district.neighbours.values_list("pk", flat=True)]
+        is_near: Any = Q(district_id__in=near_ids)
+        is_home: Any = Q(district_id=case.district_id)
+    else:
+        is_near, is_home = Value(True), Value(False)
+    stale_before = places_stale_before()
+    return (
+        Institution.objects.filter(is_active=True, kind__in=kinds)
+        .select_related("district")
+        .annotate(
+            free=Subquery(places.values("free")[:1]),
+            places_updated_at=Subquery(places.values("updated_at")[:1]),
+            is_sibling=Exists(sibling),
+            is_near=ExpressionWrapper(is_near, output_field=BooleanField()),
+            is_home=ExpressionWrapper(is_home, output_field=BooleanField()),
+        )
+        .annotate(
+            is_stale=SqlCase(
+                When(places_updated_at__lt=stale_before, then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            )
+        )
+        .order_by("-is_sibling", "-is_home", "name")
+    )
+
+
+def institutions_suggested_for(case: Case) -> QuerySet[Institution]:
+    """The suggestion list: right kind, a free place in the wanted group, in or next to the
+    child's district; siblings' institutions first (shown even without a free place)."""
+    return (
+        institutions_for_referral(case)
+        .filter(Q(is_sibling=True) | Q(is_near=True, free__gt=0))
+        .order_by("-is_sibling", "-is_home", "-free", "name")
+    )
+
+
+# --- the case page's referral panel -----------------------------------------------------
+
+
+def referrals_for_case_panel(case: Case) -> list[Referral]:
+    """A case's referrals with institution and reminders, in a constant number of queries."""
+    return list(
+        case.referrals.select_related("institution", "created_by", "answered_by")  # type: ignore[attr-defined]
+        .prefetch_related("reminders")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def referral_deadline(referral: Referral, *, expiry_days: int | None = None) -> dt.date | None:
+    """The day a pending referral expires without an answer (office's working days).
+
+    The same count the reminder sweep uses: ``expiry_days`` working days after the referral
+    (from OfficeSettings unless given).
+    """
+    if referral.state != ReferralState.PENDING:
+        return None
+    if expiry_days is None:
+        expiry_days = OfficeSettings.current().expiry_days
+    return add_working_days(timezone.localdate(referral.created_at), expiry_days)

@@ -56,14 +56,17 @@ def _safe_delay(task: Any, *args: Any) -> None:
 
     try:
         task.delay(*args)
-    except Exception:  # noqa: BLE001 - any broker error
+    except Exception:  # any broker error
         logging.getLogger(__name__).exception("could not queue %s%r", task.name, args)
 
 
 def _lock(referral: Referral) -> Referral:
     """Lock the referral row and check nobody changed it since it was shown."""
-    locked = Referral.objects.select_for_update().select_related("case", "institution").get(
-        pk=referral.pk
+    # Lock only the referral row: joined case and institution rows stay free for others.
+    locked = (
+        Referral.objects.select_for_update(of=("self",))
+        .select_related("case", "institution")
+        .get(pk=referral.pk)
     )
     if locked.state != referral.state:
         raise ConcurrentChange()
@@ -77,13 +80,19 @@ def _lock_case(case: Case) -> Case:
     return locked
 
 
-def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
+def _require_perm(referral: Referral, method_name: str, by: Any) -> None:
+    """Refuse (and log) a transition the user may not take in the referral's state."""
     method = getattr(referral, method_name)
     if by is not None and not has_transition_perm(method, by):
         audit_log(actor=by, action="referral.transition_refused", obj=referral,
                   case_reference=referral.case.reference,
                   detail={"transition": method_name, "state": referral.state})  # fmt: skip
         raise TransitionRefused()
+
+
+def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
+    method = getattr(referral, method_name)
+    _require_perm(referral, method_name, by)
     from_state = referral.state
     try:
         method(**kwargs)
@@ -170,6 +179,11 @@ def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None =
     referral = _lock(referral)
     if not is_institution_staff(by):
         raise NotAllowed()
+    # Who may answer and whether the state allows it come before the free-place check, so
+    # a declined referral or a stranger gets "not possible", never "no free place".
+    _require_perm(referral, "accept", by)
+    if start_date is not None and start_date < timezone.localdate(referral.created_at):
+        raise DomainError(_("The agreed start date cannot be before the referral."))
     places = (
         Places.objects.select_for_update()
         .filter(institution_id=referral.institution_id, group=referral.group)
@@ -195,9 +209,7 @@ def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None =
 
 
 @transaction.atomic
-def referral_decline(
-    *, referral: Referral, by: Any, reason: str, comment: str = ""
-) -> Referral:
+def referral_decline(*, referral: Referral, by: Any, reason: str, comment: str = "") -> Referral:
     """The institution declines with a coded reason; the case looks for a place again."""
     if reason not in DeclineReason.values:
         raise DomainError(_("Please choose a reason."))
@@ -206,9 +218,11 @@ def referral_decline(
     referral = _lock(referral)
     _take(referral, "decline", by)
     Referral.objects.filter(pk=referral.pk).update(
-        decline_reason=reason, answered_by=by,
+        decline_reason=reason,
+        answered_by=by,
     )
     referral.decline_reason = reason
+    referral.answered_by = by
     referral.answer_comment = comment
     referral.save(update_fields=["answer_comment"])
     _case_back_to_ready(referral, by, comment=str(DeclineReason(reason).label))
@@ -223,9 +237,9 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
     today = timezone.localdate()
     if first_day > today:
         raise DomainError(_("The first day attended cannot be in the future."))
-    if first_day < referral.created_at.date() - dt.timedelta(days=1):
-        raise DomainError(_("The first day attended cannot be before the referral."))
     referral = _lock(referral)
+    if first_day < timezone.localdate(referral.created_at):
+        raise DomainError(_("The first day attended cannot be before the referral."))
     _take(referral, "enrol", by)
     if referral.place_reserved:
         places = Places.objects.select_for_update().get(
@@ -235,9 +249,12 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
         places.save(update_fields=["reserved"])
     Referral.objects.filter(pk=referral.pk).update(enrolled_on=first_day, place_reserved=False)
     referral.enrolled_on = first_day
+    referral.place_reserved = False
     case = _lock_case(referral.case)
     case_driven_transition(case=case, by=by, transition="place", comment=referral.institution.name)
     Case.objects.filter(pk=case.pk).update(placed_on=first_day)
+    case.placed_on = first_day
+    referral.case = case
     _history(referral, by, "enrolled")
     _notify("enrolled", referral.pk)
     return referral
@@ -291,12 +308,16 @@ def places_update(*, institution: Institution, by: Any, counts: dict[str, int]) 
     """The institution's staff set their free places per group (the date is recorded)."""
     if not (is_institution_staff(by) and by.has_perm("referrals.staff_institution", institution)):
         raise NotAllowed()
+    allowed = set(groups_for_target(institution.target_type))
+    for group, free in counts.items():
+        if group not in allowed:
+            raise DomainError(_("This grade or age group does not fit this institution."))
+        if free is not None and (not isinstance(free, int) or free < 0 or free > 999):
+            raise DomainError(_("Free places must be between 0 and 999."))
     now = timezone.now()
     for group, free in counts.items():
         if free is None:
             continue
-        if free < 0 or free > 999:
-            raise DomainError(_("Free places must be between 0 and 999."))
         places, _created = Places.objects.select_for_update().get_or_create(
             institution=institution, group=group
         )

@@ -56,6 +56,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             )
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The cache outlives a test's database transaction (OfficeSettings, axes): start clean."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def _fail_missing_service() -> None:
     pytest.fail("REQUIRE_SERVICES=1 but a needed service (PostgreSQL or Redis) is missing")

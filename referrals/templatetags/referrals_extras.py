@@ -1,19 +1,55 @@
 """Template tags that show referral information inside case pages.
 
 The cases app must not import referrals (layering); its templates load this library at
-render time instead: ``{% load referrals_extras %}{% case_referral_panel case user %}``.
+render time instead: ``{% load referrals_extras %}{% case_referral_panel case request.user %}``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django import template
+from django.utils import timezone
+
+from cases.models import State, may_work_case
+from coordination.models import OfficeSettings
+from referrals.selectors import referral_deadline, referrals_for_case_panel
 
 register = template.Library()
 
 
 @register.inclusion_tag("referrals/_case_panel.html", takes_context=True)
 def case_referral_panel(context: dict[str, Any], case: Any, user: Any) -> dict[str, Any]:
-    referrals = list(case.referrals.select_related("institution").order_by("-created_at"))
-    return {"case": case, "referrals": referrals, "user": user, "request": context.get("request")}
+    """The case's referrals: state, deadline, answers, reminders; Refer and Withdraw.
+
+    A constant number of queries however many referrals the case has.
+    """
+    may_work = may_work_case(case, user)
+    referrals = referrals_for_case_panel(case)
+    expiry_days = OfficeSettings.current().expiry_days
+    rows = [
+        {
+            "referral": referral,
+            "deadline": referral_deadline(referral, expiry_days=expiry_days),
+            "reminders": list(referral.reminders.all()),
+            "may_withdraw": may_work and referral.is_open,
+        }
+        for referral in referrals
+    ]
+    return {
+        "case": case,
+        "rows": rows,
+        "may_refer": may_work and case.state == State.READY,
+        "has_open": any(r.is_open for r in referrals),
+        "request": context.get("request"),
+    }
+
+
+@register.filter
+def days_since(value: dt.datetime | dt.date | None) -> int | None:
+    """Whole days from a date or time until today (local time)."""
+    if value is None:
+        return None
+    day = timezone.localdate(value) if isinstance(value, dt.datetime) else value
+    return max((timezone.localdate() - day).days, 0)

@@ -28,11 +28,15 @@ def test_refer_accept_enrol_places_the_case(coordinator, institution, school_use
     assert case.placed_on == timezone.localdate()
     places.refresh_from_db()
     assert (places.free, places.reserved) == (0, 0)
-    transitions = list(case.events.filter(kind=CaseEvent.Kind.TRANSITION).values_list("to_state", flat=True))
+    transitions = list(
+        case.events.filter(kind=CaseEvent.Kind.TRANSITION).values_list("to_state", flat=True)
+    )
     assert transitions == ["clarification", "ready", "referred", "placed"]
 
 
-def test_decline_sends_the_case_back_to_ready_and_blocks_accepting(coordinator, institution, school_user):
+def test_decline_sends_the_case_back_to_ready_and_blocks_accepting(
+    coordinator, institution, school_user
+):
     case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
     PlacesFactory(institution=institution, group=case.wanted_group, free=1)
     referral = referral_create(case=case, institution=institution, by=coordinator)
@@ -58,7 +62,10 @@ def test_accept_without_a_free_place_is_refused(coordinator, institution, school
     case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
     PlacesFactory(institution=institution, group=case.wanted_group, free=0)
     referral = referral_create(
-        case=case, institution=institution, by=coordinator, confirm_waitlist=True,
+        case=case,
+        institution=institution,
+        by=coordinator,
+        confirm_waitlist=True,
         message="Warteliste",
     )
     assert referral.waitlist

@@ -1,0 +1,376 @@
+"""``python -m benchmarks`` (``make bench``): prove Ankommen stays fast at state scale.
+
+For every size (default 1,000 and 100,000 cases): reuse or generate the data set, copy it to a
+working database, then measure the pages, the case list under load, the reminder sweep and the
+key rotation. The field-encryption micro-benchmark runs once. Results go to
+``benchmarks/results/latest.{json,md}`` and ``plans-<size>.txt``; the table is printed.
+See ``python -m benchmarks --help`` and the README's "Performance" section.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MAX_CASES = 1_000_000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--cases",
+        default="1000,100000",
+        help="comma-separated sizes in cases (default 1000,100000; max 1000000)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer requests, shorter load and crypto runs: for iterating only",
+    )
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="generate the data sets even if a matching one exists",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="generator processes (default: CPU count)",
+    )
+    parser.add_argument("--requests", type=int, help="timed requests per page (default 60)")
+    parser.add_argument("--warmup", type=int, help="untimed requests per page first (default 5)")
+    parser.add_argument(
+        "--page-time-cap",
+        type=float,
+        default=45.0,
+        help="stop timing a page after this many seconds (default 45)",
+    )
+    parser.add_argument("--pages", help="only these pages (comma-separated keys)")
+    parser.add_argument("--load-seconds", type=int, help="load test duration (default 15)")
+    parser.add_argument("--load-clients", type=int, default=16)
+    parser.add_argument(
+        "--rotation-time-cap",
+        type=float,
+        help="stop rotate_field_keys after this many seconds (default 60)",
+    )
+    parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--skip-load", action="store_true", help="no gunicorn load test")
+    parser.add_argument("--skip-sweep", action="store_true")
+    parser.add_argument("--skip-rotation", action="store_true")
+    parser.add_argument("--skip-crypto", action="store_true")
+    parser.add_argument("--no-explain", action="store_true", help="no EXPLAIN of the queries")
+    parser.add_argument(
+        "--keep-run-db",
+        action="store_true",
+        help="keep the working copy <db>_<size>_run for inspection",
+    )
+    parser.add_argument("--in-place", action="store_true",
+                        help="use the configured database as it is (one size, no copies; "
+                             "for the smoke test)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=20260101)
+    parser.add_argument("--output-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    try:
+        args.sizes = sorted({int(s.replace("_", "")) for s in args.cases.split(",") if s.strip()})
+    except ValueError:
+        parser.error("--cases takes numbers, e.g. --cases 1000,100000")
+    if not args.sizes or min(args.sizes) < 1 or max(args.sizes) > MAX_CASES:
+        parser.error(f"--cases: sizes between 1 and {MAX_CASES:,}")
+    if args.in_place and len(args.sizes) != 1:
+        parser.error("--in-place takes exactly one size")
+    args.requests = args.requests or (20 if args.quick else 60)
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
+    args.load_seconds = args.load_seconds or (5 if args.quick else 15)
+    args.rotation_time_cap = args.rotation_time_cap or (20.0 if args.quick else 60.0)
+    return args
+
+
+class Log:
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        print(f"[{time.perf_counter() - self.started:7.1f}s] {message}", flush=True)
+
+
+def section(results: dict[str, Any], name: str, log: Log, fn: Callable[[], Any]) -> Any:
+    """Run one measurement; a failure is recorded in the results, never ends the run."""
+    log(f"{name} ...")
+    try:
+        value = fn()
+    except Exception as exc:
+        log(f"{name} FAILED: {exc!r}")
+        value = {"error": repr(exc)[:500], "traceback": traceback.format_exc()[-3000:]}
+    results[name] = value
+    return value
+
+
+def machine_info() -> dict[str, Any]:
+    import django
+
+    info: dict[str, Any] = {
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+    }
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            kib = int(fh.readline().split()[1])
+        info["memory_gib"] = round(kib / 2**20, 1)
+    except (OSError, ValueError, IndexError):
+        info["memory_gib"] = None
+    for package in ("psycopg", "cryptography", "gunicorn", "django-fernet-encrypted-fields"):
+        try:
+            info[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            info[package] = None
+    try:
+        out = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=5, check=False)
+        info["wrk"] = (out.stdout or out.stderr).split("\n")[0].strip() or None
+    except OSError:
+        info["wrk"] = None
+    return info
+
+
+def prepare_dataset(size: int, args: argparse.Namespace, log: Log) -> dict[str, Any]:
+    """Reuse ``<db>_<size>`` if its fingerprint matches, else create, migrate and generate it."""
+    from django.core.management import call_command
+
+    from benchmarks import db
+    from benchmarks.generate import GENERATOR_VERSION, generate
+
+    name = db.dataset_name(size)
+    fingerprint = db.schema_fingerprint(GENERATOR_VERSION)
+    if not args.regenerate and db.database_exists(name):
+        db.use_database(name)
+        meta = db.read_meta()
+        if meta and meta.get("fingerprint") == fingerprint and meta.get("size") == size:
+            log(f"reusing data set {name} (generated {meta['generated_at'][:16]} in "
+                f"{meta['generation_seconds']:.0f} s)")  # fmt: skip
+            return meta | {"generated": False, "bytes": db.database_size(name)}
+        log(f"data set {name} does not match the schema/generator ({fingerprint}): regenerating")
+    db.drop_database(name)
+    db.create_database(name)
+    db.use_database(name)
+    started = time.perf_counter()
+    call_command("migrate", interactive=False, verbosity=0)
+    migrate_seconds = time.perf_counter() - started
+    log(f"generating {size:,} cases into {name} with {args.jobs} process(es) ...")
+    generated = generate(size, seed=args.seed, jobs=args.jobs)
+    started = time.perf_counter()
+    db.vacuum_analyze()
+    vacuum_seconds = time.perf_counter() - started
+    meta = {
+        "name": name,
+        "size": size,
+        "fingerprint": fingerprint,
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(),
+        "generation_seconds": round(generated.seconds, 2),
+        "migrate_seconds": round(migrate_seconds, 2),
+        "vacuum_analyze_seconds": round(vacuum_seconds, 2),
+        "phases": {k: round(v, 2) for k, v in generated.phases.items()},
+        "jobs": generated.jobs,
+        "counts": generated.counts,
+        "rows_per_second": round(sum(generated.counts.values()) / generated.seconds),
+    }
+    db.write_meta(meta)
+    log(f"generated in {generated.seconds:.1f} s ({meta['rows_per_second']:,} rows/s), "
+        f"VACUUM ANALYZE {vacuum_seconds:.1f} s")  # fmt: skip
+    return meta | {"generated": True, "bytes": db.database_size(name)}
+
+
+def prepare_size(
+    size: int, args: argparse.Namespace, log: Log
+) -> tuple[dict[str, Any], str | None]:
+    """The data set of one size and its working copy; returns (dataset info, working db)."""
+    from benchmarks import db
+
+    if args.in_place:
+        from benchmarks.generate import generate
+
+        generated = generate(size, seed=args.seed, jobs=1, audit=True)
+        info = {"generated": True, "generation_seconds": round(generated.seconds, 2),
+                "counts": generated.counts, "in_place": True}  # fmt: skip
+        return info, None
+    info = prepare_dataset(size, args, log)
+    run_db = db.run_name(size)
+    db.drop_database(run_db)
+    copy_seconds = db.create_database(run_db, template=db.dataset_name(size))
+    info["copy_seconds"] = round(copy_seconds, 2)
+    log(f"working copy {run_db} made in {copy_seconds:.1f} s")
+    return info, run_db
+
+
+def run_after_pages(
+    size: int, run_db: str | None, results: dict[str, Any], args: argparse.Namespace, log: Log
+) -> None:
+    """Load, sweep and rotation on one working copy (each changes it), then the plans file."""
+    from benchmarks import db, load, pages, rotation, sweep
+
+    if run_db is not None:
+        db.use_database(run_db)
+    postgres = db.is_postgres()
+    explain = postgres and not args.no_explain
+    log(f"=== {size:,} cases: load, sweep, rotation ===")
+    if not args.skip_load:
+        if not postgres:
+            results["load"] = {"skipped": "needs PostgreSQL (gunicorn shares the database)"}
+        else:
+            from django.urls import reverse
+
+            path = f"{reverse('cases:list')}?{pages.urlencode(pages.LIST_FILTERS)}"
+            section(results, "load", log, lambda: load.run(
+                path=path, user=pages.bench_users().coordinator, clients=args.load_clients,
+                seconds=args.load_seconds, log_dir=Path(tempfile.gettempdir()),
+            ))  # fmt: skip
+    if not args.skip_sweep:
+        section(results, "sweep", log, lambda: sweep.run(
+            none_due_repeat=3 if args.quick else 5, explain=explain))  # fmt: skip
+    if not args.skip_rotation:
+        if not postgres:
+            results["rotation"] = {"skipped": "runs as its own process on PostgreSQL only"}
+        else:
+            section(results, "rotation", log, lambda: rotation.run(
+                database_url=load.database_url(), time_cap=args.rotation_time_cap))  # fmt: skip
+
+    if explain:
+        path = args.output_dir / f"plans-{size}.txt"
+        page_results = results.pop("_page_results", [])
+        sweep_plans = (results.get("sweep") or {}).pop("plans", None)
+        if sweep_plans:
+            none_due = results["sweep"].get("none_due", {})
+            page_results.append(pages.PageResult(
+                key="sweep", label="reminder sweep, none due", url="referrals_sweep()", role="",
+                queries=none_due.get("queries"), median_ms=none_due.get("median_ms"),
+                plans=sweep_plans,
+            ))  # fmt: skip
+        pages.write_plans(path, size, page_results)
+        log(f"query plans written to {path}")
+    results.pop("_page_results", None)
+    if run_db is not None and not args.keep_run_db:
+        db.drop_database(run_db)
+
+
+def measure_pages(
+    databases: dict[int, str | None], data: dict[str, Any], args: argparse.Namespace, log: Log
+) -> None:
+    from benchmarks import db, pages
+
+    explain = db.is_postgres() and not args.no_explain
+    only = set(args.pages.split(",")) if args.pages else None
+    log(f"=== pages at {', '.join(f'{s:,}' for s in databases)} cases (interleaved) ===")
+    holder: dict[str, Any] = {}
+
+    def measure() -> dict[str, Any]:
+        found, contexts = pages.run(
+            databases, requests=args.requests, warmup=args.warmup,
+            time_cap=args.page_time_cap, do_explain=explain, only=only, log=log,
+        )  # fmt: skip
+        for size, page_results in found.items():
+            results = data["results"][str(size)]
+            results["pages"] = {r.key: r.as_dict() for r in page_results}
+            results["page_context"] = contexts[size]
+            results["_page_results"] = page_results
+        return {"ok": True}
+
+    outcome = section(holder, "pages", log, measure)
+    if "error" in outcome:
+        for size in databases:
+            data["results"][str(size)].setdefault("pages", {"error": outcome["error"]})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
+    import django
+
+    django.setup()
+    from benchmarks import crypto_bench, db, report
+
+    log = Log()
+    started_at = dt.datetime.now(dt.UTC)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {
+        "started_at": started_at.isoformat(),
+        "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "machine": machine_info(),
+        "sizes": args.sizes,
+        "results": {},
+    }
+    if db.is_postgres():
+        try:
+            data["machine"]["postgres"] = db.server_version()
+            if not args.in_place:
+                db.base_name()  # refuses a database name without "bench"
+        except Exception as exc:
+            print(f"PostgreSQL is not usable: {exc}", file=sys.stderr)
+            return 2
+    elif not args.in_place:
+        print("The benchmark needs PostgreSQL (DATABASE_URL=postgres://...); only --in-place "
+              "runs on another database.", file=sys.stderr)  # fmt: skip
+        return 2
+
+    if not args.skip_crypto:
+        section(data, "crypto", log, lambda: crypto_bench.run(
+            values=5_000 if args.quick else 20_000, repeat=3 if args.quick else 5))  # fmt: skip
+
+    databases: dict[int, str | None] = {}
+    for size in args.sizes:
+        log(f"=== {size:,} cases: data set ===")
+        info, databases[size] = prepare_size(size, args, log)
+        data["results"][str(size)] = {"dataset": info}
+    if not args.skip_pages:
+        measure_pages(databases, data, args, log)
+    for size in args.sizes:
+        run_after_pages(size, databases[size], data["results"][str(size)], args, log)
+
+    page_peaks = [
+        p.get("tracemalloc_peak_kib") or 0
+        for r in data["results"].values()
+        for p in (r.get("pages") or {}).values()
+        if isinstance(p, dict)
+    ]
+    data["memory"] = {
+        "ru_maxrss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "children_ru_maxrss_mib": round(
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1
+        ),
+        "request_tracemalloc_peak_kib": max(page_peaks) if page_peaks else None,
+    }
+    finished = dt.datetime.now(dt.UTC)
+    data["finished_at"] = finished.isoformat()
+    data["wall_seconds"] = round((finished - started_at).total_seconds(), 1)
+    data["targets"] = report.check_targets(data)
+    table = report.markdown(data)
+    (args.output_dir / "latest.json").write_text(
+        json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8"
+    )
+    (args.output_dir / "latest.md").write_text(table, encoding="utf-8")
+    print()
+    print(table)
+    print(f"written: {args.output_dir / 'latest.json'}, {args.output_dir / 'latest.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,856 @@
+"""A realistic data set, fast: encrypted through the model fields, written with COPY.
+
+Shape (per ``size`` cases; the per-team and per-institution load stays the same at every
+size, as in a state-wide installation that adds cities, not bigger teams):
+
+- teams of about 500 cases with 4 coordinators each, districts (one per 200 cases),
+  institutions (one per 25 cases: Kitas, schools of every kind, vocational schools) with
+  their free places and one staff member each, management and an administrator;
+- cases spread over three years, in every state (recent ones open, old ones placed or
+  closed), siblings in families (about 1.6 children) with one or two guardians;
+- the case history (``CaseEvent``: creation, every transition, edits, assignments),
+  referrals in every state (at most one open per case), the reminders already sent for them
+  (``ReminderLog``), cases shared with another team's coordinator, and the audit log with
+  an intact hash chain.
+
+Every personal value goes through the model field's ``get_db_prep_save`` (really AES-GCM
+encrypted) and every case's blind indexes come from ``Case.refresh_blind_indexes()``. Rows are
+written with PostgreSQL ``COPY`` (``executemany`` on other databases, for the smoke test), in
+chunks that worker processes build in parallel.
+
+At rest nothing is due for the reminder sweep: every open referral already has a reminder row
+for each level whose deadline has passed (with a day of margin); the sweep benchmark makes
+1 % due on the working copy.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import multiprocessing
+import random
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from django.contrib.auth.hashers import make_password
+from django.db import connection, models, transaction
+
+GENERATOR_VERSION = "1"
+BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - public bench-only password
+CASES_PER_TEAM = 500
+COORDINATORS_PER_TEAM = 4
+CASES_PER_DISTRICT = 200
+CASES_PER_INSTITUTION = 25
+CHUNK = 2000
+UTC = dt.UTC
+
+# --- name and value pools ---------------------------------------------------------------
+
+GIVEN = (
+    "Oleksandr Olena Dmytro Iryna Andrii Kateryna Maksym Sofiia Artem Anastasiia Bohdan "
+    "Daryna Mykola Yuliia Taras Viktoriia Mohammed Ahmad Fatima Aisha Omar Yousef Lina Rania "
+    "Khaled Amira Hassan Layla Ibrahim Noor Zainab Ali Farid Mariam Habib Shabnam Wahid "
+    "Parwana Samir Zahra Emre Elif Mehmet Zeynep Can Ayşe Yusuf Merve Andrei Ioana Mihai "
+    "Elena Georgi Maria Ivan Desislava Yonas Selam Abdi Hodan Filmon Senait Rojin Dilan Hawar "
+    "Shilan Luca Amina Nikola Jovana Artur Milena Karim Salma Dawit Hana Aleksandr Polina"
+).split()
+_UA_STEMS = (
+    "Koval Shevch Bondar Tkach Kravets Melnyk Lysen Hryts Moroz Savch Rudn Petr Pavl Boyk "
+    "Marchen Kuzm Kovalch Oliin Shapov Ponomar Tkachuk Levch Sydor Yurch Fedor Vasyl Ostap "
+    "Stepan Dorosh Hnat Prokop Semen Yakym Zakhar Demch Kyryl Luk Mazur Nesterch Romanch"
+).split()
+_UA_SUFFIXES = ["enko", "uk", "chuk", "ko", "ovych", "skyi", "iak", "ets"]
+_AR_STEMS = (
+    "Hassan Khatib Masri Ahmad Haddad Najjar Saleh Hamdan Abdullah Rahman Zein Darwish Shami "
+    "Halabi Qasim Omari Tamimi Nasser Jaber Sabbagh Kurdi Hamwi Attar Homsi Sharif Bakri "
+    "Mansour Yassin Sayed Kanaan Ibrahim Hijazi Farouk Salim Aziz Rashid Hariri Khoury Dabbagh"
+).split()
+_AR_PREFIXES = ["Al-", "", "El-", "Abu "]
+_OTHER = (
+    "Ahmadi Rahimi Karimi Hosseini Mohammadi Sultani Noori Popal Stanekzai Wardak Sadat Azizi "
+    "Jalali Safi Hakimi Amiri Nazari Rezaei Yousufzai Barakzai Yılmaz Kaya Demir Şahin Çelik "
+    "Yıldız Öztürk Aydın Arslan Doğan Kılıç Aslan Polat Koç Kurt Özdemir Popescu Ionescu Popa "
+    "Stan Dumitru Stoica Gheorghe Matei Rusu Munteanu Petrov Ivanova Georgiev Dimitrov Tesfaye "
+    "Haile Gebremedhin Tekle Abraha Mohamud Farah Warsame Hussein Jama Barzani Zebari Talabani "
+    "Rostami Kaplan Öcalan Hoxha Krasniqi Berisha Gashi Shala Morina"
+).split()
+FAMILY = sorted(
+    {s + x for s in _UA_STEMS for x in _UA_SUFFIXES}
+    | {p + s for s in _AR_STEMS for p in _AR_PREFIXES}
+    | set(_OTHER)
+)
+NATIONALITIES = [
+    ("ukrainisch", ["uk", "ru"]), ("syrisch", ["ar", "ku"]), ("afghanisch", ["fa", "ps"]),
+    ("türkisch", ["tr", "ku"]), ("irakisch", ["ar", "ku"]), ("rumänisch", ["ro"]),
+    ("bulgarisch", ["bg", "tr"]), ("eritreisch", ["ti", "ar"]), ("somalisch", ["so"]),
+    ("kosovarisch", ["sq", "sr"]), ("moldauisch", ["ro", "ru"]), ("iranisch", ["fa"]),
+]  # fmt: skip
+STREETS = (
+    "Hauptstraße,Bahnhofstraße,Schulstraße,Gartenstraße,Moselweg,Rheinstraße,Kirchgasse,"
+    "Lindenallee,Am Markt,Friedrich-Ebert-Ring,Löhrstraße,Hohenzollernstraße,Mainzer Straße,"
+    "Trierer Straße,Andernacher Straße,Beatusstraße,Südallee,Kurfürstenstraße,Am Wasserturm"
+).split(",")
+HEALTH = [
+    "Asthma, Spray im Ranzen", "Brille, Sehtest ausstehend", "Allergie gegen Nüsse",
+    "Impfstatus unklar, Termin Gesundheitsamt", "Hörgerät links", "Diabetes Typ 1",
+]  # fmt: skip
+SUPPORT = [
+    "Sprachförderung intensiv", "Traumapädagogische Begleitung empfohlen",
+    "Förderbedarf Lernen wird geprüft", "Schulbegleitung beantragt",
+]  # fmt: skip
+NOTES = [
+    "Familie wohnt vorübergehend in der Gemeinschaftsunterkunft.",
+    "Mutter erreichbar vormittags, Dolmetschung über Sprachmittlerpool.",
+    "Geschwisterkind bereits in der Kita Sonnenblume.",
+    "Zeugnisse aus dem Herkunftsland liegen in Kopie vor.",
+    "Vater arbeitet im Schichtdienst, Termine am Nachmittag.",
+    "Umzug in anderen Stadtteil angekündigt.",
+]  # fmt: skip
+REFERRAL_MESSAGES = [
+    "Bitte um Aufnahme in die Intensivklasse; Unterlagen folgen per Post.",
+    "Kind spricht etwas Englisch, keine Deutschkenntnisse.",
+    "Familie wohnt im Einzugsgebiet, Geschwister an Ihrer Schule.",
+    "Aufnahme möglichst zum Monatsanfang.",
+]  # fmt: skip
+EVENT_COMMENTS = [
+    "Gespräch mit Mutter und Sprachmittlerin geführt.",
+    "Unterlagen vollständig.",
+    "Familie bittet um Schule in der Nähe der Unterkunft.",
+    "Rückmeldung der Schule abgewartet.",
+]  # fmt: skip
+
+KINDS = [  # kind, weight, groups offered
+    ("kita", 45, ["kita_u3", "kita_3"]),
+    ("grundschule", 30, ["g01", "g02", "g03", "g04"]),
+    ("realschule_plus", 8, ["g05", "g06", "g07", "g08", "g09", "g10"]),
+    ("igs", 5, ["g05", "g06", "g07", "g08", "g09", "g10"]),
+    ("gymnasium", 6, ["g05", "g06", "g07", "g08", "g09", "g10", "g11", "g12", "g13"]),
+    ("foerderschule", 3, ["g01", "g03", "g05", "g07", "g09"]),
+    ("bbs", 3, ["bvj", "bbs"]),
+]
+KIND_LABEL = {
+    "kita": "Kita", "grundschule": "Grundschule", "realschule_plus": "Realschule plus",
+    "igs": "IGS", "gymnasium": "Gymnasium", "foerderschule": "Förderschule",
+    "bbs": "Berufsbildende Schule",
+}  # fmt: skip
+
+
+@dataclass
+class Plan:
+    """Everything a chunk worker needs (picklable)."""
+
+    size: int
+    seed: int
+    now: dt.datetime
+    team_ids: list[int]
+    coordinators_by_team: dict[int, list[int]]
+    district_ids: list[int]
+    institutions_by_group: dict[str, list[int]]
+    work_case_perm_id: int
+    holidays: frozenset[dt.date]
+    thresholds: dict[str, int]
+    prefix: str
+
+
+@dataclass
+class Generated:
+    seconds: float
+    counts: dict[str, int] = field(default_factory=dict)
+    jobs: int = 1
+    phases: dict[str, float] = field(default_factory=dict)
+
+
+# --- writing rows ------------------------------------------------------------------------
+
+
+def write_rows(model: type[models.Model], columns: Sequence[str], rows: list[Sequence[Any]]) -> int:
+    """COPY rows into the model's table (executemany on databases without COPY)."""
+    if not rows:
+        return 0
+    table = model._meta.db_table
+    quoted = ", ".join(connection.ops.quote_name(c) for c in columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+            with raw.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as cp:
+                for row in rows:
+                    cp.write_row(row)
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(
+                f"INSERT INTO {connection.ops.quote_name(table)} ({quoted}) VALUES ({marks})",
+                rows,
+            )
+    return len(rows)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+class RowMaker:
+    """Turns attribute values into database values through each model field.
+
+    Encrypted and JSON fields always go through ``get_db_prep_save`` (so values are really
+    encrypted, exactly as a ``save()`` would store them). On PostgreSQL, plain columns (ids,
+    texts, dates, booleans) are handed to COPY as they are: psycopg adapts them the same way,
+    and skipping Django's per-value preparation there halves the generation time.
+    """
+
+    def __init__(self, model: type[models.Model], names: Sequence[str]) -> None:
+        from coordination.fields import EncryptedField
+
+        self.fields = [model._meta.get_field(n) for n in names]
+        self.columns = [f.column for f in self.fields]  # type: ignore[union-attr]
+        self.attnames = [f.attname for f in self.fields]  # type: ignore[union-attr]
+        fast = connection.vendor == "postgresql"
+        self.prep = [
+            (
+                _identity
+                if fast and not isinstance(f, EncryptedField | models.JSONField)
+                else partial(f.get_db_prep_save, connection=connection)  # type: ignore[union-attr]
+            )
+            for f in self.fields
+        ]
+
+    def row(self, values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(prep(v) for prep, v in zip(self.prep, values, strict=True))
+
+    def from_instance(self, obj: models.Model) -> tuple[Any, ...]:
+        return tuple(
+            prep(getattr(obj, name)) for prep, name in zip(self.prep, self.attnames, strict=True)
+        )
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    return any(f.name == name for f in model._meta.concrete_fields)
+
+
+# --- calendar ----------------------------------------------------------------------------
+
+
+def working_days_between(start: dt.date, end: dt.date, holidays: frozenset[dt.date]) -> int:
+    """Working days after ``start`` up to and including ``end`` (Mon-Fri, no holidays)."""
+    if end <= start:
+        return 0
+    days = 0
+    day = start
+    while day < end:
+        day += dt.timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            days += 1
+    return days
+
+
+def rp_holidays(years: Iterable[int]) -> frozenset[dt.date]:
+    import holidays
+
+    return frozenset(holidays.Germany(subdiv="RP", years=list(years)).keys())
+
+
+# --- reference data (main process, ORM) --------------------------------------------------
+
+
+def _scaled(size: int, per: int, minimum: int) -> int:
+    return max(minimum, math.ceil(size / per))
+
+
+def create_reference_data(size: int, seed: int) -> Plan:
+    from django.conf import settings
+    from django.contrib.auth.models import Group, Permission
+
+    from cases.models import CaseReferenceCounter
+    from coordination.models import District, OfficeSettings, Team, User
+    from coordination.roles import (
+        ADMINISTRATOR,
+        COORDINATOR,
+        INSTITUTION_STAFF,
+        MANAGEMENT,
+        ensure_role_groups,
+    )
+    from referrals.models import Institution, InstitutionUserObjectPermission, Places
+
+    rng = random.Random(seed)
+    now = dt.datetime.now(UTC).replace(microsecond=0)
+    ensure_role_groups()
+    roles_wanted = [COORDINATOR, INSTITUTION_STAFF, MANAGEMENT, ADMINISTRATOR]
+    groups = {g.name: g for g in Group.objects.filter(name__in=roles_wanted)}
+    office = OfficeSettings.current()
+    password = make_password(BENCH_PASSWORD)
+
+    n_districts = _scaled(size, CASES_PER_DISTRICT, 19)
+    districts = District.objects.bulk_create(
+        [District(name=f"Bezirk {i:05d}") for i in range(1, n_districts + 1)], batch_size=2000
+    )
+    through = District.neighbours.through
+    links = []
+    for i, d in enumerate(districts):
+        other = districts[(i + 1) % len(districts)]
+        links += [
+            through(from_district_id=d.pk, to_district_id=other.pk),
+            through(from_district_id=other.pk, to_district_id=d.pk),
+        ]
+    through.objects.bulk_create(links, batch_size=5000, ignore_conflicts=True)
+
+    n_teams = _scaled(size, CASES_PER_TEAM, 2)
+    teams = Team.objects.bulk_create(
+        [Team(name=f"Team {i:04d}", mailbox=f"team{i:04d}@bench.example")
+         for i in range(1, n_teams + 1)],
+        batch_size=2000,
+    )  # fmt: skip
+
+    users: list[User] = []
+    roles: list[tuple[int, str]] = []  # (index in users, role)
+
+    def add_user(username: str, role: str, **extra: Any) -> int:
+        users.append(
+            User(username=username, password=password, email=f"{username}@bench.example",
+                 first_name=username.split("-")[0].title(), last_name=username, **extra)
+        )  # fmt: skip
+        roles.append((len(users) - 1, role))
+        return len(users) - 1
+
+    coordinator_slots: dict[int, list[int]] = {}
+    for t_index, team in enumerate(teams):
+        for c in range(COORDINATORS_PER_TEAM):
+            name = "bench-coordinator" if (t_index, c) == (0, 0) else f"coord-{t_index:04d}-{c}"
+            coordinator_slots.setdefault(team.pk, []).append(
+                add_user(name, COORDINATOR, team_id=team.pk)
+            )
+    add_user("bench-management", MANAGEMENT)
+    add_user("bench-admin", ADMINISTRATOR, is_staff=True, is_superuser=True)
+
+    n_institutions = _scaled(size, CASES_PER_INSTITUTION, len(KINDS) * 2)
+    kinds = [k for k, w, _g in KINDS for _ in range(w)]
+    institutions = []
+    for i in range(n_institutions):
+        # the first institution is a Grundschule: its staff is the bench's staff user
+        # every kind at least once; the first is a Grundschule (the bench staff user's)
+        kind = KINDS[(i + 1) % len(KINDS)][0] if i < len(KINDS) else rng.choice(kinds)
+        district = districts[rng.randrange(len(districts))]
+        institutions.append(
+            Institution(
+                name=f"{KIND_LABEL[kind]} {district.name[6:]}-{i:05d}",
+                kind=kind,
+                district_id=district.pk,
+                address=f"{rng.choice(STREETS)} {rng.randint(1, 120)}, 56068 Koblenz",
+                email=f"inst{i:05d}@schulen.bench.example",
+                has_intensive_course=rng.random() < 0.4,
+                has_bvj=kind == "bbs",
+            )
+        )
+    institutions = Institution.objects.bulk_create(institutions, batch_size=2000)
+    offered = {k: g for k, _w, g in KINDS}
+    places = []
+    by_group: dict[str, list[int]] = {}
+    for inst in institutions:
+        for group in offered[inst.kind]:
+            by_group.setdefault(group, []).append(inst.pk)
+            places.append(
+                Places(institution_id=inst.pk, group=group, free=rng.choice([0, 0, 1, 1, 2, 3]),
+                       updated_at=now - dt.timedelta(days=rng.randint(0, 40)))
+            )  # fmt: skip
+    Places.objects.bulk_create(places, batch_size=5000)
+
+    staff_slots = [
+        add_user("bench-staff" if i == 0 else f"staff-{i:05d}", INSTITUTION_STAFF)
+        for i in range(len(institutions))
+    ]
+    created_users = User.objects.bulk_create(users, batch_size=2000)
+    membership = User.groups.through
+    membership.objects.bulk_create(
+        [membership(user_id=created_users[i].pk, group_id=groups[role].pk) for i, role in roles],
+        batch_size=5000,
+    )
+    staff_perm = Permission.objects.get(
+        codename="staff_institution", content_type__app_label="referrals"
+    )
+    InstitutionUserObjectPermission.objects.bulk_create(
+        [
+            InstitutionUserObjectPermission(
+                user_id=created_users[slot].pk, permission=staff_perm, content_object=inst
+            )
+            for slot, inst in zip(staff_slots, institutions, strict=True)
+        ],
+        batch_size=5000,
+    )
+    for team in teams:
+        team.lead_id = created_users[coordinator_slots[team.pk][0]].pk
+    Team.objects.bulk_update(teams, ["lead"], batch_size=2000)
+
+    CaseReferenceCounter.objects.update_or_create(year=now.year, defaults={"last": size})
+    work_case = Permission.objects.get(codename="work_case", content_type__app_label="cases")
+    return Plan(
+        size=size,
+        seed=seed,
+        now=now,
+        team_ids=[t.pk for t in teams],
+        coordinators_by_team={
+            team_id: [created_users[s].pk for s in slots]
+            for team_id, slots in coordinator_slots.items()
+        },
+        district_ids=[d.pk for d in districts],
+        institutions_by_group=by_group,
+        work_case_perm_id=work_case.pk,
+        holidays=rp_holidays(range(now.year - 4, now.year + 2)),
+        thresholds={
+            "r1": office.reminder_1_days,
+            "r2": office.reminder_2_days,
+            "esc": office.escalation_days,
+            "exp": office.expiry_days,
+            "e1": office.enrolment_reminder_days,
+            "e2": office.enrolment_notice_days,
+        },
+        prefix=settings.CASE_REFERENCE_PREFIX,
+    )
+
+
+# --- one chunk of cases (worker process) ---------------------------------------------------
+
+STATE_WEIGHTS = {  # by age of the case: recent, this year, older
+    "recent": [("intake", 15), ("clarification", 25), ("ready", 20), ("referred", 25),
+               ("on_hold", 5), ("placed", 8), ("closed", 2)],
+    "year": [("intake", 2), ("clarification", 6), ("ready", 8), ("referred", 6),
+             ("on_hold", 5), ("placed", 50), ("closed", 23)],
+    "old": [("clarification", 1), ("ready", 2), ("referred", 1), ("on_hold", 3),
+            ("placed", 30), ("closed", 63)],
+}  # fmt: skip
+PATHS = {
+    "intake": [],
+    "clarification": [("start_clarification", "intake", "clarification")],
+    "ready": [("start_clarification", "intake", "clarification"),
+              ("mark_ready", "clarification", "ready")],
+    "on_hold": [("start_clarification", "intake", "clarification"),
+                ("hold", "clarification", "on_hold")],
+}  # fmt: skip
+PATHS["referred"] = [*PATHS["ready"], ("refer", "ready", "referred")]
+PATHS["placed"] = [*PATHS["referred"], ("place", "referred", "placed")]
+CLOSED_STATES = ("declined", "expired", "withdrawn", "no_show")
+
+
+def _weighted(rng: random.Random, table: list[tuple[str, int]]) -> str:
+    total = sum(w for _s, w in table)
+    pick = rng.uniform(0, total)
+    for state, weight in table:
+        pick -= weight
+        if pick <= 0:
+            return state
+    return table[-1][0]
+
+
+def _group_for_age(rng: random.Random, age: int) -> tuple[str, str]:
+    if age < 3:
+        return "kita", "kita_u3"
+    if age < 6:
+        return "kita", "kita_3"
+    if age < 16:
+        return "school", f"g{min(age - 5, 10):02d}"
+    if rng.random() < 0.2:
+        return "school", f"g{rng.randint(11, 13):02d}"
+    return "vocational", "bvj" if rng.random() < 0.7 else "bbs"
+
+
+class ChunkWriter:
+    """Collects the rows of one chunk per table and writes them in one transaction."""
+
+    def __init__(self) -> None:
+        from cases.models import Case, CaseEvent, CaseUserObjectPermission, Family, Guardian
+        from referrals.models import Referral, ReminderLog
+
+        case_fields = [
+            f.name for f in Case._meta.concrete_fields if f.name not in {"id"}
+        ]  # every column, through its field
+        self.case = RowMaker(Case, ["id", *case_fields])
+        self.family = RowMaker(Family, ["id", "created_at"])
+        self.guardian = RowMaker(Guardian, ["family", "relation", "name", "phone", "email",
+                                            "preferred_language", "is_contact_person"])  # fmt: skip
+        self.event = RowMaker(CaseEvent, ["case", "at", "actor", "kind", "transition",
+                                          "from_state", "to_state", "reason", "comment",
+                                          "fields"])  # fmt: skip
+        self.referral = RowMaker(Referral, [
+            "id", "case", "institution", "group", "state", "created_by", "created_at",
+            "waitlist", "message", "answered_at", "answered_by", "decline_reason",
+            "answer_comment", "start_date", "enrolled_on", "closed_at", "place_reserved",
+        ])  # fmt: skip
+        reminder_fields = ["referral", "level", "recipient", "created_at", "sent_at", "outcome",
+                           "attempts", "error"]  # fmt: skip
+        self.reminder_queued_at = _has_field(ReminderLog, "queued_at")
+        if self.reminder_queued_at:
+            reminder_fields.append("queued_at")
+        self.reminder = RowMaker(ReminderLog, reminder_fields)
+        self.share = RowMaker(CaseUserObjectPermission, ["permission", "user", "content_object"])
+        self.case_fields = case_fields
+        self.models = {
+            "family": Family, "case": Case, "guardian": Guardian, "event": CaseEvent,
+            "referral": Referral, "reminder": ReminderLog, "share": CaseUserObjectPermission,
+        }  # fmt: skip
+        self.rows: dict[str, list[tuple[Any, ...]]] = {k: [] for k in self.models}
+
+    def flush(self) -> dict[str, int]:
+        counts = {}
+        with transaction.atomic():
+            for name in ("family", "case", "guardian", "event", "referral", "reminder", "share"):
+                maker: RowMaker = getattr(self, name)
+                counts[name] = write_rows(self.models[name], maker.columns, self.rows[name])
+        for rows in self.rows.values():
+            rows.clear()
+        return counts
+
+
+@dataclass
+class CaseReferrals:
+    """The referrals of one case and the reminders already sent for them."""
+
+    out: ChunkWriter
+    plan: Plan
+    rng: random.Random
+    case_id: int
+    group: str
+    coordinator_id: int | None
+    referrals: list[tuple[Any, ...]] = field(default_factory=list)
+    reminders: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def add(
+        self,
+        state: str,
+        at: dt.datetime,
+        answered: dt.datetime | None = None,
+        closed: dt.datetime | None = None,
+        start_date: dt.date | None = None,
+        enrolled: dt.date | None = None,
+    ) -> None:
+        plan, rng, out = self.plan, self.rng, self.out
+        ref_id = self.case_id * 4 + len(self.referrals)
+        institutions = plan.institutions_by_group[self.group]
+        self.referrals.append(out.referral.row([
+            ref_id, self.case_id, institutions[rng.randrange(len(institutions))], self.group,
+            state, self.coordinator_id, at, rng.random() < 0.15, rng.choice(REFERRAL_MESSAGES),
+            answered, None,
+            rng.choice(["no_place", "wrong_type", "catchment"]) if state == "declined" else "",
+            "Wir melden uns zum Starttermin." if answered and rng.random() < 0.3 else "",
+            start_date, enrolled, closed, state == "accepted",
+        ]))  # fmt: skip
+        for level in _levels_sent(plan, state, at, start_date, plan.now.date()):
+            sent = at + dt.timedelta(days=plan.thresholds.get(level, 1))
+            sent = min(sent, plan.now - dt.timedelta(minutes=5))
+            recipient = "institution" if level in ("r1", "e1") else "institution,coordinator"
+            values = [ref_id, level, recipient, sent, sent, "sent", 1, ""]
+            if out.reminder_queued_at:
+                values.append(sent)
+            self.reminders.append(out.reminder.row(values))
+
+
+def generate_chunk(plan: Plan, start: int, stop: int) -> dict[str, int]:
+    """Build and write cases ``start`` .. ``stop - 1`` with everything that hangs on them."""
+    from cases.models import Case
+
+    rng = random.Random(plan.seed * 1_000_003 + start)
+    out = ChunkWriter()
+    now, today = plan.now, plan.now.date()
+    span = dt.timedelta(days=3 * 365)
+    family_id = 0
+    family_team = 0
+    for case_id in range(start, stop):
+        created = now - span * (1 - (case_id - 1) / plan.size) + dt.timedelta(hours=8)
+        created = min(created, now - dt.timedelta(hours=1))
+        age_days = (now - created).days
+        bucket = "recent" if age_days < 60 else "year" if age_days < 365 else "old"
+        state = _weighted(rng, STATE_WEIGHTS[bucket])
+        if state == "referred" and age_days < 1:
+            state = "ready"
+
+        if family_id == 0 or rng.random() < 0.62:
+            family_id, family_team = case_id, rng.choice(plan.team_ids)
+            out.rows["family"].append(out.family.row([family_id, created]))
+            for j in range(1 if rng.random() < 0.4 else 2):
+                given = rng.choice(GIVEN)
+                relation = "mother" if j == 0 else rng.choice(["father", "guardian", "relative"])
+                phone = f"+49 15{rng.randint(10, 79)} {rng.randint(1000000, 9999999)}"
+                out.rows["guardian"].append(out.guardian.row([
+                    family_id, relation, f"{given} {rng.choice(FAMILY)}", phone,
+                    f"{given.lower()}.{case_id}@mail.example" if rng.random() < 0.6 else "",
+                    rng.choice(["Ukrainisch", "Arabisch", "Dari", "Türkisch", "Rumänisch"]),
+                    j == 0,
+                ]))  # fmt: skip
+        team_id = family_team
+        coordinator_id = (
+            rng.choice(plan.coordinators_by_team[team_id]) if rng.random() < 0.95 else None
+        )
+        age = rng.randint(1, 18)
+        birth = created.date() - dt.timedelta(days=age * 365 + rng.randint(0, 364))
+        target, group = _group_for_age(rng, age)
+        nationality, languages = rng.choice(NATIONALITIES)
+        arrival_germany = created.date() - dt.timedelta(days=rng.randint(5, 400))
+        arrival_city = min(created.date(), arrival_germany + dt.timedelta(days=rng.randint(0, 60)))
+        interpreter = rng.random() < 0.7
+
+        # Timeline: the transitions of the path, then referrals; the last step sets the state date.
+        path = list(PATHS.get(state, PATHS["placed"]))
+        closed_from = None
+        if state == "closed":
+            closed_from = rng.choice(["placed", "placed", "placed", "ready", "clarification"])
+            path = [*PATHS[closed_from], ("close", closed_from, "closed")]
+        horizon = min(now, created + dt.timedelta(days=rng.randint(20, 300)))
+        open_created = None
+        if state == "referred":
+            # the open referral is at most 25 days old: older ones have expired
+            open_created = max(
+                created + dt.timedelta(hours=2), now - dt.timedelta(days=rng.uniform(0, 25))
+            )
+            horizon = open_created
+        step_times = sorted(created + (horizon - created) * rng.random() for _ in range(len(path)))
+        refs = CaseReferrals(out=out, plan=plan, rng=rng, case_id=case_id, group=group,
+                             coordinator_id=coordinator_id)  # fmt: skip
+        add_referral = refs.add
+
+        # past, closed referrals (before the current open or enrolled one)
+        n_past = 0
+        if state in ("ready", "referred", "placed") or closed_from == "ready":
+            n_past = rng.choice([0, 0, 0, 1, 1, 2])
+        for _ in range(n_past):
+            at = created + (horizon - created) * rng.random() * 0.5
+            past = rng.choice(CLOSED_STATES)
+            add_referral(past, at, answered=at + dt.timedelta(days=3),
+                         closed=at + dt.timedelta(days=rng.randint(3, 28)))  # fmt: skip
+        if open_created is not None:
+            # open: pending (with its reminders so far) or accepted with a future start date
+            if rng.random() < 0.7:
+                add_referral("pending", open_created)
+            else:
+                add_referral(
+                    "accepted", open_created, answered=open_created + dt.timedelta(hours=20),
+                    start_date=today + dt.timedelta(days=rng.randint(3, 25)),
+                )  # fmt: skip
+            step_times[-1] = open_created
+        elif state == "placed" or closed_from == "placed":
+            refer_at = step_times[-2] if state == "placed" else step_times[-3]
+            place_at = step_times[-1] if state == "placed" else step_times[-2]
+            add_referral(
+                "enrolled", refer_at, answered=refer_at + dt.timedelta(days=2),
+                closed=place_at, start_date=place_at.date(), enrolled=place_at.date(),
+            )  # fmt: skip
+
+        state_changed = step_times[-1] if step_times else created
+        close_reason = ""
+        if state == "closed":
+            close_reason = (
+                "done"
+                if closed_from == "placed"
+                else rng.choice(["moved_away", "withdrawn", "aged_out", "duplicate", "other"])
+            )
+        placed_on = None
+        if state == "placed" or closed_from == "placed":
+            placed_on = (step_times[-1] if state == "placed" else step_times[-2]).date()
+
+        case = Case(
+            id=case_id,
+            reference=f"{plan.prefix}-{created.year}-{case_id:05d}",
+            team_id=team_id, coordinator_id=coordinator_id, family_id=family_id, state=state,
+            held_from="clarification" if state == "on_hold" else "",
+            target_type=target, wanted_group=group,
+            district_id=plan.district_ids[rng.randrange(len(plan.district_ids))],
+            waiting_since=arrival_city, placed_on=placed_on,
+            closed_on=state_changed.date() if state == "closed" else None,
+            close_reason=close_reason,
+            created_at=created, updated_at=state_changed, state_changed_at=state_changed,
+            archive_status="",
+            given_name=rng.choice(GIVEN), family_name=rng.choice(FAMILY), birth_date=birth,
+            gender=rng.choice("fmmfdx"), nationality=nationality,
+            languages=languages[: rng.randint(1, len(languages))],
+            interpreter_needed=interpreter,
+            interpreter_language=languages[0] if interpreter else "",
+            address=f"{rng.choice(STREETS)} {rng.randint(1, 150)}, 560{rng.randint(10, 99)} "
+            "Koblenz",
+            arrival_germany=arrival_germany, arrival_city=arrival_city,
+            residence_status=rng.choice(["asylum_seeker", "temporary_protection", "recognised",
+                                         "tolerated", "eu_citizen", "unknown"]),
+            school_years=max(0, age - 6 - rng.randint(0, 3)),
+            last_grade=f"Klasse {max(1, age - 6)}" if age > 6 else "",
+            literate_own_script=age > 7 and rng.random() < 0.8,
+            german_level=rng.choice(["none", "none", "A1", "A2", "B1"]),
+            health_notes=rng.choice(HEALTH) if rng.random() < 0.3 else "",
+            support_needed=rng.random() < 0.15,
+            support_notes=rng.choice(SUPPORT) if rng.random() < 0.1 else "",
+            measles_proof=rng.random() < 0.8, school_health_check=rng.random() < 0.6,
+            notes=rng.choice(NOTES) if rng.random() < 0.4 else "",
+        )  # fmt: skip
+        case.refresh_blind_indexes()
+        out.rows["case"].append(out.case.from_instance(case))
+
+        # history: creation, transitions (with referral lines), edits, assignments
+        events = [(created, "created", "", "", "intake", "", [])]
+        for (name, src, dst), at in zip(path, step_times, strict=True):
+            reason = close_reason if name == "close" else ("waiting" if name == "hold" else "")
+            events.append((at, "transition", name, src, dst, reason, []))
+            if name == "refer":
+                events.append((at, "referral", "", "", "", "", []))
+        for _ in range(rng.choice([0, 1, 1, 2, 3])):
+            at = created + (state_changed - created) * rng.random()
+            events.append((at, "edited", "", "", "", "",
+                           rng.sample(["address", "german_level", "notes", "health_notes",
+                                       "languages", "school_years"], 2)))  # fmt: skip
+        if rng.random() < 0.2:
+            events.append((created + (state_changed - created) * rng.random(), "assigned",
+                           "", "", "", "", []))  # fmt: skip
+        for at, kind, name, src, dst, reason, fields in events:
+            comment = (
+                rng.choice(EVENT_COMMENTS) if kind == "transition" and rng.random() < 0.25 else ""
+            )
+            out.rows["event"].append(out.event.row([
+                case_id, at, coordinator_id, kind, name, src, dst, reason, comment, fields,
+            ]))  # fmt: skip
+        out.rows["referral"].extend(refs.referrals)
+        out.rows["reminder"].extend(refs.reminders)
+
+        if rng.random() < 0.02 and len(plan.team_ids) > 1:
+            other_team = rng.choice([t for t in plan.team_ids[:50] if t != team_id])
+            out.rows["share"].append(out.share.row([
+                plan.work_case_perm_id, rng.choice(plan.coordinators_by_team[other_team]), case_id,
+            ]))  # fmt: skip
+    return out.flush()
+
+
+def _levels_sent(
+    plan: Plan, state: str, created: dt.datetime, start_date: dt.date | None, today: dt.date
+) -> list[str]:
+    """The reminder levels already sent for a referral, so that nothing is due at rest."""
+    th = plan.thresholds
+    if state == "pending":
+        age = working_days_between(created.date(), today, plan.holidays)
+        # one day of margin: a level that is nearly due is already recorded
+        return [lv for lv in ("r1", "r2", "esc") if age + 1 >= th[lv]]
+    if state == "expired":
+        return ["r1", "r2", "esc", "exp"]
+    if state == "no_show":
+        return ["e1", "e2"]
+    if state in ("declined", "withdrawn") and created.day % 3 == 0:
+        return ["r1"]
+    if state == "accepted" and start_date is not None and start_date < today:
+        return ["e1", "e2"]
+    return []
+
+
+# --- the audit log (sequential: it is a hash chain) ---------------------------------------
+
+
+def generate_audit(plan: Plan) -> int:
+    """One 'case.create' entry per case and a 'case.view' for every second one, chained."""
+    from coordination.audit import entry_digest
+    from coordination.models import AuditEntry
+
+    maker = RowMaker(AuditEntry, ["at", "actor", "actor_name", "roles", "ip", "action",
+                                  "object_type", "object_id", "case_reference", "fields",
+                                  "detail", "prev_hash", "hash"])  # fmt: skip
+    coordinators = [u for users in plan.coordinators_by_team.values() for u in users]
+    rng = random.Random(plan.seed + 7)
+    prev = ""
+    total = 0
+    span = dt.timedelta(days=3 * 365)
+    batch: list[tuple[Any, ...]] = []
+    entry = AuditEntry()
+    for case_id in range(1, plan.size + 1):
+        created = plan.now - span * (1 - (case_id - 1) / plan.size)
+        reference = f"{plan.prefix}-{created.year}-{case_id:05d}"
+        actions = [("case.create", ["family_name", "given_name", "birth_date"])]
+        if case_id % 2 == 0:
+            actions.append(("case.view", []))
+        for action, fields in actions:
+            entry.at = created.replace(microsecond=rng.randrange(1_000_000))
+            entry.actor_id = coordinators[rng.randrange(len(coordinators))]
+            entry.actor_name = f"coord-{entry.actor_id}"
+            entry.roles = "coordinator"
+            entry.ip = "10.0.0.1"
+            entry.action = action
+            entry.object_type = "cases.case"
+            entry.object_id = str(case_id)
+            entry.case_reference = reference
+            entry.fields = fields
+            entry.detail = {}
+            entry.prev_hash = prev
+            entry.hash = entry_digest(entry)
+            prev = entry.hash
+            batch.append(maker.from_instance(entry))
+        if len(batch) >= 20_000:
+            total += write_rows(AuditEntry, maker.columns, batch)
+            batch = []
+    total += write_rows(AuditEntry, maker.columns, batch)
+    return total
+
+
+# --- the whole data set -------------------------------------------------------------------
+
+
+def _chunk_worker(args: tuple[Plan, int, int]) -> dict[str, int]:
+    plan, start, stop = args
+    from django.db import connections
+
+    try:
+        return generate_chunk(plan, start, stop)
+    finally:
+        connections.close_all()
+
+
+def _finish(plan: Plan) -> None:
+    """Sequences after explicit ids, reserved places from accepted referrals."""
+    from cases.models import Case, Family
+    from referrals.models import Referral
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for model in (Case, Family, Referral):
+            table = model._meta.db_table
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence(%s, 'id'), "
+                f"(SELECT COALESCE(max(id), 1) FROM {table}))",
+                [table],
+            )
+        cursor.execute(
+            """
+            UPDATE referrals_places p SET reserved = r.n
+            FROM (SELECT institution_id, "group", count(*) AS n FROM referrals_referral
+                  WHERE state = 'accepted' GROUP BY institution_id, "group") r
+            WHERE p.institution_id = r.institution_id AND p."group" = r."group"
+            """
+        )
+
+
+def generate(size: int, *, seed: int = 20260101, jobs: int = 1, audit: bool = True) -> Generated:
+    """Fill the current (empty, migrated) database with ``size`` cases; returns timings."""
+    started = time.perf_counter()
+    phases: dict[str, float] = {}
+    with transaction.atomic():
+        plan = create_reference_data(size, seed)
+    phases["reference data"] = time.perf_counter() - started
+
+    t = time.perf_counter()
+    chunks = [(plan, s, min(s + CHUNK, size + 1)) for s in range(1, size + 1, CHUNK)]
+    totals: dict[str, int] = {}
+    jobs = max(1, min(jobs, len(chunks)))
+    if jobs == 1:
+        results: Iterable[dict[str, int]] = map(_chunk_worker, chunks)
+    else:
+        from django.db import connections
+
+        connections.close_all()  # never share a connection with a forked child
+        pool = multiprocessing.get_context("fork").Pool(jobs)
+        results = pool.imap_unordered(_chunk_worker, chunks)
+    try:
+        for counts in results:
+            for key, value in counts.items():
+                totals[key] = totals.get(key, 0) + value
+    finally:
+        if jobs > 1:
+            pool.close()
+            pool.join()
+    phases["cases, history, referrals"] = time.perf_counter() - t
+
+    if audit:
+        t = time.perf_counter()
+        totals["audit"] = generate_audit(plan)
+        phases["audit log"] = time.perf_counter() - t
+    _finish(plan)
+    return Generated(seconds=time.perf_counter() - started, counts=totals, jobs=jobs, phases=phases)

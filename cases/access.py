@@ -1,0 +1,270 @@
+"""The complete record of one case, for the right of access (Art. 15 GDPR) and the archive.
+
+``case_full_record`` is everything stored about the child and the family (the archive's
+hand-over file uses it too); ``case_access_report`` adds what Art. 15 asks for beyond the data
+itself: recipients (which institutions received and opened it), who accessed it and when
+(by role and organisation, not by the name of the employee), reminders sent, purposes and
+storage period. Producing either is logged by the caller.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Model, Q
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _g
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import Case, CaseEvent, Guardian
+from coordination.fields import encrypted_fields
+from coordination.models import AuditEntry, OfficeSettings
+from coordination.roles import ROLE_LABELS
+
+# Plain (not encrypted) fields of the case, in reading order.
+PLAIN_FIELDS = (
+    "reference", "state", "team", "coordinator", "target_type", "wanted_group", "district",
+    "birth_year", "waiting_since", "placed_on", "closed_on", "close_reason", "created_at",
+    "updated_at", "state_changed_at", "archive_status", "erased_at",
+)  # fmt: skip
+GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language",
+                   "is_contact_person")  # fmt: skip
+REFERRAL_FIELDS = (
+    "institution", "group", "state", "created_at", "waitlist", "message", "answered_at",
+    "decline_reason", "answer_comment", "start_date", "enrolled_on", "closed_at",
+)  # fmt: skip
+
+
+def jsonable(value: Any) -> Any:
+    """A stored value as JSON: dates as ISO text, related objects by their name."""
+    if isinstance(value, dt.datetime):
+        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else (
+            value.isoformat()
+        )
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Model):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    return value
+
+
+def display(obj: Model, name: str) -> str:
+    """A stored value as a person reads it (choice labels, German dates, yes / no)."""
+    field = obj._meta.get_field(name)
+    value = getattr(obj, name)
+    if value is None or value == "" or value == []:
+        return ""
+    if getattr(field, "choices", None):
+        return str(dict(field.flatchoices).get(value, value))  # type: ignore[union-attr]
+    if isinstance(value, bool):
+        return _g("yes") if value else _g("no")
+    if isinstance(value, dt.datetime):
+        return date_format(timezone.localtime(value), "d.m.Y H:i")
+    if isinstance(value, dt.date):
+        return date_format(value, "d.m.Y")
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _row(obj: Model, names: Iterable[str]) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": name,
+            "label": str(obj._meta.get_field(name).verbose_name),
+            "value": jsonable(getattr(obj, name)),
+            "display": display(obj, name),
+        }
+        for name in names
+    ]
+
+
+def _values(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {r["field"]: r["value"] for r in rows}
+
+
+def case_referrals(case: Case) -> list[Any]:
+    if not apps.is_installed("referrals"):
+        return []
+    referral = apps.get_model("referrals", "Referral")
+    return list(
+        referral.objects.filter(case=case).select_related("institution").order_by("created_at")
+    )
+
+
+def case_full_record(*, case: Case) -> dict[str, Any]:
+    """Everything stored about this child and the family, in a stable JSON-ready shape."""
+    personal_names = [f.name for f in encrypted_fields(Case)]
+    plain = _row(case, PLAIN_FIELDS)
+    personal = _row(case, personal_names)
+    guardians = [
+        _row(g, GUARDIAN_FIELDS) for g in Guardian.objects.filter(family_id=case.family_id)
+    ]
+    siblings = list(
+        Case.objects.filter(family_id=case.family_id)
+        .exclude(pk=case.pk)
+        .order_by("reference")
+        .values_list("reference", flat=True)
+    )
+    history = [
+        {
+            "at": jsonable(e.at),
+            "at_display": display(e, "at"),
+            "kind": e.kind,
+            "kind_display": e.get_kind_display(),
+            "transition": e.transition,
+            "from_state": e.from_state,
+            "from_display": display(e, "from_state"),
+            "to_state": e.to_state,
+            "to_display": display(e, "to_state"),
+            "reason": e.reason,
+            "comment": e.comment,
+            "fields": list(e.fields or []),
+        }
+        for e in CaseEvent.objects.filter(case=case).order_by("at", "id")
+    ]
+    referrals = []
+    for r in case_referrals(case):
+        rows = _row(r, [n for n in REFERRAL_FIELDS if _has_field(r, n)])
+        referrals.append({"id": r.pk, "rows": rows, **_values(rows)})
+    return {
+        "case": _values(plain),
+        "case_rows": plain,
+        "personal_data": _values(personal),
+        "personal_rows": personal,
+        "family_contacts": [_values(rows) for rows in guardians],
+        "family_contact_rows": guardians,
+        "siblings": siblings,
+        "history": history,
+        "referrals": referrals,
+    }
+
+
+def _has_field(obj: Model, name: str) -> bool:
+    try:
+        obj._meta.get_field(name)
+    except Exception:  # noqa: BLE001 - FieldDoesNotExist: another version of the model
+        return False
+    return True
+
+
+def _organisation(entry: AuditEntry, institution_of_referral: dict[str, str]) -> str:
+    roles = [r for r in (entry.roles or "").split(",") if r]
+    if "institution_staff" in roles and entry.object_id in institution_of_referral:
+        return institution_of_referral[entry.object_id]
+    if not roles:
+        return _g("system (automatic)") if not entry.actor_id else _g("staff without a role")
+    return ", ".join(str(ROLE_LABELS.get(r, r)) for r in roles)
+
+
+def _reminders(referrals: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    if not referrals or not apps.is_installed("referrals"):
+        return {}
+    reminder = apps.get_model("referrals", "ReminderLog")
+    out: dict[int, list[dict[str, Any]]] = {}
+    for rem in reminder.objects.filter(referral_id__in=[r["id"] for r in referrals]).order_by(
+        "created_at"
+    ):
+        out.setdefault(rem.referral_id, []).append(
+            {
+                "level": rem.level,
+                "level_display": rem.get_level_display(),
+                "due_at": jsonable(rem.created_at),
+                "sent_at": jsonable(rem.sent_at),
+                "sent_display": display(rem, "sent_at"),
+                "outcome": rem.outcome,
+                "outcome_display": rem.get_outcome_display(),
+            }
+        )
+    return out
+
+
+def case_access_report(*, case: Case) -> dict[str, Any]:
+    """The Art. 15 copy: the full record plus recipients, accesses, reminders and the
+    information the controller owes (purposes, storage period, rights, source)."""
+    record = case_full_record(case=case)
+    reminders = _reminders(record["referrals"])
+    institution_of_referral: dict[str, str] = {}
+    for r in record["referrals"]:
+        r["reminders"] = reminders.get(r["id"], [])
+        institution_of_referral[str(r["id"])] = str(r.get("institution") or "")
+    # Pages that list several cases log one entry naming them in detail["references"].
+    # This text search scans; the report is rare (one per request from a family).
+    entries = AuditEntry.objects.filter(
+        Q(case_reference=case.reference)
+        | Q(object_type="referrals.referral", object_id__in=list(institution_of_referral))
+        | Q(object_type="cases.case", object_id=str(case.pk))
+        | Q(case_reference="", detail__icontains=f'"{case.reference}"')
+    ).order_by("at", "id")
+    accesses = []
+    recipients: dict[str, dict[str, Any]] = {}
+    for r in record["referrals"]:
+        name = str(r.get("institution") or "")
+        recipients.setdefault(
+            name, {"institution": name, "referred_at": r.get("created_at"), "views": 0,
+                   "first_view": None, "last_view": None},
+        )  # fmt: skip
+    for entry in entries:
+        organisation = _organisation(entry, institution_of_referral)
+        accesses.append(
+            {
+                "at": jsonable(entry.at),
+                "at_display": date_format(timezone.localtime(entry.at), "d.m.Y H:i"),
+                "action": entry.action,
+                "by": organisation,
+                "fields": list(entry.fields or []),
+            }
+        )
+        if "institution_staff" in (entry.roles or "") and entry.object_id in (
+            institution_of_referral
+        ):
+            seen = recipients[institution_of_referral[entry.object_id]]
+            seen["views"] += 1
+            seen["first_view"] = seen["first_view"] or jsonable(entry.at)
+            seen["last_view"] = jsonable(entry.at)
+    office = OfficeSettings.current()
+    return {
+        "generated_at": jsonable(timezone.now()),
+        "legal_basis": "Art. 15 DSGVO / GDPR",
+        "reference": case.reference,
+        **record,
+        "recipients": list(recipients.values()),
+        "accesses": accesses,
+        "information": {
+            "purposes": str(PURPOSES),
+            "legal_basis_processing": str(LEGAL_BASIS),
+            "source": str(SOURCE),
+            "storage_period": str(STORAGE) % {"months": office.retention_months},
+            "rights": str(RIGHTS),
+        },
+    }
+
+
+PURPOSES = _(
+    "Finding a school or Kita place for the child and following the case until the child "
+    "attends: consultation, clarification, referral to a school or Kita, reminders."
+)
+LEGAL_BASIS = _(
+    "Art. 6 (1) (e) and Art. 9 (2) (g) GDPR in connection with the school and youth welfare "
+    "laws of Rhineland-Palatinate (school attendance, right to a Kita place)."
+)
+SOURCE = _("The family (at the consultation) and the schools and Kitas the case was referred to.")
+STORAGE = _(
+    "Personal data is kept until the case is closed and then for %(months)s months; it is "
+    "then offered to the public archive (§ 7 LArchG RLP) and erased. Anonymous statistical "
+    "fields are kept."
+)
+RIGHTS = _(
+    "You may ask for rectification (Art. 16), erasure (Art. 17) or restriction (Art. 18) and "
+    "object to the processing (Art. 21). You may complain to the data protection supervisory "
+    "authority of Rhineland-Palatinate (Der Landesbeauftragte für den Datenschutz und die "
+    "Informationsfreiheit Rheinland-Pfalz)."
+)

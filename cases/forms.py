@@ -1,0 +1,517 @@
+"""Forms of the coordinator's workspace: intake and edit, family contacts, list filters,
+transitions, assignment and sharing.
+
+Forms validate input only; every write goes through ``cases/services.py``. They are plain
+(not model) forms on purpose: a ModelForm would copy the input onto the loaded case before the
+service could compare old and new values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import (
+    Case,
+    CloseReason,
+    Gender,
+    GermanLevel,
+    Group,
+    Guardian,
+    ResidenceStatus,
+    State,
+    TargetType,
+    groups_for_target,
+)
+from cases.selectors import coordinators_for_assignment
+from cases.services import EDITABLE_FIELDS
+from coordination.forms import KernForm
+from coordination.models import District, Team
+
+MAX_AGE = 21
+# Ages a target can plausibly take (inclusive, in completed years at registration).
+TARGET_AGES: dict[str, tuple[int, int]] = {
+    TargetType.KITA: (0, 7),
+    TargetType.SCHOOL: (5, 19),
+    TargetType.VOCATIONAL: (14, MAX_AGE),
+}
+AGE_BAND_LABELS = [
+    ("0-2", _("0 to 2 years")),
+    ("3-5", _("3 to 5 years")),
+    ("6-9", _("6 to 9 years")),
+    ("10-15", _("10 to 15 years")),
+    ("16-18", _("16 to 18 years")),
+    ("19-21", _("19 to 21 years")),
+]
+MAX_LANGUAGES = 10
+MAX_LANGUAGE_LENGTH = 40
+
+
+def _label(name: str) -> Any:
+    return capfirst(Case._meta.get_field(name).verbose_name)
+
+
+def _blank(choices: Any, label: Any = None) -> list[tuple[str, Any]]:
+    return [("", label or _("(please choose)")), *choices]
+
+
+def age_on(birth: dt.date, day: dt.date) -> int:
+    """Completed years of age on ``day``."""
+    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
+
+
+def _textarea(rows: int = 3) -> forms.Textarea:
+    return forms.Textarea(attrs={"rows": rows})
+
+
+class LanguagesField(forms.CharField):
+    """Languages spoken, typed as a comma-separated list; stored as a list of names."""
+
+    def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
+        if isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        text = super().to_python(value)
+        seen: dict[str, str] = {}
+        for part in text.replace(";", ",").split(","):
+            name = " ".join(part.split())
+            if name and name.casefold() not in seen:
+                seen[name.casefold()] = name
+        return list(seen.values())
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return ", ".join(str(v) for v in value)
+        return value
+
+    def validate(self, value: Any) -> None:
+        if self.required and not value:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if len(value) > MAX_LANGUAGES:
+            raise ValidationError(
+                _("Please name at most %(max)d languages."),
+                code="too_many",
+                params={"max": MAX_LANGUAGES},
+            )
+        if any(len(name) > MAX_LANGUAGE_LENGTH for name in value):
+            raise ValidationError(
+                _("A language name can have at most %(max)d characters."),
+                code="too_long",
+                params={"max": MAX_LANGUAGE_LENGTH},
+            )
+
+    def run_validators(self, value: Any) -> None:
+        # The shared validators (control characters) check each name.
+        for name in value or ():
+            super().run_validators(name)
+
+
+def _not_in_future(value: dt.date | None) -> None:
+    if value is not None and value > timezone.localdate():
+        raise ValidationError(_("This date cannot be in the future."), code="future")
+
+
+class CaseForm(KernForm):
+    """The case's data, for intake and edit (the same validation for both)."""
+
+    # The child
+    given_name = forms.CharField(label=_label("given_name"), max_length=100)
+    family_name = forms.CharField(label=_label("family_name"), max_length=100)
+    birth_date = forms.DateField(
+        label=_label("birth_date"),
+        help_text=_("If only the year is known, use the estimate from the documents."),
+        validators=[_not_in_future],
+    )
+    gender = forms.ChoiceField(
+        label=_label("gender"), choices=_blank(Gender.choices), required=False
+    )
+    nationality = forms.CharField(label=_label("nationality"), max_length=60, required=False)
+    languages = LanguagesField(
+        label=_label("languages"),
+        max_length=MAX_LANGUAGES * (MAX_LANGUAGE_LENGTH + 2),
+        help_text=_("Separate several languages with commas, e.g. Arabic, Kurdish."),
+    )
+    interpreter_needed = forms.NullBooleanField(label=_label("interpreter_needed"), required=False)
+    interpreter_language = forms.CharField(
+        label=_label("interpreter_language"), max_length=60, required=False
+    )
+    address = forms.CharField(
+        label=_label("address"), max_length=300, required=False, widget=_textarea(2)
+    )
+    arrival_germany = forms.DateField(
+        label=_label("arrival_germany"), required=False, validators=[_not_in_future]
+    )
+    arrival_city = forms.DateField(
+        label=_label("arrival_city"), required=False, validators=[_not_in_future]
+    )
+    residence_status = forms.ChoiceField(
+        label=_label("residence_status"), choices=_blank(ResidenceStatus.choices), required=False
+    )
+    # Schooling and language
+    school_years = forms.IntegerField(
+        label=_label("school_years"),
+        required=False,
+        validators=[MinValueValidator(0), MaxValueValidator(16)],
+        help_text=_("Required for school and vocational school; 0 if none."),
+    )
+    last_grade = forms.CharField(label=_label("last_grade"), max_length=40, required=False)
+    literate_own_script = forms.NullBooleanField(
+        label=_label("literate_own_script"), required=False
+    )
+    german_level = forms.ChoiceField(
+        label=_label("german_level"), choices=_blank(GermanLevel.choices), required=False
+    )
+    # Health and support (special categories: only what the placement needs)
+    health_notes = forms.CharField(
+        label=_label("health_notes"), max_length=2000, required=False, widget=_textarea()
+    )
+    support_needed = forms.NullBooleanField(label=_label("support_needed"), required=False)
+    support_notes = forms.CharField(
+        label=_label("support_notes"), max_length=2000, required=False, widget=_textarea()
+    )
+    measles_proof = forms.NullBooleanField(
+        label=_label("measles_proof"),
+        required=False,
+        help_text=_("Required for a Kita place (§ 20 (9) IfSG): yes or no."),
+    )
+    school_health_check = forms.NullBooleanField(
+        label=_label("school_health_check"), required=False
+    )
+    # Placement (plain fields: routing and statistics)
+    target_type = forms.ChoiceField(label=_label("target_type"), choices=_blank(TargetType.choices))
+    wanted_group = forms.ChoiceField(
+        label=_label("wanted_group"), choices=_blank(Group.choices), required=False
+    )
+    district = forms.ModelChoiceField(
+        label=_label("district"), queryset=District.objects.order_by("name"), required=False
+    )
+    waiting_since = forms.DateField(
+        label=_label("waiting_since"),
+        required=False,
+        validators=[_not_in_future],
+        help_text=_("Arrival in the city, or the intake date. Left empty: taken from those."),
+    )
+    notes = forms.CharField(
+        label=_label("notes"), max_length=4000, required=False, widget=_textarea(4)
+    )
+
+    SECTIONS: tuple[tuple[Any, tuple[str, ...]], ...] = (
+        (_("The child"), ("given_name", "family_name", "birth_date", "gender", "nationality",
+                          "languages", "interpreter_needed", "interpreter_language")),
+        (_("Arrival and residence"), ("address", "arrival_germany", "arrival_city",
+                                      "residence_status")),
+        (_("Place wanted"), ("target_type", "wanted_group", "district", "waiting_since")),
+        (_("Schooling and German"), ("school_years", "last_grade", "literate_own_script",
+                                     "german_level")),
+        (_("Health and support"), ("support_needed", "support_notes", "measles_proof",
+                                   "school_health_check", "health_notes")),
+        (_("Notes"), ("notes",)),
+    )  # fmt: skip
+
+    def sections(self) -> list[tuple[Any, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+    @classmethod
+    def initial_for(cls, case: Case) -> dict[str, Any]:
+        initial = {name: getattr(case, name) for name in EDITABLE_FIELDS if name != "district"}
+        initial["district"] = case.district_id
+        return initial
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        today = timezone.localdate()
+        birth = data.get("birth_date")
+        if birth is not None and birth <= today:
+            age = age_on(birth, today)
+            if age > MAX_AGE:
+                self.add_error(
+                    "birth_date",
+                    ValidationError(
+                        _("Ankommen is for children and young people up to %(max)d years."),
+                        code="too_old",
+                        params={"max": MAX_AGE},
+                    ),
+                )
+            else:
+                self._check_dates_after_birth(data, birth)
+                self._check_target(data, age)
+        germany, city = data.get("arrival_germany"), data.get("arrival_city")
+        if germany and city and city < germany:
+            self.add_error(
+                "arrival_city",
+                _("The arrival in the city cannot be before the arrival in Germany."),
+            )
+        if data.get("interpreter_needed") and not data.get("interpreter_language"):
+            self.add_error(
+                "interpreter_language", _("Name the language the interpreter must speak.")
+            )
+        target = data.get("target_type")
+        group = data.get("wanted_group")
+        if target and group and group not in groups_for_target(target):
+            self.add_error("wanted_group", _("This grade or age group does not match the target."))
+        return data
+
+    def _check_dates_after_birth(self, data: dict[str, Any], birth: dt.date) -> None:
+        for name in ("arrival_germany", "arrival_city", "waiting_since"):
+            value = data.get(name)
+            if value is not None and value < birth:
+                self.add_error(name, _("This date cannot be before the birth date."))
+        years = data.get("school_years")
+        if years is not None and years > max(age_on(birth, timezone.localdate()) - 3, 0):
+            self.add_error(
+                "school_years", _("More years of schooling than the child's age allows.")
+            )
+
+    def _check_target(self, data: dict[str, Any], age: int) -> None:
+        target = data.get("target_type")
+        if not target:
+            return
+        youngest, oldest = TARGET_AGES[target]
+        if not youngest <= age <= oldest:
+            self.add_error(
+                "target_type",
+                ValidationError(
+                    _(
+                        "At %(age)d years a child cannot take this target "
+                        "(from %(youngest)d to %(oldest)d years)."
+                    ),
+                    code="age",
+                    params={"age": age, "youngest": youngest, "oldest": oldest},
+                ),
+            )
+        if target == TargetType.KITA and data.get("measles_proof") is None:
+            self.add_error("measles_proof", _("For a Kita place, record whether the proof exists."))
+        if target in (TargetType.SCHOOL, TargetType.VOCATIONAL) and (
+            data.get("school_years") is None
+        ):
+            self.add_error(
+                "school_years",
+                _("For school or vocational school, record the years of schooling (0 if none)."),
+            )
+
+    def service_data(self) -> dict[str, Any]:
+        """The cleaned values in the shape ``case_register`` / ``case_update`` take."""
+        data = {name: self.cleaned_data.get(name) for name in EDITABLE_FIELDS}
+        for name in ("gender", "residence_status", "german_level", "wanted_group"):
+            data[name] = data[name] or ""
+        return data
+
+
+class IntakeForm(CaseForm):
+    """Intake: the case form plus the answers to the duplicate and sibling check."""
+
+    review = forms.CharField(required=False, widget=forms.HiddenInput, max_length=64)
+    confirm_duplicate = forms.BooleanField(
+        label=_("I have checked the possible duplicates: this is a different child."),
+        required=False,
+    )
+    sibling_of = forms.TypedChoiceField(
+        label=_("Link as sibling of"),
+        coerce=int,
+        required=False,
+        empty_value=None,
+        choices=[],
+        widget=forms.RadioSelect,
+    )
+
+    def set_sibling_choices(self, candidates: list[tuple[int, str]]) -> None:
+        self.fields["sibling_of"].choices = [("", _("Not a sibling")), *candidates]  # type: ignore[attr-defined]
+
+
+_PHONE = RegexValidator(
+    r"^\+?[0-9][0-9 ()/.-]{3,38}$",
+    _("Enter a phone number with digits, spaces and + ( ) / - only."),
+    code="phone",
+)
+
+
+class GuardianForm(KernForm):
+    """A family contact: name, relation, and at least one way to reach them."""
+
+    name = forms.CharField(label=_("Name"), max_length=120)
+    relation = forms.ChoiceField(
+        label=_("Relation to the child"), choices=_blank(Guardian.Relation.choices)
+    )
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False, validators=[_PHONE])
+    email = forms.EmailField(label=_("E-mail"), max_length=254, required=False)
+    preferred_language = forms.CharField(
+        label=_("Preferred language"), max_length=60, required=False
+    )
+    is_contact_person = forms.BooleanField(label=_("Main contact for the family"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        reachable = data.get("phone") or data.get("email")
+        if not reachable and not (self.has_error("phone") or self.has_error("email")):
+            self.add_error("phone", _("Give a phone number or an e-mail address."))
+        return data
+
+    @classmethod
+    def initial_for(cls, guardian: Guardian) -> dict[str, Any]:
+        return {name: getattr(guardian, name) for name in cls.base_fields}
+
+
+class BaseGuardianFormSet(forms.BaseFormSet):
+    """At least one family contact, unless the child joins a family that has one."""
+
+    require_contact = True
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors) or not self.require_contact:
+            return
+        filled = [f for f in self.forms if f.has_changed() and not self._should_delete_form(f)]
+        if not filled:
+            raise ValidationError(
+                _("Record at least one family contact (name, relation, phone or e-mail)."),
+                code="no_contact",
+            )
+
+    def contacts(self) -> list[dict[str, Any]]:
+        return [f.cleaned_data for f in self.forms if f.has_changed() and f.cleaned_data]
+
+
+GuardianFormSet = forms.formset_factory(
+    GuardianForm, formset=BaseGuardianFormSet, extra=2, max_num=6, validate_max=True
+)
+
+
+class CaseFilterForm(KernForm):
+    """The case list's filters (GET). Invalid values are reported and ignored."""
+
+    q = forms.CharField(
+        label=_("Search"),
+        required=False,
+        max_length=120,
+        help_text=_(
+            "Reference, exact name, family name, birth date (DD.MM.YYYY) or name and birth date."
+        ),
+    )
+    state = forms.ChoiceField(label=_("State"), choices=_blank(State.choices, _("all")),
+                              required=False)  # fmt: skip
+    target = forms.ChoiceField(
+        label=_("Target"), choices=_blank(TargetType.choices, _("all")), required=False
+    )
+    district = forms.ModelChoiceField(
+        label=_("District"), queryset=District.objects.order_by("name"), required=False,
+        empty_label=_("all"),
+    )  # fmt: skip
+    age = forms.ChoiceField(
+        label=_("Age"),
+        choices=_blank(AGE_BAND_LABELS, _("all")),
+        required=False,
+    )
+    team = forms.ModelChoiceField(
+        label=_("Team"), queryset=Team.objects.order_by("name"), required=False,
+        empty_label=_("all"),
+    )  # fmt: skip
+    coordinator = forms.ModelChoiceField(
+        label=_("Coordinator"), queryset=coordinators_for_assignment(), required=False,
+        empty_label=_("all"),
+    )  # fmt: skip
+    mine = forms.BooleanField(label=_("Only cases assigned to me"), required=False)
+    waiting = forms.ChoiceField(
+        label=_("Waiting time"),
+        choices=[
+            ("", _("all")),
+            ("under_target", _("within the service target")),
+            ("over_target", _("over the service target")),
+            ("over_limit", _("over the legal limit")),
+            ("stuck", _("stuck in one state")),
+        ],
+        required=False,
+    )
+    sort = forms.ChoiceField(
+        label=_("Sort by"),
+        choices=[
+            ("waiting", _("waiting longest first")),
+            ("newest", _("newest first")),
+            ("state_since", _("longest in the same state")),
+            ("reference", _("reference")),
+        ],
+        required=False,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["coordinator"].label_from_instance = _coordinator_label  # type: ignore[attr-defined]
+
+    def filters(self) -> dict[str, Any]:
+        """The valid filters only (an invalid one is shown as an error and ignored)."""
+        self.is_valid()
+        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
+
+
+def _coordinator_label(user: Any) -> str:
+    return f"{user} ({user.team})" if user.team_id else str(user)
+
+
+class CoordinatorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return _coordinator_label(obj)
+
+
+class AssignForm(KernForm):
+    coordinator = CoordinatorChoiceField(
+        label=_("Assign to"), queryset=coordinators_for_assignment()
+    )
+
+
+class BulkAssignForm(AssignForm):
+    """Reassign several cases at once (e.g. when a colleague leaves)."""
+
+    cases = forms.ModelMultipleChoiceField(queryset=Case.objects.none())
+
+    def __init__(self, *args: Any, visible: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Only cases the user may see can be chosen: a forged id is an invalid choice.
+        self.fields["cases"].queryset = visible.only("id", "reference", "state", "team",
+                                                     "coordinator")  # type: ignore[attr-defined]  # fmt: skip
+        self.fields["cases"].error_messages["required"] = _("Select at least one case.")
+
+
+class ShareForm(KernForm):
+    with_user = CoordinatorChoiceField(
+        label=_("Share with"), queryset=coordinators_for_assignment()
+    )
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["with_user"].queryset = coordinators_for_assignment().exclude(  # type: ignore[attr-defined]
+            team_id=case.team_id
+        )
+
+
+class UnshareForm(KernForm):
+    with_user = forms.ModelChoiceField(label=_("Stop sharing with"), queryset=None)  # type: ignore[arg-type]
+
+    def __init__(self, *args: Any, shared_with: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["with_user"].queryset = shared_with  # type: ignore[attr-defined]
+
+
+class TransitionForm(KernForm):
+    """One transition button's form; the state it was shown in guards against races."""
+
+    transition = forms.CharField(max_length=40, widget=forms.HiddenInput)
+    expected_state = forms.CharField(max_length=20, widget=forms.HiddenInput)
+    reason = forms.ChoiceField(
+        label=_("Reason"), choices=_blank(CloseReason.choices), required=False
+    )
+    comment = forms.CharField(
+        label=_("Comment"), max_length=1000, required=False, widget=_textarea(2)
+    )
+
+
+class LinkSiblingForm(KernForm):
+    sibling = forms.TypedChoiceField(label=_("Sibling"), coerce=int, choices=[])
+
+    def __init__(self, *args: Any, candidates: list[tuple[int, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sibling"].choices = candidates  # type: ignore[attr-defined]

@@ -1,0 +1,144 @@
+"""The audit log search for administrators: by user, case reference, action and period.
+
+Reading the log is itself logged (``audit.search``, ``audit.export``), so the log also shows
+who looked into it.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_GET
+
+from coordination.audit import audit_log, csv_cell
+from coordination.forms import KernForm
+from coordination.models import AuditEntry
+from coordination.roles import is_administrator
+
+PAGE_SIZE = 50
+EXPORT_LIMIT = 100_000
+
+
+class AuditSearchForm(KernForm):
+    user = forms.CharField(label=_("User name"), max_length=150, required=False)
+    case_reference = forms.CharField(label=_("Case reference"), max_length=30, required=False)
+    action = forms.CharField(
+        label=_("Action"),
+        max_length=60,
+        required=False,
+        help_text=_("For example case.view, referral, auth.login_failed (beginning is enough)."),
+    )
+    ip = forms.GenericIPAddressField(label=_("Address"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False)
+    date_to = forms.DateField(label=_("Until"), required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end of the period lies before its beginning."))
+        return data
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def audit_entries_matching(data: dict[str, Any]) -> QuerySet[AuditEntry]:
+    """The entries matching a cleaned search form, newest first (every filter is indexed)."""
+    qs = AuditEntry.objects.all()
+    if data.get("user"):
+        qs = qs.filter(actor_name__iexact=data["user"].strip())
+    if data.get("case_reference"):
+        qs = qs.filter(case_reference=data["case_reference"].strip().upper())
+    if data.get("action"):
+        qs = qs.filter(action__startswith=data["action"].strip())
+    if data.get("ip"):
+        qs = qs.filter(ip=data["ip"])
+    if data.get("date_from"):
+        qs = qs.filter(at__gte=_day_start(data["date_from"]))
+    if data.get("date_to"):
+        qs = qs.filter(at__lt=_day_start(data["date_to"] + dt.timedelta(days=1)))
+    return qs.order_by("-id")
+
+
+def _filters(data: dict[str, Any]) -> dict[str, str]:
+    return {k: str(v) for k, v in data.items() if v not in (None, "")}
+
+
+def _administrator_only(request: HttpRequest) -> None:
+    if not is_administrator(request.user):
+        raise PermissionDenied
+
+
+@login_required
+@require_GET
+def audit_search(request: HttpRequest) -> HttpResponse:
+    _administrator_only(request)
+    form = AuditSearchForm(request.GET or None)
+    page = None
+    if form.is_bound and form.is_valid():
+        filters = _filters(form.cleaned_data)
+        entries = audit_entries_matching(form.cleaned_data)
+        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+        audit_log(actor=request.user, action="audit.search", detail=filters)
+    elif not form.is_bound:
+        page = Paginator(AuditEntry.objects.order_by("-id"), PAGE_SIZE).get_page(1)
+        audit_log(actor=request.user, action="audit.search", detail={})
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "coordination/audit_search.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+EXPORT_COLUMNS = (
+    "id", "at", "actor_name", "roles", "ip", "action", "object_type", "object_id",
+    "case_reference", "fields", "detail", "prev_hash", "hash",
+)  # fmt: skip
+
+
+@login_required
+@require_GET
+def audit_export(request: HttpRequest) -> HttpResponse:
+    """The matching entries as CSV (with their hashes, so a copy can be verified)."""
+    _administrator_only(request)
+    form = AuditSearchForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request, "coordination/audit_search.html", {"form": form, "page": None}, status=400
+        )
+    entries = audit_entries_matching(form.cleaned_data)[:EXPORT_LIMIT]
+    audit_log(actor=request.user, action="audit.export", detail=_filters(form.cleaned_data))
+    writer = csv.writer(_Echo())
+
+    def rows() -> Any:
+        yield writer.writerow(EXPORT_COLUMNS)
+        for entry in entries.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [csv_cell(getattr(entry, c)) if c != "at" else entry.at.isoformat()
+                 for c in EXPORT_COLUMNS]
+            )  # fmt: skip
+
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+    response["Content-Disposition"] = f'attachment; filename="audit-log-{stamp}.csv"'
+    return response

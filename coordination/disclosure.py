@@ -1,0 +1,533 @@
+"""Statistical disclosure control for the management figures: no table may reveal a child.
+
+Pure Python, no Django, no database: the summaries feed counts in, the pages read back which
+cells they may show.
+
+The model
+---------
+A ``Cube`` is a frequency table over one or more ``Dimension``s. A dimension is a tree: the
+leaves are the categories (a district, a grade), inner nodes are subtotals (a target type over
+its grades), the root ``TOTAL`` is the total. A dimension can also be *non-additive* (the month
+of a stock figure such as "waiting at the end of the month"): its categories are separate
+tables with no total across them. The cube holds a cell for every combination of nodes, so
+every row, column, subtotal and total of every table drawn from it is one of its cells, and all
+of them are protected together. Pages show *projections* of protected cubes; filters select
+rows and columns of the same protected cube and never recompute it, so two filtered views can
+not be subtracted from each other to reveal a hidden cell.
+
+What the reader is assumed to know
+----------------------------------
+Every published cell; that every total and subtotal is the sum of its parts, along every
+dimension and at every level; and that zeros are always published, so a hidden cell holds at
+least 1.
+
+The rules
+---------
+1. Primary suppression: a count ``0 < n < threshold`` is hidden (default threshold 3; 5 for
+   breakdowns by origin, language or residence status; never below 3). True zeros are shown.
+2. Secondary suppression: every hidden cell lies on a *box* of hidden cells. A box takes, in
+   every dimension, an elementary change that keeps all the dimension's subtotals (``+1`` on one
+   category and ``-1`` on another, or ``+1`` on a category and its totals); the product of these
+   changes adds ``+1``/``-1`` to the box's corners and leaves every published total as it is.
+   If all corners are hidden and the corners that would go down hold at least 2, the table with
+   the box applied is as consistent with everything published as the true one, and it differs in
+   the cell: the cell has at least two possible values. For a plain table with row and column
+   totals the box is the classic rectangle, and choosing the cheapest box (the smallest sum of
+   newly hidden counts) is "hide the next-smallest cell in the same row and column"; the search
+   goes on until every hidden cell is covered (hypercube method, as in tau-argus' GHMITER).
+   A box always exists: the cell with all its totals up to the grand total.
+3. Linked cubes (``protect`` with several cubes): cells that describe the same quantity (equal
+   ``Cube.key``) are hidden in every cube as soon as they are hidden in one, and each cube then
+   covers them with a box of its own, until nothing changes. This is exact when one cube's cells
+   are a subset of the other's relations (as the figures page uses it); for arbitrary linked
+   tables it is the usual consistent-suppression heuristic.
+4. Statistics (median, percentiles) over fewer children than the threshold are not shown, nor
+   when the count of their population is hidden (showing it would tell that count is >= 3).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from typing import Final
+
+TOTAL: Final = "__total__"
+SYMBOL: Final = "•"
+MIN_THRESHOLD: Final = 3
+
+Node = Hashable
+Cell = tuple[int, ...]  # internal: one node position per dimension
+Move = tuple[tuple[int, int], ...]  # (node position, +1 / -1) along one dimension
+
+# How many cheapest elementary changes per dimension the box search combines before it falls
+# back to the always-possible box of the cell and its totals.
+_CANDIDATES_PER_DIMENSION = 6
+_PRESELECT = 6
+
+
+def _line(cell: Cell, k: int) -> tuple[int, Cell]:
+    """The line through a cell along dimension k (the cell with that coordinate left open)."""
+    return k, (*cell[:k], -1, *cell[k + 1 :])
+
+
+def effective_threshold(configured: int | None, *, default: int = MIN_THRESHOLD) -> int:
+    """The threshold to apply: the configured value, never below 3."""
+    value = default if configured is None else int(configured)
+    return max(MIN_THRESHOLD, value)
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """Continuous percentile (linear interpolation), as PostgreSQL's ``percentile_cont``."""
+    if not values:
+        return None
+    if not 0.0 <= fraction <= 1.0:
+        raise ValueError("fraction must be between 0 and 1")
+    ordered = sorted(values)
+    position = fraction * (len(ordered) - 1)
+    low, high = math.floor(position), math.ceil(position)
+    return float(ordered[low] + (ordered[high] - ordered[low]) * (position - low))
+
+
+def statistic_visible(*, population: int | None, threshold: int) -> bool:
+    """A median or percentile is shown only over a published population of >= threshold.
+
+    ``population`` is the published count of the children the statistic is about, or None
+    when that count is hidden.
+    """
+    return population is not None and population >= effective_threshold(threshold)
+
+
+class Dimension:
+    """One dimension of a cube: a tree of categories under ``TOTAL`` (or separate tables).
+
+    ``tree`` is either a sequence of leaves (a flat dimension with a total) or a mapping
+    ``{parent: [children]}`` that starts at ``TOTAL``. With ``additive=False`` it is a sequence
+    of categories with no total across them. ``key_names`` names the quantity a node stands for
+    in ``Cube.key`` (default: ``(dimension name, node)``), so that cubes built along different
+    dimensions can recognise the same quantity.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        tree: Mapping[Node, Sequence[Node]] | Sequence[Node],
+        *,
+        additive: bool = True,
+        key_names: Mapping[Node, tuple[str, Hashable]] | None = None,
+    ) -> None:
+        self.name = name
+        self.additive = additive
+        if isinstance(tree, Mapping):
+            if not additive:
+                raise ValueError("a non-additive dimension is a plain sequence of categories")
+            children = {parent: list(kids) for parent, kids in tree.items()}
+        else:
+            children = {TOTAL: list(tree)} if additive else {}
+            leaves_only = list(tree)
+        nodes: list[Node] = []
+        parent_of: list[int] = []
+        if additive:
+            if TOTAL not in children:
+                raise ValueError(f"dimension {name!r}: the tree must start at TOTAL")
+
+            def visit(node: Node, parent: int) -> None:
+                if node in positions:
+                    raise ValueError(f"dimension {name!r}: node {node!r} appears twice")
+                positions[node] = len(nodes)
+                nodes.append(node)
+                parent_of.append(parent)
+                me = positions[node]
+                for child in children.get(node, ()):
+                    visit(child, me)
+
+            positions: dict[Node, int] = {}
+            visit(TOTAL, -1)
+            unknown = set(children) - set(positions)
+            if unknown:
+                raise ValueError(f"dimension {name!r}: parents not in the tree: {unknown!r}")
+        else:
+            positions = {}
+            for node in leaves_only:
+                if node in positions or node == TOTAL:
+                    raise ValueError(f"dimension {name!r}: bad or repeated category {node!r}")
+                positions[node] = len(nodes)
+                nodes.append(node)
+                parent_of.append(-1)
+        if not nodes or (additive and len(nodes) == 1):
+            raise ValueError(f"dimension {name!r} has no categories")
+        self.nodes: tuple[Node, ...] = tuple(nodes)
+        self._pos = positions
+        self._parent = parent_of
+        kids: list[list[int]] = [[] for _ in nodes]
+        for position, parent in enumerate(parent_of):
+            if parent >= 0:
+                kids[parent].append(position)
+        self._is_leaf = [not k for k in kids]
+        self.leaves: tuple[int, ...] = tuple(i for i, leaf in enumerate(self._is_leaf) if leaf)
+        self._ancestors: list[tuple[int, ...]] = []
+        for position in range(len(nodes)):
+            chain = [position]
+            while parent_of[chain[-1]] >= 0:
+                chain.append(parent_of[chain[-1]])
+            self._ancestors.append(tuple(chain))
+        under: list[set[int]] = [set() for _ in nodes]
+        for leaf in self.leaves:
+            for ancestor in self._ancestors[leaf]:
+                under[ancestor].add(leaf)
+        self._under = [frozenset(u) for u in under]
+        names = dict(key_names or {})
+        self._key_parts: list[tuple[tuple[str, Hashable], ...]] = []
+        for position in range(len(nodes)):
+            parts = tuple(
+                names.get(self.nodes[p], (name, self.nodes[p]))
+                for p in self._ancestors[position]
+                if self.nodes[p] != TOTAL
+            )
+            self._key_parts.append(parts)
+
+    def __repr__(self) -> str:
+        return f"Dimension({self.name!r}, {len(self.nodes)} nodes)"
+
+    def position(self, node: Node) -> int:
+        try:
+            return self._pos[node]
+        except KeyError:
+            raise KeyError(f"{node!r} is not a category of dimension {self.name!r}") from None
+
+    def is_leaf(self, node: Node) -> bool:
+        return self._is_leaf[self.position(node)]
+
+    def children(self, node: Node) -> list[Node]:
+        """The direct children of a node, in the tree's order."""
+        me = self.position(node)
+        return [self.nodes[p] for p, parent in enumerate(self._parent) if parent == me]
+
+    def ancestors_or_self(self, position: int) -> tuple[int, ...]:
+        return self._ancestors[position]
+
+    def _chain_move(self, leaf: int) -> Move:
+        return tuple((p, 1) for p in self._ancestors[leaf])
+
+    def _difference_move(self, plus: int, minus: int) -> Move:
+        up, down = self._ancestors[plus], self._ancestors[minus]
+        common = set(up) & set(down)
+        return tuple((p, 1) for p in up if p not in common) + tuple(
+            (p, -1) for p in down if p not in common
+        )
+
+
+class Cube:
+    """A frequency table over dimensions, with every subtotal, ready to be protected.
+
+    ``counts`` maps a tuple of leaf categories (one per dimension) to a count. ``name`` is the
+    measure ("children waiting"); ``fixed`` adds coordinates shared by every cell (the date of
+    a snapshot), both used by ``key``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        dims: Sequence[Dimension],
+        counts: Mapping[tuple[Node, ...], int],
+        *,
+        threshold: int = MIN_THRESHOLD,
+        fixed: Mapping[str, Hashable] | None = None,
+    ) -> None:
+        if not dims:
+            raise ValueError("a cube needs at least one dimension")
+        self.name = name
+        self.dims = tuple(dims)
+        self.threshold = effective_threshold(threshold)
+        self.fixed = tuple(sorted((fixed or {}).items()))
+        cells: dict[Cell, int] = defaultdict(int)
+        for index, count in counts.items():
+            if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                raise ValueError(f"{name}: counts must be whole numbers >= 0, got {count!r}")
+            if not count:
+                continue
+            cell = self._cell(index)
+            for k, dim in enumerate(self.dims):
+                if not dim._is_leaf[cell[k]]:
+                    raise ValueError(f"{name}: {index[k]!r} is a subtotal, not a category")
+            for combo in itertools.product(
+                *(dim.ancestors_or_self(p) for dim, p in zip(self.dims, cell, strict=True))
+            ):
+                cells[combo] += count
+        self._cells: dict[Cell, int] = dict(cells)
+        self._primary = frozenset(c for c, v in self._cells.items() if v < self.threshold)
+        self._suppressed: set[Cell] = set(self._primary)
+        self._protected: set[Cell] = set()
+        self._fibers: dict[tuple[int, Cell], list[int]] | None = None
+        self._fiber_hidden: dict[tuple[int, Cell], set[int]] = defaultdict(set)
+        for cell in self._suppressed:
+            self._note_hidden(cell)
+
+    def __repr__(self) -> str:
+        return f"Cube({self.name!r}, {len(self._cells)} cells, {len(self._suppressed)} hidden)"
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _cell(self, index: Sequence[Node]) -> Cell:
+        if len(index) != len(self.dims):
+            raise ValueError(f"{self.name}: an index needs {len(self.dims)} categories")
+        return tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
+
+    def value(self, index: Sequence[Node]) -> int:
+        """The true count (for totals computed from true values; never shown when hidden)."""
+        return self._cells.get(self._cell(index), 0)
+
+    def is_suppressed(self, index: Sequence[Node]) -> bool:
+        return self._cell(index) in self._suppressed
+
+    def is_primary(self, index: Sequence[Node]) -> bool:
+        return self._cell(index) in self._primary
+
+    def shown(self, index: Sequence[Node]) -> int | None:
+        """The count to publish, or None when it must be shown as the symbol."""
+        cell = self._cell(index)
+        if cell in self._suppressed:
+            return None
+        return self._cells.get(cell, 0)
+
+    def key(self, index: Sequence[Node]) -> frozenset[tuple[str, Hashable]]:
+        """What quantity a cell is, independent of the cube it is in (for linking)."""
+        return self._key(self._cell(index))
+
+    def _key(self, cell: Cell) -> frozenset[tuple[str, Hashable]]:
+        parts: set[tuple[str, Hashable]] = {("measure", self.name), *self.fixed}
+        for dim, position in zip(self.dims, cell, strict=True):
+            parts.update(dim._key_parts[position])
+        return frozenset(parts)
+
+    def _index(self, cell: Cell) -> tuple[Node, ...]:
+        return tuple(dim.nodes[p] for dim, p in zip(self.dims, cell, strict=True))
+
+    def suppressed_cells(self) -> set[tuple[Node, ...]]:
+        return {self._index(c) for c in self._suppressed}
+
+    def primary_cells(self) -> set[tuple[Node, ...]]:
+        return {self._index(c) for c in self._primary}
+
+    def cells(self) -> dict[tuple[Node, ...], int]:
+        """Every non-zero cell with its true value (for tests and audits)."""
+        return {self._index(c): v for c, v in self._cells.items()}
+
+    # --- protecting -------------------------------------------------------------------
+
+    def _note_hidden(self, cell: Cell) -> None:
+        for k, dim in enumerate(self.dims):
+            if dim._is_leaf[cell[k]]:
+                self._fiber_hidden[_line(cell, k)].add(cell[k])
+
+    def _hide(self, cells: Iterable[Cell]) -> bool:
+        changed = False
+        for cell in cells:
+            if cell not in self._suppressed:
+                self._suppressed.add(cell)
+                self._note_hidden(cell)
+                changed = True
+        return changed
+
+    def _fiber(self, k: int, cell: Cell) -> list[int]:
+        """The leaves of dimension k with a non-zero cell on the line through ``cell``,
+        smallest count first."""
+        if self._fibers is None:
+            fibers: dict[tuple[int, Cell], list[int]] = defaultdict(list)
+            for c in self._cells:
+                for j, dim in enumerate(self.dims):
+                    if dim._is_leaf[c[j]]:
+                        fibers[_line(c, j)].append(c[j])
+            for (j, line), leaves in fibers.items():
+                leaves.sort(key=lambda p, j=j, line=line: (self._at(line, j, p), p))
+            self._fibers = dict(fibers)
+        return self._fibers.get(_line(cell, k), [])
+
+    @staticmethod
+    def _replace(cell: Cell, k: int, position: int) -> Cell:
+        return (*cell[:k], position, *cell[k + 1 :])
+
+    def _at(self, line: Cell, k: int, position: int) -> int:
+        return self._cells.get(self._replace(line, k, position), 0)
+
+    def _pick(
+        self, k: int, cell: Cell, line: list[int], wanted: frozenset[int], inside: bool
+    ) -> list[int]:
+        """A few cheap leaves of a line, in or outside ``wanted``: hidden ones (free) first,
+        then the smallest counts."""
+        hidden = self._fiber_hidden.get(_line(cell, k), set())
+        chosen = sorted(p for p in hidden if (p in wanted) == inside)[:_PRESELECT]
+        for p in line:
+            if len(chosen) >= 2 * _PRESELECT:
+                break
+            if p not in hidden and (p in wanted) == inside:
+                chosen.append(p)
+        return chosen
+
+    def _moves(self, k: int, cell: Cell, value: int) -> list[Move]:
+        """The cheapest elementary changes along dimension k that keep every subtotal."""
+        dim = self.dims[k]
+        node = cell[k]
+        if not dim.additive:
+            return [((node, 1),)]
+        line = self._fiber(k, cell)
+        under = dim._under[node]
+        inside = [node] if dim._is_leaf[node] else self._pick(k, cell, line, under, True)
+        outside = [] if node == 0 else self._pick(k, cell, line, under, False)
+        candidates = [dim._chain_move(a) for a in inside]
+        candidates += [dim._difference_move(a, b) for a in inside for b in outside]
+        ranked: list[tuple[int, int, int, Move]] = []
+        for order, move in enumerate(candidates):
+            cost = 0
+            for position, sign in move:
+                if position == node:
+                    continue
+                edge = self._replace(cell, k, position)
+                v = self._cells.get(edge, 0)
+                # A zero cannot be hidden; with the cell at 1 the box cannot turn around,
+                # so a corner that goes down must hold at least 2.
+                if v == 0 or (sign < 0 and value == 1 and v == 1):
+                    break
+                if edge not in self._suppressed:
+                    cost += v
+            else:
+                ranked.append((cost, len(move), order, move))
+        ranked.sort(key=lambda r: r[:3])
+        return [r[3] for r in ranked[:_CANDIDATES_PER_DIMENSION]]
+
+    def _fallback(self, cell: Cell) -> tuple[Move, ...]:
+        """The box that always exists: a non-zero detail cell under ``cell`` with every total
+        above it (all corners go up, so no corner can fall below 1)."""
+        current = cell
+        for k, dim in enumerate(self.dims):
+            if dim._is_leaf[current[k]]:
+                continue
+            under = dim._under[current[k]]
+            leaf = next(p for p in self._fiber(k, current) if p in under)
+            current = self._replace(current, k, leaf)
+        return tuple(
+            dim._chain_move(p) if dim.additive else ((p, 1),)
+            for dim, p in zip(self.dims, current, strict=True)
+        )
+
+    def _evaluate(self, moves: Sequence[Move], limit: float) -> tuple[int, list[Cell]] | None:
+        """The cost of a box and its corners, or None if it is impossible or costs >= limit."""
+        corners: list[Cell] = []
+        cost = 0
+        down_ok = up_ok = True
+        for combo in itertools.product(*moves):
+            corner = tuple(p for p, _sign in combo)
+            v = self._cells.get(corner, 0)
+            if v == 0:
+                return None
+            sign = 1
+            for _p, s in combo:
+                sign *= s
+            if v < 2:
+                if sign < 0:
+                    down_ok = False
+                else:
+                    up_ok = False
+                if not (down_ok or up_ok):
+                    return None
+            if corner not in self._suppressed:
+                cost += v
+                if cost >= limit:
+                    return None
+            corners.append(corner)
+        return cost, corners
+
+    def _best_box(self, cell: Cell) -> list[Cell]:
+        value = self._cells[cell]
+        options = [self._moves(k, cell, value) for k in range(len(self.dims))]
+        best: tuple[int, list[Cell]] | None = None
+        widest = max(len(o) for o in options)
+        for budget in range(1, widest + 1):
+            ranges = [range(min(budget, len(o))) for o in options]
+            for ranks in itertools.product(*ranges):
+                if max(ranks) != budget - 1:
+                    continue
+                found = self._evaluate(
+                    [o[r] for o, r in zip(options, ranks, strict=True)],
+                    best[0] if best else math.inf,
+                )
+                if found is not None:
+                    best = found
+            if best is not None:
+                break
+        if best is None:
+            found = self._evaluate(self._fallback(cell), math.inf)
+            if found is None:  # pragma: no cover - the fallback box always works
+                raise AssertionError(f"{self.name}: no box for a hidden cell")
+            best = found
+        return best[1]
+
+    def _protect_pending(self) -> bool:
+        """Cover every hidden, not yet covered cell with a box; True if anything changed."""
+        changed = False
+        pending = sorted(self._suppressed - self._protected, key=lambda c: (self._cells[c], c))
+        for cell in pending:
+            if cell in self._protected:
+                continue
+            corners = self._best_box(cell)
+            self._hide(corners)
+            self._protected.update(corners)
+            changed = True
+        return changed
+
+
+def protect(cubes: Sequence[Cube] | Cube) -> None:
+    """Apply primary and secondary suppression to one cube or to linked cubes, in place."""
+    group = [cubes] if isinstance(cubes, Cube) else list(cubes)
+    by_measure: dict[str, list[Cube]] = defaultdict(list)
+    for cube in group:
+        by_measure[cube.name].append(cube)
+    links: list[list[tuple[Cube, Cell]]] = []
+    for same in by_measure.values():
+        if len(same) < 2:
+            continue
+        holders: dict[frozenset[tuple[str, Hashable]], list[tuple[Cube, Cell]]] = defaultdict(list)
+        for cube in same:
+            for cell in cube._cells:
+                holders[cube._key(cell)].append((cube, cell))
+        for key, members in holders.items():
+            if len({id(c) for c, _cell in members}) < 2:
+                continue
+            if len({c._cells[cell] for c, cell in members}) != 1:
+                raise ValueError(f"linked cells disagree on {sorted(key, key=str)!r}")
+            links.append(members)
+    while True:
+        changed = False
+        for cube in group:
+            changed |= cube._protect_pending()
+        for members in links:
+            if any(cell in c._suppressed for c, cell in members):
+                for c, cell in members:
+                    changed |= c._hide([cell])
+        if not changed:
+            return
+
+
+def protect_grid(
+    values: Sequence[Sequence[int]], *, threshold: int = MIN_THRESHOLD
+) -> list[list[int | None]]:
+    """Protect a plain table with row and column totals (hand-made tables, examples).
+
+    Returns the published grid with one more row and column for the totals; ``None`` marks a
+    hidden cell.
+    """
+    rows, cols = len(values), len(values[0]) if values else 0
+    row_dim = Dimension("row", list(range(rows)))
+    col_dim = Dimension("column", list(range(cols)))
+    cube = Cube(
+        "grid",
+        [row_dim, col_dim],
+        {(r, c): values[r][c] for r in range(rows) for c in range(cols)},
+        threshold=threshold,
+    )
+    protect(cube)
+    out: list[list[int | None]] = []
+    for r in [*range(rows), TOTAL]:
+        out.append([cube.shown((r, c)) for c in [*range(cols), TOTAL]])
+    return out

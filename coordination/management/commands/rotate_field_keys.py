@@ -1,0 +1,161 @@
+"""Re-encrypt every encrypted column with the active key of FIELD_ENCRYPTION_KEYS.
+
+Rotation: put the new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy,
+run ``manage.py rotate_field_keys``, check with ``--check``, then drop the old keys.
+
+- Resumable: only values whose key id is not the active one are touched, so an interrupted
+  run continues where it stopped; every batch commits on its own.
+- Concurrency-safe: each value is written with compare-and-set on the old token, so a value
+  changed by the application meanwhile (already under the active key) is never overwritten.
+- Stored tokens are read raw (a ``Cast`` to text bypasses the field's decryption), decrypted
+  and encrypted with the same associated data (``app_label.model.field``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.apps import apps
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import models, transaction
+from django.db.models.functions import Cast
+from django.db.models.lookups import Exact
+
+from coordination.crypto import DecryptionError, Keyring, get_keyring, key_id_of
+from coordination.fields import EncryptedField, encrypted_fields
+
+
+def _raw(field: EncryptedField) -> Cast:
+    # The Cast's output field is a plain TextField: its values skip from_db_value.
+    return Cast(field.attname, output_field=models.TextField())
+
+
+def _stale(field: EncryptedField, active: str) -> models.Q:
+    """Rows whose value in this column is stored under a key other than the active one.
+
+    Needs the queryset annotated with the raw column (``_annotated``).
+    """
+    name = f"_raw_{field.attname}"
+    return models.Q(**{f"{name}__isnull": False}) & ~models.Q(
+        **{f"{name}__startswith": f"{active}$"}
+    )
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every encrypted column with the active key (resumable, in batches). "
+        "--check counts values still under older keys and exits non-zero if any remain."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--batch-size", type=int, default=500, help="rows per transaction (default 500)"
+        )
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="only count values under older keys; exit 1 if there are any",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        batch_size = options["batch_size"]
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        try:
+            keyring = get_keyring()
+        except Exception as exc:  # ImproperlyConfigured: say which variable is wrong
+            raise CommandError(str(exc)) from exc
+        targets = [
+            (model, fields)
+            for model in apps.get_models()
+            if (fields := encrypted_fields(model)) and not model._meta.proxy
+        ]
+        if options["check"]:
+            self._check(targets, keyring)
+            return
+        self.stdout.write(f"active key: {keyring.active_id}")
+        total = 0
+        for model, fields in targets:
+            total += self._rotate_model(model, fields, keyring, batch_size)
+        self.stdout.write(self.style.SUCCESS(f"done: {total} values re-encrypted"))
+
+    # --- check -------------------------------------------------------------------------
+
+    def _check(self, targets: list[tuple[type[models.Model], list[EncryptedField]]],
+               keyring: Keyring) -> None:  # fmt: skip
+        remaining = 0
+        for model, fields in targets:
+            qs = self._annotated(model, fields)
+            for field in fields:
+                count = qs.filter(_stale(field, keyring.active_id)).count()
+                if count:
+                    self.stdout.write(f"{field.context}: {count} values under older keys")
+                remaining += count
+        if remaining:
+            raise CommandError(
+                f"{remaining} values are still encrypted under older keys; "
+                "run `manage.py rotate_field_keys`."
+            )
+        self.stdout.write(
+            self.style.SUCCESS(f"all encrypted values use the active key {keyring.active_id!r}")
+        )
+
+    # --- rotation ----------------------------------------------------------------------
+
+    @staticmethod
+    def _annotated(model: type[models.Model], fields: list[EncryptedField]) -> models.QuerySet:
+        return model._base_manager.annotate(**{f"_raw_{f.attname}": _raw(f) for f in fields})
+
+    def _rotate_model(self, model: type[models.Model], fields: list[EncryptedField],
+                      keyring: Keyring, batch_size: int) -> int:  # fmt: skip
+        active = keyring.active_id
+        any_stale = models.Q()
+        for field in fields:
+            any_stale |= _stale(field, active)
+        qs = self._annotated(model, fields).filter(any_stale)
+        todo = qs.count()
+        if not todo:
+            return 0
+        label = model._meta.label
+        self.stdout.write(f"{label}: {todo} rows to re-encrypt")
+        raw_names = [f"_raw_{f.attname}" for f in fields]
+        last_pk: Any = None
+        done_rows = 0
+        written = 0
+        while True:
+            page = qs.order_by("pk")
+            if last_pk is not None:
+                page = page.filter(pk__gt=last_pk)
+            rows = list(page.values_list("pk", *raw_names)[:batch_size])
+            if not rows:
+                break
+            with transaction.atomic():
+                for pk, *tokens in rows:
+                    written += self._rotate_row(model, fields, keyring, pk, tokens)
+            last_pk = rows[-1][0]
+            done_rows += len(rows)
+            self.stdout.write(f"{label}: {min(done_rows, todo)}/{todo}")
+        return written
+
+    @staticmethod
+    def _rotate_row(model: type[models.Model], fields: list[EncryptedField], keyring: Keyring,
+                    pk: Any, tokens: list[str | None]) -> int:  # fmt: skip
+        updates: dict[str, models.Value] = {}
+        unchanged: list[Exact] = []
+        for field, token in zip(fields, tokens, strict=True):
+            if token is None or key_id_of(token) == keyring.active_id:
+                continue
+            try:
+                plaintext = keyring.decrypt(token, context=field.context)
+            except DecryptionError as exc:
+                raise CommandError(f"{model._meta.label} pk={pk}: {exc}") from exc
+            new = keyring.encrypt(plaintext, context=field.context)
+            # A Value with a plain text output field is written as is (no second encryption).
+            updates[field.attname] = models.Value(new, output_field=models.TextField())
+            unchanged.append(Exact(_raw(field), models.Value(token)))
+        if not updates:
+            return 0
+        # Compare-and-set: if the application changed the row meanwhile, it already wrote
+        # under the active key; leave it alone.
+        count = model._base_manager.filter(*unchanged, pk=pk).update(**updates)
+        return len(updates) if count else 0

@@ -1,0 +1,149 @@
+"""The optional second factor (TOTP, django-otp): set-up, verification, and who must use it.
+
+An administrator requires it per role (``OfficeSettings.otp_required_roles``); anyone may set
+it up for themselves, and from then on their logins need it too. ``SecondFactorMiddleware``
+sends a user who owes the second factor here until the session is verified.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
+from django_otp import login as otp_login
+from django_otp import match_token, user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from coordination.audit import audit_log
+from coordination.forms import KernForm
+from coordination.models import OfficeSettings
+from coordination.roles import ADMINISTRATOR, role_names
+
+_HAS_DEVICE = "_ankommen_otp_has_device"
+
+
+class TokenForm(KernForm):
+    token = forms.CharField(
+        label=_("Code from your authenticator app"),
+        max_length=8,
+        min_length=6,
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "numeric"}),
+    )
+
+    def clean_token(self) -> str:
+        token = self.cleaned_data["token"].strip().replace(" ", "")
+        if not token.isdigit():
+            raise forms.ValidationError(_("The code consists of digits only."), "digits")
+        return token
+
+
+def roles_requiring_second_factor() -> set[str]:
+    return {str(r) for r in (OfficeSettings.current().otp_required_roles or [])}
+
+
+def second_factor_required(user: Any) -> bool:
+    """True when this user's role requires the second factor (administrators include
+    superusers)."""
+    roles = set(role_names(user))
+    if getattr(user, "is_superuser", False):
+        roles.add(ADMINISTRATOR)
+    return bool(roles & roles_requiring_second_factor())
+
+
+def _has_device(request: HttpRequest) -> bool:
+    # Remembered for the session: a device set up elsewhere counts from the next login.
+    known = request.session.get(_HAS_DEVICE)
+    if known is None:
+        known = user_has_device(request.user, confirmed=True)
+        request.session[_HAS_DEVICE] = known
+    return bool(known)
+
+
+def second_factor_redirect(request: HttpRequest) -> HttpResponse | None:
+    """Where an unverified user who owes the second factor must go first (or None)."""
+    user = request.user
+    if user.is_verified():  # type: ignore[union-attr]
+        return None
+    has_device = _has_device(request)
+    if not (has_device or second_factor_required(user)):
+        return None
+    target = reverse("otp_verify" if has_device else "otp_setup")
+    return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
+
+
+def _next_url(request: HttpRequest) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("home")
+
+
+def _grouped(secret: str) -> str:
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+@never_cache
+@login_required
+def otp_setup(request: HttpRequest) -> HttpResponse:
+    """Create the user's TOTP device and confirm it with a first code."""
+    user = request.user
+    if user_has_device(user, confirmed=True):
+        # Never a second device without the first: that would bypass the factor.
+        return redirect(f"{reverse('otp_verify')}?{urlencode({'next': _next_url(request)})}")
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Ankommen", confirmed=False)
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if device.verify_token(form.cleaned_data["token"]):
+            device.confirmed = True
+            device.save(update_fields=["confirmed"])
+            otp_login(request, device)
+            request.session[_HAS_DEVICE] = True
+            audit_log(actor=user, action="auth.otp_setup", obj=user)
+            return redirect(_next_url(request))
+        audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "setup"})
+        form.add_error("token", _("This code is not valid. Check your device's clock."))
+    secret = base64.b32encode(device.bin_key).decode("ascii")
+    return render(
+        request,
+        "coordination/otp_setup.html",
+        {
+            "form": form,
+            "secret": _grouped(secret),
+            "config_url": device.config_url,
+            "next": _next_url(request),
+            "required": second_factor_required(user),
+        },
+    )
+
+
+@never_cache
+@login_required
+def otp_verify(request: HttpRequest) -> HttpResponse:
+    """Ask for the current code of the user's device."""
+    user = request.user
+    if not user_has_device(user, confirmed=True):
+        return redirect(f"{reverse('otp_setup')}?{urlencode({'next': _next_url(request)})}")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device = match_token(user, form.cleaned_data["token"])
+        if device is not None:
+            otp_login(request, device)
+            audit_log(actor=user, action="auth.otp_verified", obj=user)
+            return redirect(_next_url(request))
+        audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "verify"})
+        form.add_error(
+            "token", _("This code is not valid. Wait for the next code and try again.")
+        )
+    return render(request, "coordination/otp_verify.html", {"form": form, "next": _next_url(request)})

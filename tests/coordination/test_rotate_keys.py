@@ -1,0 +1,135 @@
+"""manage.py rotate_field_keys: re-encryption with the active key, resumable, --check."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from cases.models import Case, CaseEvent, Guardian
+from coordination.crypto import key_id_of
+from coordination.management.commands import rotate_field_keys
+from tests.factories import CaseFactory
+
+T1 = "t1:dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWs="
+T0 = "t0:b2xkLXRlc3Qta2V5LW9sZC10ZXN0LWtleS1vbGQtdGU="
+
+
+def raw_tokens(table: str, column: str) -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id"  # noqa: S608
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("rotate_field_keys", *args, stdout=out)
+    return out.getvalue()
+
+
+@pytest.fixture
+def old_cases(settings, coordinator, district):
+    """Three cases (with guardians and history) written while t0 was the active key."""
+    settings.FIELD_ENCRYPTION_KEYS = f"{T0},{T1}"
+    cases = [
+        CaseFactory(coordinator=coordinator, district=district, family_name=name,
+                    notes=f"Notiz {name}", clarification=True)
+        for name in ("Haddad", "Kovalenko", "Ahmadi")
+    ]  # fmt: skip
+    for case in cases:
+        Guardian.objects.create(family=case.family, relation="mother", name="Mutter",
+                                phone="+49 170 1")  # fmt: skip
+    settings.FIELD_ENCRYPTION_KEYS = f"{T1},{T0}"  # the new key goes first
+    return cases
+
+
+def test_check_counts_old_values_and_fails(old_cases) -> None:
+    with pytest.raises(CommandError, match="still encrypted under older keys"):
+        run("--check")
+
+
+def test_rotation_reencrypts_every_encrypted_column_with_the_active_key(old_cases) -> None:
+    assert {key_id_of(t) for t in raw_tokens("cases_case", "family_name")} == {"t0"}
+    output = run("--batch-size", "2")
+    assert "cases.Case: 3 rows to re-encrypt" in output
+    assert "cases.Case: 2/3" in output and "cases.Case: 3/3" in output  # progress per batch
+    for table, column in [("cases_case", "family_name"), ("cases_case", "notes"),
+                          ("cases_case", "birth_date"), ("cases_guardian", "phone")]:  # fmt: skip
+        assert {key_id_of(t) for t in raw_tokens(table, column)} == {"t1"}
+    assert run("--check").strip().startswith("all encrypted values use the active key")
+    # The values are unchanged, and readable with only the new key.
+    from django.conf import settings
+
+    settings.FIELD_ENCRYPTION_KEYS = T1
+    assert sorted(Case.objects.values_list("family_name", flat=True)) == [
+        "Ahmadi", "Haddad", "Kovalenko"
+    ]  # fmt: skip
+    assert Case.objects.get(pk=old_cases[0].pk).notes == "Notiz Haddad"
+    assert CaseEvent.objects.filter(case=old_cases[0]).count() == 2
+
+
+def test_an_interrupted_rotation_resumes_and_touches_only_old_values(old_cases, monkeypatch):
+    real = rotate_field_keys.Command._rotate_row
+    calls = {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(flaky))
+    with pytest.raises(RuntimeError):
+        run("--batch-size", "1")
+    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(real))
+    first_batch = raw_tokens("cases_case", "family_name")
+    assert [key_id_of(t) for t in first_batch] == ["t1", "t0", "t0"]
+
+    output = run("--batch-size", "1")
+    assert "cases.Case: 2 rows to re-encrypt" in output
+    after = raw_tokens("cases_case", "family_name")
+    assert after[0] == first_batch[0]  # already rotated: not written again
+    assert {key_id_of(t) for t in after} == {"t1"}
+    run("--check")
+
+
+def test_a_value_changed_meanwhile_is_not_overwritten(old_cases, monkeypatch) -> None:
+    """Compare-and-set: the application's newer write wins over the rotation's."""
+    target = old_cases[1]
+    real = rotate_field_keys.Command._rotate_row
+
+    def racing(model, fields, keyring, pk, tokens):
+        if model is Case and pk == target.pk:
+            # The coordinator saves a change between the rotation's read and write.
+            from cases.services import case_update
+
+            case_update(case=Case.objects.get(pk=pk), by=target.coordinator,
+                        data={"family_name": "Kowalenko"})  # fmt: skip
+        return real(model, fields, keyring, pk, tokens)
+
+    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(racing))
+    run()
+    assert Case.objects.get(pk=target.pk).family_name == "Kowalenko"
+    run("--check")
+
+
+def test_a_value_under_an_unknown_key_stops_with_a_clear_error(old_cases, settings) -> None:
+    settings.FIELD_ENCRYPTION_KEYS = T1  # t0 dropped too early
+    with pytest.raises(CommandError, match="FIELD_ENCRYPTION_KEYS"):
+        run()
+
+
+def test_nothing_to_do_when_every_value_uses_the_active_key(coordinator, district) -> None:
+    CaseFactory(coordinator=coordinator, district=district)
+    assert "done: 0 values re-encrypted" in run()
+    run("--check")
+
+
+def test_batch_size_must_be_positive(db) -> None:
+    with pytest.raises(CommandError, match="batch-size"):
+        run("--batch-size", "0")

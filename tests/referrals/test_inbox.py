@@ -1,0 +1,68 @@
+"""The institution inbox: its own referrals only, pending first, days waiting, pages."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from referrals.models import Referral
+from referrals.selectors import referrals_inbox
+from referrals.services import referral_accept, referral_decline
+from referrals.views import INBOX_PAGE_SIZE
+from tests.factories import CaseFactory, PlacesFactory, ReferralFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _referral(coordinator, institution, days_ago: int = 0) -> Referral:
+    case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
+    referral = ReferralFactory(coordinator=coordinator, institution=institution, case=case, free=9)
+    Referral.objects.filter(pk=referral.pk).update(
+        created_at=timezone.now() - dt.timedelta(days=days_ago)
+    )
+    return Referral.objects.get(pk=referral.pk)
+
+
+def test_pending_come_first_oldest_first_then_accepted(coordinator, institution, school_user):
+    accepted = _referral(coordinator, institution, days_ago=9)
+    referral_accept(referral=accepted, by=school_user)
+    new = _referral(coordinator, institution, days_ago=1)
+    old = _referral(coordinator, institution, days_ago=6)
+    declined = _referral(coordinator, institution, days_ago=3)
+    referral_decline(referral=declined, by=school_user, reason="no_place")
+
+    assert list(referrals_inbox(user=school_user)) == [old, new, accepted]
+    assert list(referrals_inbox(user=school_user, show="all")) == [old, new, accepted, declined]
+
+
+def test_inbox_shows_days_waiting(login, coordinator, institution, school_user) -> None:
+    referral = _referral(coordinator, institution, days_ago=6)
+    html = login(school_user).get(reverse("referrals:inbox")).content.decode()
+    assert referral.case.reference in html
+    assert ">6</td>" in html.replace(" ", "").replace("\n", "")
+
+
+def test_inbox_never_lists_another_institutions_referrals(
+    login, coordinator, institution, other_institution, other_school_user
+) -> None:
+    mine = _referral(coordinator, other_institution)
+    theirs = _referral(coordinator, institution)
+    html = login(other_school_user).get(reverse("referrals:inbox")).content.decode()
+    assert mine.case.reference in html
+    assert theirs.case.reference not in html
+
+
+def test_inbox_is_paged(login, coordinator, institution, school_user) -> None:
+    PlacesFactory(institution=institution, free=99)
+    for _ in range(INBOX_PAGE_SIZE + 2):
+        _referral(coordinator, institution)
+    client = login(school_user)
+    first = client.get(reverse("referrals:inbox"))
+    assert len(first.context["page"].object_list) == INBOX_PAGE_SIZE
+    second = client.get(reverse("referrals:inbox"), {"page": 2})
+    assert len(second.context["page"].object_list) == 2
+    assert client.get(reverse("referrals:inbox"), {"page": "x"}).status_code == 200
+    assert client.get(reverse("referrals:inbox"), {"page": "999"}).status_code == 200

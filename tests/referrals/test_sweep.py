@@ -1,0 +1,330 @@
+"""The reminder sweep, travelling through time: each level on its working day, once.
+
+A referral made on Wednesday 1 April 2026, just before Easter (Good Friday 3 April and Easter
+Monday 6 April are holidays in Rhineland-Palatinate), with the default thresholds:
+r1 on Friday 10 April, r2 on Friday 17 April, esc on Friday 24 April, and expiry on Monday
+4 May (1 May is a holiday too).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+from unittest import mock
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from kombu.exceptions import OperationalError as BrokerDown
+
+from cases.models import CaseEvent
+from coordination.models import OfficeSettings
+from referrals import reminders
+from referrals.models import ReferralState, ReminderLog
+from referrals.reminders import referrals_sweep, reminders_claim_due
+from referrals.services import referral_accept, referral_decline
+from tests.factories import ReferralFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+BERLIN = ZoneInfo("Europe/Berlin")
+Level = ReminderLog.Level
+Outcome = ReminderLog.Outcome
+
+
+def at(month: int, day: int, hour: int = 8, minute: int = 0, year: int = 2026) -> dt.datetime:
+    return dt.datetime(year, month, day, hour, minute, tzinfo=BERLIN)
+
+
+@pytest.fixture
+def sweep(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    """Run one sweep at a moment; queued sends run eagerly (test settings) after commit."""
+
+    def _sweep(when: dt.datetime, **kwargs):  # type: ignore[no-untyped-def]
+        with time_machine.travel(when, tick=False):
+            with django_capture_on_commit_callbacks(execute=True):
+                return referrals_sweep(**kwargs)
+
+    return _sweep
+
+
+@pytest.fixture
+def lead(team):  # type: ignore[no-untyped-def]
+    user = UserFactory(role="coordinator", team=team, username="lead")
+    team.lead = user
+    team.save()
+    return user
+
+
+def make_referral(coordinator, institution, when=None, **kwargs):  # type: ignore[no-untyped-def]
+    with time_machine.travel(when or at(4, 1, 10), tick=False):
+        return ReferralFactory(coordinator=coordinator, institution=institution, **kwargs)
+
+
+@pytest.fixture
+def pending(coordinator, institution):  # type: ignore[no-untyped-def]
+    return make_referral(coordinator, institution)
+
+
+def levels(referral) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return dict(referral.reminders.values_list("level", "outcome"))
+
+
+def test_each_level_comes_on_its_working_day_and_only_once(
+    sweep, pending, coordinator, institution, lead, mailoutbox
+) -> None:
+    sweep(at(4, 9, 23, 59))  # Thursday: only 4 working days (Easter)
+    assert levels(pending) == {}
+
+    sweep(at(4, 10, 0, 5))
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SENT}
+    assert [m.to for m in mailoutbox] == [[institution.email]]
+    sweep(at(4, 10, 12))
+    sweep(at(4, 16, 23))
+    assert len(mailoutbox) == 1
+
+    sweep(at(4, 17))
+    assert levels(pending)[Level.REMINDER_2] == Outcome.SENT
+    assert sorted(m.to[0] for m in mailoutbox[1:]) == sorted([institution.email, coordinator.email])
+
+    sweep(at(4, 23))
+    assert Level.ESCALATION not in levels(pending)
+    sweep(at(4, 24))
+    assert levels(pending)[Level.ESCALATION] == Outcome.SENT
+    assert mailoutbox[-1].to == [lead.email]
+
+    sweep(at(4, 30, 23))  # 19 working days; 1 May is a holiday
+    sweep(at(5, 1, 12))
+    pending.refresh_from_db()
+    assert pending.state == ReferralState.PENDING
+    sweep(at(5, 4))
+    pending.refresh_from_db()
+    assert pending.state == ReferralState.EXPIRED
+    pending.case.refresh_from_db()
+    assert pending.case.state == "ready"
+    assert levels(pending)[Level.EXPIRY] == Outcome.SENT
+    assert mailoutbox[-1].to == [coordinator.email]
+    assert len(mailoutbox) == 5
+
+    sweep(at(5, 20))
+    assert len(mailoutbox) == 5
+    history = list(
+        pending.case.events.filter(kind=CaseEvent.Kind.REMINDER).values_list("transition", "reason")
+    )
+    assert history == [(lvl, "sent") for lvl in ("r1", "r2", "esc", "exp")]
+
+
+@pytest.mark.parametrize(
+    ("when", "level", "audiences"),
+    [
+        (at(4, 10), Level.REMINDER_1, ["institution"]),
+        (at(4, 17), Level.REMINDER_2, ["institution", "coordinator"]),
+        (at(4, 24), Level.ESCALATION, ["team_mailbox"]),
+        (at(5, 4), Level.EXPIRY, ["coordinator"]),
+    ],
+)
+def test_a_sweep_after_a_long_pause_sends_only_the_highest_due_level(
+    sweep, pending, mailoutbox, when, level, audiences
+) -> None:
+    result = sweep(when)
+    assert result.queued == {level: 1}
+    rows = levels(pending)
+    assert rows[level] == Outcome.SENT
+    assert all(outcome == Outcome.SKIPPED for lvl, outcome in rows.items() if lvl != level)
+    assert (
+        len(rows)
+        == [Level.REMINDER_1, Level.REMINDER_2, Level.ESCALATION, Level.EXPIRY].index(level) + 1
+    )
+    assert pending.reminders.get(level=level).recipient.split(",") == audiences
+    assert len(mailoutbox) == len(audiences)
+
+
+def test_escalation_goes_to_the_office_mailbox_without_lead_or_team_mailbox(
+    sweep, pending, team, settings, mailoutbox
+) -> None:
+    team.mailbox = ""
+    team.save()
+    sweep(at(4, 24))
+    assert mailoutbox[-1].to == [settings.OFFICE_MAILBOX]
+
+
+def test_mails_carry_the_reference_and_a_link_but_no_personal_data(
+    sweep, pending, mailoutbox
+) -> None:
+    sweep(at(4, 17))
+    case = pending.case
+    for message in mailoutbox:
+        text = message.subject + message.body
+        assert case.reference in text
+        assert "http" in message.body
+        for personal in (case.given_name, case.family_name, case.birth_date.isoformat()):
+            assert personal not in text
+        assert message.extra_headers["Auto-Submitted"] == "auto-generated"
+
+
+def test_thresholds_come_from_the_office_settings(sweep, pending, mailoutbox) -> None:
+    office = OfficeSettings.current()
+    office.reminder_1_days = 2
+    office.save()
+    sweep(at(4, 7, 12))  # Thu 2, Tue 7: two working days after 1 April
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SENT}
+
+
+def test_enrolment_reminder_and_notice_after_the_agreed_start_date(
+    sweep, coordinator, institution, school_user, mailoutbox
+) -> None:
+    # Start date Wednesday 3 June; Thursday 4 June is Corpus Christi (Fronleichnam).
+    referral = make_referral(coordinator, institution, when=at(6, 1, 10))
+    with time_machine.travel(at(6, 1, 11), tick=False):
+        referral_accept(referral=referral, by=school_user, start_date=dt.date(2026, 6, 3))
+    sweep(at(6, 8, 23))
+    assert levels(referral) == {}
+    sweep(at(6, 9))  # 5, 8, 9 June: three working days after the start date
+    assert levels(referral) == {Level.ENROL_REMINDER: Outcome.SENT}
+    assert mailoutbox[-1].to == [institution.email]
+    sweep(at(6, 15, 23))
+    sweep(at(6, 16))
+    assert levels(referral)[Level.ENROL_NOTICE] == Outcome.SENT
+    assert mailoutbox[-1].to == [coordinator.email]
+    assert len(mailoutbox) == 2
+
+
+def test_accepted_referral_without_a_start_date_gets_no_enrolment_reminder(
+    sweep, pending, school_user, mailoutbox
+) -> None:
+    with time_machine.travel(at(4, 2), tick=False):
+        referral_accept(referral=pending, by=school_user)
+    sweep(at(7, 1))
+    assert levels(pending) == {}
+    assert mailoutbox == []
+
+
+def test_an_answer_stops_the_chain(sweep, pending, school_user, mailoutbox) -> None:
+    sweep(at(4, 10))
+    assert len(mailoutbox) == 1
+    with time_machine.travel(at(4, 13), tick=False):
+        referral_decline(referral=pending, by=school_user, reason="no_place")
+    for when in (at(4, 17), at(4, 24), at(5, 4), at(6, 1)):
+        sweep(when)
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SENT}
+    assert len(mailoutbox) == 1
+    pending.refresh_from_db()
+    assert pending.state == ReferralState.DECLINED
+
+
+def test_an_answer_after_queueing_skips_the_queued_reminder(pending, school_user, mailoutbox):
+    from referrals.tasks import send_reminder
+
+    with time_machine.travel(at(4, 10), tick=False):
+        _result, ids = reminders_claim_due()
+    with time_machine.travel(at(4, 10, 9), tick=False):
+        referral_accept(referral=pending, by=school_user)
+        assert send_reminder.delay(ids[0]).get() == Outcome.SKIPPED
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SKIPPED}
+    assert mailoutbox == []
+
+
+def test_the_due_query_is_one_query_whatever_the_number_of_referrals(
+    coordinator, institution
+) -> None:
+    def claim_queries() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as ctx, time_machine.travel(at(4, 10), tick=False):
+            _result, ids = reminders_claim_due()
+        due = [q for q in ctx.captured_queries if 'FROM "referrals_referral"' in q["sql"]]
+        assert len(due) == 1
+        return len(ctx.captured_queries), len(ids)
+
+    OfficeSettings.current()  # cached: not part of what is measured
+    make_referral(coordinator, institution)
+    make_referral(coordinator, institution, when=at(4, 8))  # not due yet
+    few = claim_queries()
+    for _ in range(4):
+        make_referral(coordinator, institution)
+    for _ in range(3):
+        make_referral(coordinator, institution, when=at(4, 8))
+    many = claim_queries()
+    assert few[1] == 1 and many[1] == 4  # the first one already has its r1
+    assert few[0] == many[0]
+
+
+def test_a_stale_view_of_what_is_due_never_writes_a_level_twice(pending, monkeypatch) -> None:
+    """A second sweep that saw the referral as due before the first committed (or a sweep
+    repeated after a crash) meets the unique (referral, level) row and writes nothing."""
+    with time_machine.travel(at(4, 10), tick=False):
+        _result, first = reminders_claim_due()
+        stale = reminders.referrals_due
+        before = list(stale(reminders.Cutoffs.at(at(4, 9, 12), OfficeSettings.current())))
+        assert before == []  # one day earlier nothing was due ...
+
+        def as_if_nothing_was_written(cutoffs):  # type: ignore[no-untyped-def]
+            from django.db.models import Value
+
+            return (
+                type(pending)
+                .objects.filter(pk=pending.pk)
+                .annotate(**{f"has_{lvl}": Value(False) for lvl in reminders.ALL_LEVELS})
+            )
+
+        monkeypatch.setattr(reminders, "referrals_due", as_if_nothing_was_written)
+        result, second = reminders_claim_due()
+    assert len(first) == 1
+    assert pending.reminders.count() == 1
+    # ... and the row the first sweep wrote is the one the second returns: sending it again
+    # is a no-op, because send_reminder checks the row's outcome under lock.
+    assert second in ([], first)
+
+
+def test_broker_down_leaves_rows_queued_and_the_next_sweep_catches_up(
+    sweep, pending, mailoutbox, caplog
+) -> None:
+    from referrals.tasks import send_reminder
+
+    with (
+        mock.patch.object(send_reminder, "delay", side_effect=BrokerDown("connection refused")),
+        caplog.at_level(logging.WARNING, logger="referrals.reminders"),
+    ):
+        result = sweep(at(4, 10, 8))
+    assert result.queued == {Level.REMINDER_1: 1}
+    assert "broker unavailable" in caplog.text
+    assert levels(pending) == {Level.REMINDER_1: Outcome.QUEUED}
+    assert mailoutbox == []
+
+    sweep(at(4, 10, 8, 5))  # too early: the task might still be on its way
+    assert mailoutbox == []
+    result = sweep(at(4, 10, 8, 15))
+    assert result.requeued == 1
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SENT}
+    assert len(mailoutbox) == 1
+
+
+def test_management_command_runs_one_sweep_and_prints_levels_and_counts(
+    pending, coordinator, institution, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    make_referral(coordinator, institution, when=at(3, 20))  # due for r2 by 10 April
+    out = io.StringIO()
+    with (
+        time_machine.travel(at(4, 10), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        call_command("sweep_referrals", "--send", stdout=out)
+    text = out.getvalue()
+    assert "r1   first reminder to the institution: 1 new" in text
+    assert "r2   second reminder, coordinator notified: 1 new" in text
+    assert "skipped, a later level was due at once: 1 (r1 1)" in text
+    assert len(mailoutbox) == 3
+    out = io.StringIO()
+    with time_machine.travel(at(4, 10, 9), tick=False):
+        call_command("sweep_referrals", stdout=out)
+    assert out.getvalue().strip() == "nothing due"
+
+
+def test_expiry_records_history_and_audit(sweep, pending) -> None:
+    from coordination.models import AuditEntry
+
+    sweep(at(5, 4))
+    assert AuditEntry.objects.filter(action="referral.expired", object_id=str(pending.pk)).exists()
+    assert pending.case.events.filter(kind=CaseEvent.Kind.REFERRAL, transition="expired").exists()

@@ -1,0 +1,121 @@
+"""Sweeps and sends racing each other on real PostgreSQL: every reminder goes out once.
+
+Each thread has its own database connection (Django opens one per thread). Tasks run eagerly
+(test settings), so a thread's sweep also sends what it queued, right after its commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import connection, connections, transaction
+
+from coordination.models import OfficeSettings
+from referrals.models import Referral, ReminderLog
+from referrals.reminders import Cutoffs, referrals_due, referrals_sweep, reminder_send
+from tests.factories import ReferralFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+BERLIN = ZoneInfo("Europe/Berlin")
+WAIT = 60  # seconds: an upper bound for a hung thread, never a timed assertion
+Outcome = ReminderLog.Outcome
+
+
+def in_threads(n: int, work: Callable[[], Any]) -> list[Any]:
+    """Run ``work`` in ``n`` threads released together; return results (or exceptions)."""
+    barrier = threading.Barrier(n, timeout=WAIT)
+    results: list[Any] = [None] * n
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results[i] = work()
+        except Exception as exc:  # reported by the test
+            results[i] = exc
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung"
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return results
+
+
+@pytest.fixture
+def due_referrals(coordinator, institution):  # type: ignore[no-untyped-def]
+    """Twelve referrals: six due for a first reminder, six for a second (on 17 April)."""
+    made = []
+    for day in (1, 1, 1, 1, 1, 1, 8, 8, 8, 8, 8, 8):
+        when = dt.datetime(2026, 4, day, 10, tzinfo=BERLIN)
+        with time_machine.travel(when, tick=False):
+            made.append(ReferralFactory(coordinator=coordinator, institution=institution))
+    return made
+
+
+def test_parallel_sweeps_send_each_reminder_once(due_referrals, mailoutbox) -> None:
+    mailoutbox.clear()  # the referral notifications of the set-up
+    with time_machine.travel(dt.datetime(2026, 4, 17, 8, tzinfo=BERLIN), tick=False):
+        results = in_threads(4, referrals_sweep)
+    rows = list(ReminderLog.objects.values_list("referral_id", "level", "outcome"))
+    sent = Counter((referral, level) for referral, level, outcome in rows if outcome == "sent")
+    assert all(n == 1 for n in sent.values())
+    assert Counter(level for _referral, level in sent) == {"r1": 6, "r2": 6}
+    # r2 goes to the institution and the coordinator; r1 to the institution: 6*2 + 6 mails.
+    assert len(mailoutbox) == 18
+    assert sum(sum(r.queued.values()) for r in results) == 12
+    # The six r2 referrals skipped their overdue r1 (written by exactly one sweep).
+    assert Counter(outcome for _ref, _lvl, outcome in rows) == {"sent": 12, "skipped": 6}
+
+
+def test_parallel_sends_of_one_reminder_send_it_once(due_referrals, mailoutbox) -> None:
+    first = due_referrals[0]
+    mailoutbox.clear()
+    reminder = ReminderLog.objects.create(referral=first, level="r1")
+    results = in_threads(4, lambda: reminder_send(reminder_id=reminder.pk))
+    assert sorted(results) == ["sent"] * 4  # the others found it sent under the lock
+    assert len(mailoutbox) == 1
+    reminder.refresh_from_db()
+    assert reminder.attempts == 1
+
+
+def test_the_due_query_reads_only_open_referrals_through_an_index(due_referrals) -> None:
+    """Thousands of closed referrals: the plan for what is due never scans the table."""
+    case, institution = due_referrals[0].case, due_referrals[0].institution
+    start = dt.datetime(2024, 1, 1, tzinfo=BERLIN)
+    Referral.objects.bulk_create(
+        Referral(
+            case=case,
+            institution=institution,
+            group=case.wanted_group,
+            state=("enrolled", "declined", "expired", "withdrawn")[i % 4],
+            created_at=start + dt.timedelta(hours=3 * i),
+            start_date=(start + dt.timedelta(hours=3 * i)).date(),
+        )
+        for i in range(5000)
+    )
+    now = dt.datetime(2026, 4, 17, 8, tzinfo=BERLIN)
+    query = referrals_due(Cutoffs.at(now, OfficeSettings.current())).select_for_update(
+        skip_locked=True
+    )[:200]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE referrals_referral")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "LockRows" in plan
+    assert "Seq Scan on referrals_referral" not in plan, plan
+    assert "Index" in plan
