@@ -72,6 +72,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="stop rotate_field_keys after this many seconds (default 60)",
     )
+    parser.add_argument("--crypto-values", type=int, help="values per crypto run (default 20000)")
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-load", action="store_true", help="no gunicorn load test")
     parser.add_argument("--skip-sweep", action="store_true")
@@ -132,6 +133,8 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "django": django.get_version(),
+        # other work on the machine while the benchmark ran (1, 5, 15 minutes)
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         with open("/proc/meminfo", encoding="ascii") as fh:
@@ -160,15 +163,30 @@ def prepare_dataset(size: int, args: argparse.Namespace, log: Log) -> dict[str, 
     from benchmarks.generate import GENERATOR_VERSION, generate
 
     name = db.dataset_name(size)
-    fingerprint = db.schema_fingerprint(GENERATOR_VERSION)
+    fingerprint = db.generator_fingerprint(GENERATOR_VERSION)
+    migrations = db.migration_hashes()
     if not args.regenerate and db.database_exists(name):
         db.use_database(name)
         meta = db.read_meta()
-        if meta and meta.get("fingerprint") == fingerprint and meta.get("size") == size:
+        usable, added = (
+            db.compare_migrations(meta.get("migrations", {}), migrations) if meta else (False, [])
+        )
+        if meta and usable and meta.get("fingerprint") == fingerprint and meta.get("size") == size:
+            if added:
+                log(f"migrating data set {name} forward: {', '.join(added)}")
+                started = time.perf_counter()
+                call_command("migrate", interactive=False, verbosity=0)
+                db.vacuum_analyze()
+                meta["migrations"] = migrations
+                meta.setdefault("migrated_forward", []).append(
+                    {"files": added, "seconds": round(time.perf_counter() - started, 2),
+                     "at": dt.datetime.now(dt.UTC).isoformat()}
+                )  # fmt: skip
+                db.write_meta(meta)
             log(f"reusing data set {name} (generated {meta['generated_at'][:16]} in "
                 f"{meta['generation_seconds']:.0f} s)")  # fmt: skip
             return meta | {"generated": False, "bytes": db.database_size(name)}
-        log(f"data set {name} does not match the schema/generator ({fingerprint}): regenerating")
+        log(f"data set {name} does not match the generator or its migrations: regenerating")
     db.drop_database(name)
     db.create_database(name)
     db.use_database(name)
@@ -184,6 +202,7 @@ def prepare_dataset(size: int, args: argparse.Namespace, log: Log) -> dict[str, 
         "name": name,
         "size": size,
         "fingerprint": fingerprint,
+        "migrations": migrations,
         "generated_at": dt.datetime.now(dt.UTC).isoformat(),
         "generation_seconds": round(generated.seconds, 2),
         "migrate_seconds": round(migrate_seconds, 2),
@@ -285,6 +304,7 @@ def measure_pages(
         found, contexts = pages.run(
             databases, requests=args.requests, warmup=args.warmup,
             time_cap=args.page_time_cap, do_explain=explain, only=only, log=log,
+            traced=2 if args.quick else 5,
         )  # fmt: skip
         for size, page_results in found.items():
             results = data["results"][str(size)]
@@ -319,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if db.is_postgres():
         try:
-            data["machine"]["postgres"] = db.server_version()
+            data["machine"]["postgres"] = db.server_version(maintenance=not args.in_place)
             if not args.in_place:
                 db.base_name()  # refuses a database name without "bench"
         except Exception as exc:
@@ -332,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_crypto:
         section(data, "crypto", log, lambda: crypto_bench.run(
-            values=5_000 if args.quick else 20_000, repeat=3 if args.quick else 5))  # fmt: skip
+            values=args.crypto_values or (5_000 if args.quick else 20_000),
+            repeat=3 if args.quick else 5))  # fmt: skip
 
     databases: dict[int, str | None] = {}
     for size in args.sizes:
@@ -359,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     finished = dt.datetime.now(dt.UTC)
     data["finished_at"] = finished.isoformat()
+    data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     data["wall_seconds"] = round((finished - started_at).total_seconds(), 1)
     data["targets"] = report.check_targets(data)
     table = report.markdown(data)

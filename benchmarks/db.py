@@ -1,7 +1,9 @@
 """The bench databases: one pristine data set per size, and a throw-away working copy.
 
 ``<base>_<size>`` holds the generated data set and is never changed after generation (so it
-can be reused by the next run: a small meta table records its fingerprint). Every run works on
+can be reused by the next run: a small meta table records the generator's fingerprint and the
+migrations it was built with; migrations added since are applied to it, as a deployment would;
+a changed migration, generator or key means a new data set). Every run works on
 ``<base>_<size>_run``, a fresh ``CREATE DATABASE ... TEMPLATE`` copy, because page views write
 sessions and audit rows, the sweep sends reminders and the rotation re-encrypts everything.
 Only databases whose name contains ``bench`` are ever created or dropped.
@@ -12,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,16 +26,6 @@ META_TABLE = "bench_dataset_meta"
 
 class BenchDatabaseError(RuntimeError):
     pass
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    fingerprint: str
-    generated: bool
-    generation_seconds: float
-    generated_at: str
-    counts: dict[str, int]
 
 
 _base: list[str] = []  # the configured name, before use_database() switches databases
@@ -134,19 +125,36 @@ def use_database(name: str) -> None:
     settings.DATABASES["default"]["NAME"] = name
 
 
-def schema_fingerprint(generator_version: str) -> str:
-    """Changes when a migration, the generator, Django or the bench keys change."""
-    root = Path(settings.BASE_DIR)
+def generator_fingerprint(generator_version: str) -> str:
+    """Changes when the generator, Django or the bench keys change: the data must be new."""
     digest = hashlib.sha256()
-    digest.update(generator_version.encode())
-    digest.update(django.get_version().encode())
-    digest.update(str(settings.FIELD_ENCRYPTION_KEYS).encode())
-    digest.update(str(settings.BLIND_INDEX_KEY).encode())
+    for part in (generator_version, django.get_version(), str(settings.FIELD_ENCRYPTION_KEYS),
+                 str(settings.BLIND_INDEX_KEY)):  # fmt: skip
+        digest.update(part.encode())
+        digest.update(b"\x1f")
+    return digest.hexdigest()[:16]
+
+
+def migration_hashes() -> dict[str, str]:
+    """The project's migration files and a hash of each (``app/file`` -> sha256 prefix)."""
+    root = Path(settings.BASE_DIR)
+    hashes = {}
     for app in ("coordination", "cases", "referrals"):
         for path in sorted((root / app / "migrations").glob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+            hashes[f"{app}/{path.name}"] = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return hashes
+
+
+def compare_migrations(stored: dict[str, str], current: dict[str, str]) -> tuple[bool, list[str]]:
+    """(the stored data set can be migrated forward, the files added since).
+
+    Only added migrations can be applied to an existing data set, as a deployment would; a
+    migration that was changed or removed means the data set must be generated again.
+    """
+    for name, digest in stored.items():
+        if current.get(name) != digest:
+            return False, []
+    return True, sorted(set(current) - set(stored))
 
 
 def read_meta() -> dict[str, Any] | None:
@@ -170,8 +178,13 @@ def write_meta(payload: dict[str, Any]) -> None:
         cursor.execute(f"INSERT INTO {META_TABLE} (payload) VALUES (%s)", [json.dumps(payload)])
 
 
-def server_version() -> str:
-    """Asked on the maintenance database: the bench databases may not exist yet."""
+def server_version(*, maintenance: bool = True) -> str:
+    """Asked on the maintenance database (the bench databases may not exist yet), or on the
+    configured one."""
+    if not maintenance:
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW server_version")
+            return str(cursor.fetchone()[0])
     with _admin_connection() as admin:
         return str(admin.execute("SHOW server_version").fetchone()[0])
 

@@ -95,7 +95,9 @@ def markdown(data: dict[str, Any]) -> str:
         f"Run of {data['finished_at'][:16].replace('T', ' ')} UTC on {m['cpu_count']} CPUs, "
         f"{m['memory_gib']} GiB, Python {m['python']}, Django {m['django']}, "
         f"PostgreSQL {m.get('postgres', '?')}; sizes {', '.join(_n(s) for s in sizes)} cases; "
-        f"whole run {data['wall_seconds'] / 60:.1f} min"
+        f"whole run {data['wall_seconds'] / 60:.1f} min; load average (other work on the "
+        f"machine) {m.get('load_average_start', ['?'])[0]} at the start, "
+        f"{m.get('load_average_end', ['?'])[0]} at the end"
         + (" (--quick: fewer requests, not for the record)" if data["args"].get("quick") else "")
         + "."
     )
@@ -176,10 +178,15 @@ def markdown(data: dict[str, Any]) -> str:
         out.append(f"| {label} | " + " | ".join(values) + " |")
 
     rot = [data["results"][s].get("rotation", {}) for s in sizes]
-    row("`rotate_field_keys` rows/s", [
-        _fmt(r.get("rows_per_second")) if "rows_per_second" in r
-        else ("skipped" if r.get("skipped") else _fmt(r.get("error"))) for r in rot
-    ])  # fmt: skip
+
+    def rotation_cell(r: dict[str, Any]) -> str:
+        if r.get("rows_per_second") is not None:
+            done = f"{r['rows_done']:,} of {r['rows_total']:,} rows"
+            window = "" if r.get("complete") else f" in the {r['time_cap_s']:.0f} s cap"
+            return f"{r['rows_per_second']:,} ({done}{window})"
+        return "skipped" if r.get("skipped") else _fmt(r.get("error"))
+
+    row("`rotate_field_keys` rows/s", [rotation_cell(r) for r in rot])
     loads = [data["results"][s].get("load", {}) for s in sizes]
     row("case list under load: req/s (16 clients)", [
         _fmt(ld.get("requests_per_second")) if "requests_per_second" in ld

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Model, Q
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -27,23 +28,48 @@ from coordination.roles import ROLE_LABELS
 
 # Plain (not encrypted) fields of the case, in reading order.
 PLAIN_FIELDS = (
-    "reference", "state", "team", "coordinator", "target_type", "wanted_group", "district",
-    "birth_year", "waiting_since", "placed_on", "closed_on", "close_reason", "created_at",
-    "updated_at", "state_changed_at", "archive_status", "erased_at",
-)  # fmt: skip
-GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language",
-                   "is_contact_person")  # fmt: skip
+    "reference",
+    "state",
+    "team",
+    "coordinator",
+    "target_type",
+    "wanted_group",
+    "district",
+    "birth_year",
+    "waiting_since",
+    "placed_on",
+    "closed_on",
+    "close_reason",
+    "created_at",
+    "updated_at",
+    "state_changed_at",
+    "archive_status",
+    "erased_at",
+)
+GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language", "is_contact_person")
 REFERRAL_FIELDS = (
-    "institution", "group", "state", "created_at", "waitlist", "message", "answered_at",
-    "decline_reason", "answer_comment", "start_date", "enrolled_on", "closed_at",
-)  # fmt: skip
+    "institution",
+    "group",
+    "state",
+    "created_at",
+    "waitlist",
+    "message",
+    "answered_at",
+    "decline_reason",
+    "answer_comment",
+    "start_date",
+    "enrolled_on",
+    "closed_at",
+)
 
 
 def jsonable(value: Any) -> Any:
     """A stored value as JSON: dates as ISO text, related objects by their name."""
     if isinstance(value, dt.datetime):
-        return timezone.localtime(value).isoformat() if timezone.is_aware(value) else (
-            value.isoformat()
+        return (
+            timezone.localtime(value).isoformat()
+            if timezone.is_aware(value)
+            else (value.isoformat())
         )
     if isinstance(value, dt.date):
         return value.isoformat()
@@ -79,7 +105,7 @@ def _row(obj: Model, names: Iterable[str]) -> list[dict[str, Any]]:
     return [
         {
             "field": name,
-            "label": str(obj._meta.get_field(name).verbose_name),
+            "label": str(getattr(obj._meta.get_field(name), "verbose_name", name)),
             "value": jsonable(getattr(obj, name)),
             "display": display(obj, name),
         }
@@ -151,7 +177,7 @@ def case_full_record(*, case: Case) -> dict[str, Any]:
 def _has_field(obj: Model, name: str) -> bool:
     try:
         obj._meta.get_field(name)
-    except Exception:  # noqa: BLE001 - FieldDoesNotExist: another version of the model
+    except FieldDoesNotExist:
         return False
     return True
 
@@ -209,9 +235,15 @@ def case_access_report(*, case: Case) -> dict[str, Any]:
     for r in record["referrals"]:
         name = str(r.get("institution") or "")
         recipients.setdefault(
-            name, {"institution": name, "referred_at": r.get("created_at"), "views": 0,
-                   "first_view": None, "last_view": None},
-        )  # fmt: skip
+            name,
+            {
+                "institution": name,
+                "referred_at": r.get("created_at"),
+                "views": 0,
+                "first_view": None,
+                "last_view": None,
+            },
+        )
     for entry in entries:
         organisation = _organisation(entry, institution_of_referral)
         accesses.append(

@@ -389,10 +389,14 @@ def seed_cases(
     created = 0
     for family in FAMILIES:
         first: Case | None = None
+        built = []
         for child in family.children:
             case = _build(family, child, first=first, users=users, districts=districts,
                           institutions=institutions, today=today)  # fmt: skip
-            _backdate(case, child, now)
+            built.append((case, child))
             first = first or case
             created += 1
+        # After the whole family: a sibling's registration also writes to the first child.
+        for case, child in built:
+            _backdate(case, child, now)
     return created

@@ -77,7 +77,7 @@ class LanguagesField(forms.CharField):
     def to_python(self, value: Any) -> list[str]:  # type: ignore[override]
         if isinstance(value, list | tuple):
             value = ", ".join(str(v) for v in value)
-        text = super().to_python(value)
+        text = super().to_python(value) or ""
         seen: dict[str, str] = {}
         for part in text.replace(";", ",").split(","):
             name = " ".join(part.split())
@@ -189,7 +189,10 @@ class CaseForm(KernForm):
         label=_label("wanted_group"), choices=_blank(Group.choices), required=False
     )
     district = forms.ModelChoiceField(
-        label=_label("district"), queryset=District.objects.order_by("name"), required=False
+        label=_label("district"),
+        queryset=District.objects.order_by("name"),
+        required=False,
+        empty_label=_("(please choose)"),
     )
     waiting_since = forms.DateField(
         label=_label("waiting_since"),
@@ -224,7 +227,8 @@ class CaseForm(KernForm):
         return initial
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         today = timezone.localdate()
         birth = data.get("birth_date")
         if birth is not None and birth <= today:
@@ -346,7 +350,8 @@ class GuardianForm(KernForm):
     is_contact_person = forms.BooleanField(label=_("Main contact for the family"), required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         reachable = data.get("phone") or data.get("email")
         if not reachable and not (self.has_error("phone") or self.has_error("email")):
             self.add_error("phone", _("Give a phone number or an e-mail address."))
@@ -366,15 +371,18 @@ class BaseGuardianFormSet(forms.BaseFormSet):
         super().clean()
         if any(self.errors) or not self.require_contact:
             return
-        filled = [f for f in self.forms if f.has_changed() and not self._should_delete_form(f)]
-        if not filled:
+        if not any(f.has_changed() for f in self.forms):
             raise ValidationError(
                 _("Record at least one family contact (name, relation, phone or e-mail)."),
                 code="no_contact",
             )
 
-    def contacts(self) -> list[dict[str, Any]]:
-        return [f.cleaned_data for f in self.forms if f.has_changed() and f.cleaned_data]
+    def contacts(self, *, new_family: bool = True) -> list[dict[str, Any]]:
+        """The filled-in contacts; in a new family the first is the main contact by default."""
+        contacts = [dict(f.cleaned_data) for f in self.forms if f.has_changed() and f.cleaned_data]
+        if new_family and contacts and not any(c.get("is_contact_person") for c in contacts):
+            contacts[0]["is_contact_person"] = True
+        return contacts
 
 
 GuardianFormSet = forms.formset_factory(
@@ -459,7 +467,9 @@ class CoordinatorChoiceField(forms.ModelChoiceField):
 
 class AssignForm(KernForm):
     coordinator = CoordinatorChoiceField(
-        label=_("Assign to"), queryset=coordinators_for_assignment()
+        label=_("Assign to"),
+        queryset=coordinators_for_assignment(),
+        empty_label=_("(please choose)"),
     )
 
 
@@ -471,14 +481,17 @@ class BulkAssignForm(AssignForm):
     def __init__(self, *args: Any, visible: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Only cases the user may see can be chosen: a forged id is an invalid choice.
-        self.fields["cases"].queryset = visible.only("id", "reference", "state", "team",
-                                                     "coordinator")  # type: ignore[attr-defined]  # fmt: skip
+        field = self.fields["cases"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = visible.only("id", "reference", "state", "team", "coordinator")
         self.fields["cases"].error_messages["required"] = _("Select at least one case.")
 
 
 class ShareForm(KernForm):
     with_user = CoordinatorChoiceField(
-        label=_("Share with"), queryset=coordinators_for_assignment()
+        label=_("Share with"),
+        queryset=coordinators_for_assignment(),
+        empty_label=_("(please choose)"),
     )
 
     def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
@@ -489,7 +502,11 @@ class ShareForm(KernForm):
 
 
 class UnshareForm(KernForm):
-    with_user = forms.ModelChoiceField(label=_("Stop sharing with"), queryset=None)  # type: ignore[arg-type]
+    with_user = CoordinatorChoiceField(
+        label=_("Stop sharing with"),
+        queryset=None,  # type: ignore[arg-type]
+        empty_label=_("(please choose)"),
+    )
 
     def __init__(self, *args: Any, shared_with: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -499,7 +516,9 @@ class UnshareForm(KernForm):
 class TransitionForm(KernForm):
     """One transition button's form; the state it was shown in guards against races."""
 
-    transition = forms.CharField(max_length=40, widget=forms.HiddenInput)
+    # Longer than any transition name on purpose: a forged value reaches the service, which
+    # refuses and audit-logs it.
+    transition = forms.CharField(max_length=200, widget=forms.HiddenInput)
     expected_state = forms.CharField(max_length=20, widget=forms.HiddenInput)
     reason = forms.ChoiceField(
         label=_("Reason"), choices=_blank(CloseReason.choices), required=False

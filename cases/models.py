@@ -263,6 +263,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "state_changed_at"], name="case_state_changed"),
             models.Index(fields=["district", "target_type"], name="case_district_target"),
             models.Index(fields=["closed_on"], name="case_closed_on"),
+            # The case list's age-band filter (birth year is the plain, coarse column).
+            models.Index(fields=["birth_year"], name="case_birth_year"),
         ]
 
     def __str__(self) -> str:
@@ -481,3 +483,6 @@ class CaseReferenceCounter(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(last__gte=0), name="refcounter_nonneg")]
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.last}"

@@ -42,8 +42,18 @@ DECIDED = (ArchiveStatus.DECLINED, ArchiveStatus.TAKEN)
 UNDECIDED = (ArchiveStatus.NONE, ArchiveStatus.OFFERED)
 HANDOVER_VERSION = 1
 # Only what the due-list needs: nothing encrypted is loaded (or decrypted) for it.
-_LIST_FIELDS = ("id", "reference", "state", "closed_on", "archive_status", "erased_at",
-                "team", "family", "target_type", "district")  # fmt: skip
+_LIST_FIELDS = (
+    "id",
+    "reference",
+    "state",
+    "closed_on",
+    "archive_status",
+    "erased_at",
+    "team",
+    "family",
+    "target_type",
+    "district",
+)
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -51,7 +61,9 @@ def months_before(day: dt.date, months: int) -> dt.date:
     index = day.year * 12 + (day.month - 1) - months
     year, month = divmod(index, 12)
     month += 1
-    return day.replace(year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1]))
+    return day.replace(
+        year=year, month=month, day=min(day.day, calendar.monthrange(year, month)[1])
+    )
 
 
 def retention_cutoff(*, today: dt.date | None = None) -> dt.date:
@@ -87,9 +99,19 @@ def _lock(case_ids: Iterable[int]) -> list[Case]:
 # --- the archive's hand-over file -------------------------------------------------------
 
 CSV_COLUMNS = (
-    "reference", "team", "target_type", "wanted_group", "district", "birth_year", "created_at",
-    "waiting_since", "placed_on", "closed_on", "close_reason", "state",
-)  # fmt: skip
+    "reference",
+    "team",
+    "target_type",
+    "wanted_group",
+    "district",
+    "birth_year",
+    "created_at",
+    "waiting_since",
+    "placed_on",
+    "closed_on",
+    "close_reason",
+    "state",
+)
 
 
 @dataclass
@@ -142,8 +164,19 @@ class ArchiveHandOver:
 def _handover_record(case: Case) -> dict[str, Any]:
     full = case_full_record(case=case)
     history = [
-        {k: e[k] for k in ("at", "kind", "transition", "from_state", "to_state", "reason",
-                           "comment", "fields")}  # fmt: skip
+        {
+            k: e[k]
+            for k in (
+                "at",
+                "kind",
+                "transition",
+                "from_state",
+                "to_state",
+                "reason",
+                "comment",
+                "fields",
+            )
+        }
         for e in full["history"]
     ]
     referrals = [{k: v for k, v in r.items() if k != "rows"} for r in full["referrals"]]
@@ -193,11 +226,17 @@ def case_offer_to_archive(*, cases: Iterable[Case], by: Any) -> ArchiveHandOver:
         if first:
             Case.objects.filter(pk=case.pk).update(archive_status=ArchiveStatus.OFFERED)
             case.archive_status = ArchiveStatus.OFFERED
-            case_record_event(case=case, by=by, kind=CaseEvent.Kind.EDITED,
-                              fields=["archive_status"])  # fmt: skip
+            case_record_event(
+                case=case, by=by, kind=CaseEvent.Kind.EDITED, fields=["archive_status"]
+            )
         records.append(_handover_record(case))
-        audit_log(actor=by, action="case.archive_offer", obj=case, fields=fields,
-                  detail={"first_offer": first})  # fmt: skip
+        audit_log(
+            actor=by,
+            action="case.archive_offer",
+            obj=case,
+            fields=fields,
+            detail={"first_offer": first},
+        )
     return ArchiveHandOver(records=records)
 
 
@@ -232,7 +271,8 @@ def _coded_reasons() -> set[str]:
     coded = set(CloseReason.values)
     if apps.is_installed("referrals"):
         referral = apps.get_model("referrals", "Referral")
-        coded |= {str(v) for v, _label in referral._meta.get_field("decline_reason").choices}
+        choices = referral._meta.get_field("decline_reason").choices or []
+        coded |= {str(v) for v, _label in choices}
     return coded
 
 
@@ -355,9 +395,15 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
     if not dry_run and (report.awaiting_offer or report.awaiting_decision):
         report.notified = notify_administrators(report)
     if not dry_run:
-        audit_log(actor=None, action="retention.run",
-                  detail={"erased": len(report.erased), "pruned": report.audit_pruned,
-                          "awaiting": len(report.awaiting_offer) + len(report.awaiting_decision)})  # fmt: skip
+        audit_log(
+            actor=None,
+            action="retention.run",
+            detail={
+                "erased": len(report.erased),
+                "pruned": report.audit_pruned,
+                "awaiting": len(report.awaiting_offer) + len(report.awaiting_decision),
+            },
+        )
     return report
 
 

@@ -50,9 +50,10 @@ def retention_overview(request: HttpRequest) -> HttpResponse:
     groups = {
         "awaiting_offer": [c for c in due if c.archive_status == ArchiveStatus.NONE],
         "awaiting_decision": [c for c in due if c.archive_status == ArchiveStatus.OFFERED],
-        "decided": [c for c in due if c.archive_status in (ArchiveStatus.DECLINED,
-                                                           ArchiveStatus.TAKEN)],
-    }  # fmt: skip
+        "decided": [
+            c for c in due if c.archive_status in (ArchiveStatus.DECLINED, ArchiveStatus.TAKEN)
+        ],
+    }
     return render(
         request,
         "cases/retention.html",
@@ -113,7 +114,10 @@ def retention_decision(request: HttpRequest) -> HttpResponse:
     if done:
         messages.success(
             request,
-            _("Archive decision recorded for %(count)s case(s); the nightly run erases their "
-              "personal data.") % {"count": done},
-        )  # fmt: skip
+            _(
+                "Archive decision recorded for %(count)s case(s); the nightly run erases their "
+                "personal data."
+            )
+            % {"count": done},
+        )
     return redirect("cases:retention")

@@ -227,8 +227,8 @@ def case_dashboard(*, user: Any, limit: int = 10) -> dict[str, Any]:
     limits = _waiting_thresholds(today)
     visible = cases_visible_to(user)
     waiting = Q(state__in=WAITING_STATES)
-    by_state = {
-        row["state"]: row
+    by_state: dict[str, dict[str, Any]] = {
+        row["state"]: dict(row)
         for row in visible.order_by()
         .values("state")
         .annotate(

@@ -36,7 +36,9 @@ def apply_retention(dry_run: bool = False) -> dict[str, Any]:
     # The chain's head in the worker log (kept outside the database) anchors the log's end.
     chain = verify_chain_report()
     if chain.ok:
-        log.info("audit log head #%s %s (%s entries)", chain.head_id, chain.head_hash, chain.checked)
+        log.info(
+            "audit log head #%s %s (%s entries)", chain.head_id, chain.head_hash, chain.checked
+        )
     else:
         log.error("audit log chain BROKEN at entry #%s: %s", chain.broken.id, chain.reason)  # type: ignore[union-attr]
     return report.as_dict()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -28,6 +28,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from cases.forms import (
     AssignForm,
+    BaseGuardianFormSet,
     BulkAssignForm,
     CaseFilterForm,
     CaseForm,
@@ -197,16 +198,16 @@ def _review_token(data: dict[str, Any]) -> str:
     return blind_index(key, purpose="intake-review")[:32]
 
 
-def _intake_checks(request: HttpRequest, family_name: str, data: dict[str, Any] | None) -> dict:
-    """Possible duplicates and siblings, split into what the user may open and team hints."""
-    user = request.user
+def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None) -> dict:
+    """Possible duplicates (needs ``identity``) and siblings: the cases the user may open,
+    and for the others only their teams. Names are decrypted only for openable cases."""
     duplicates: list[Case] = []
-    if data:
+    if identity:
         duplicates = list(
             cases_matching_identity(
-                given_name=data.get("given_name") or "",
-                family_name=data.get("family_name") or "",
-                birth_date=data.get("birth_date"),
+                given_name=identity.get("given_name") or "",
+                family_name=identity.get("family_name") or "",
+                birth_date=identity.get("birth_date"),
             )
             .select_related("team")
             .only(*IDENTITY_ONLY)
@@ -220,14 +221,12 @@ def _intake_checks(request: HttpRequest, family_name: str, data: dict[str, Any] 
         .order_by("id")[:20]
     )
     visible = cases_visible_ids(user=user, ids=[c.pk for c in duplicates + siblings])
-    # Names are decrypted only for the cases the user may open.
     named = {
         c.pk: c
         for c in cases_visible_to(user)
         .filter(pk__in=visible)
         .only("id", "reference", "state", "given_name", "family_name", "birth_date", "erased_at")
     }
-    _audit_listed(request, named.values(), IDENTITY_SHOWN, "intake-check")
 
     def split(cases: list[Case]) -> tuple[list[Case], list[Any]]:
         mine = [named[c.pk] for c in cases if c.pk in named]
@@ -241,6 +240,7 @@ def _intake_checks(request: HttpRequest, family_name: str, data: dict[str, Any] 
         "duplicate_teams": dup_teams,
         "siblings": sib_visible,
         "sibling_teams": sib_teams,
+        "named": list(named.values()),
         "any": bool(duplicates or siblings),
         "has_duplicates": bool(duplicates),
     }
@@ -249,53 +249,60 @@ def _intake_checks(request: HttpRequest, family_name: str, data: dict[str, Any] 
 @coordinator_required
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
-    if request.user.team_id is None:  # type: ignore[union-attr]
+    user = request.user
+    if user.team_id is None:  # type: ignore[union-attr]
         messages.error(request, _("Only a coordinator with a team can register a case."))
         return redirect("cases:dashboard")
-    context: dict[str, Any] = {"checks": None, "review_token": ""}
+
+    def page(checks: dict | None = None, review_token: str = "") -> HttpResponse:
+        if checks:
+            # The warning shows the names of the matching cases the user may open.
+            _audit_listed(request, checks["named"], IDENTITY_SHOWN, "intake-check")
+        return render(request, "cases/register.html", {
+            "form": form, "formset": formset, "checks": checks, "review_token": review_token,
+        })  # fmt: skip
+
     if request.method != "POST":
         form = IntakeForm()
         form.set_sibling_choices([])
         formset = GuardianFormSet(prefix="guardians")
-        return render(request, "cases/register.html", {**context, "form": form,
-                                                       "formset": formset})  # fmt: skip
+        return page()
 
     form = IntakeForm(request.POST)
-    # The sibling choices depend on the family name typed; they are offered from the raw
-    # value so that a chosen sibling validates against exactly the cases that were shown.
+    # The sibling choices are offered from the family name as typed, so that a chosen
+    # sibling validates against exactly the (openable) cases that were shown.
     raw_family = " ".join(str(request.POST.get("family_name", ""))[:100].split())
-    pre = _intake_checks(request, raw_family, None)
-    form.set_sibling_choices([(c.pk, f"{c.reference}: {c.display_name}") for c in pre["siblings"]])
-    formset = GuardianFormSet(request.POST, prefix="guardians")
+    candidates = _intake_checks(user, raw_family, None)["siblings"]
+    form.set_sibling_choices([(c.pk, f"{c.reference}: {c.display_name}") for c in candidates])
+    formset = cast(BaseGuardianFormSet, GuardianFormSet(request.POST, prefix="guardians"))
     formset.require_contact = not request.POST.get("sibling_of")
     if not (form.is_valid() and formset.is_valid()):
-        return render(request, "cases/register.html", {**context, "form": form,
-                                                       "formset": formset})  # fmt: skip
+        return page()
     data = form.cleaned_data
-    checks = _intake_checks(request, data["family_name"], data)
+    checks = _intake_checks(user, data["family_name"], data)
     token = _review_token(data)
-    context.update(checks=checks, review_token=token)
     if checks["any"] and data.get("review") != token:
         messages.warning(request, _("Please check the possible matches below, then save again."))
-        return render(request, "cases/register.html", {**context, "form": form,
-                                                       "formset": formset})  # fmt: skip
+        return page(checks, token)
     if checks["has_duplicates"] and not data.get("confirm_duplicate"):
         form.add_error(
             "confirm_duplicate",
             _("Confirm that this is a different child, or open the existing case instead."),
         )
-        return render(request, "cases/register.html", {**context, "form": form,
-                                                       "formset": formset})  # fmt: skip
+        return page(checks, token)
     sibling = None
     if data.get("sibling_of"):
-        sibling = case_get_for_user(user=request.user, pk=data["sibling_of"])
+        sibling = case_get_for_user(user=user, pk=data["sibling_of"])
     try:
-        case = case_register(by=request.user, data=form.service_data(),
-                             guardians=formset.contacts(), sibling_of=sibling)  # fmt: skip
+        case = case_register(
+            by=user,
+            data=form.service_data(),
+            guardians=formset.contacts(new_family=sibling is None),
+            sibling_of=sibling,
+        )
     except DomainError as exc:
         form.add_error(None, str(exc.message))
-        return render(request, "cases/register.html", {**context, "form": form,
-                                                       "formset": formset})  # fmt: skip
+        return page(checks if checks["any"] else None, token)
     messages.success(request, _("Case %(reference)s registered.") % {"reference": case.reference})
     return redirect("cases:detail", pk=case.pk)
 
@@ -360,7 +367,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
 def _display_value(case: Case, name: str) -> str:
     """One field of the case as text for the case page (localised; a dash if not recorded)."""
     if name == "district":
-        return case.district.name if case.district_id else NOT_RECORDED
+        return case.district.name if case.district else NOT_RECORDED
     value = getattr(case, name)
     field = Case._meta.get_field(name)
     if value is None or value in ("", []):

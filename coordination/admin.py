@@ -13,7 +13,7 @@ from coordination.roles import ROLE_LABELS, ROLES
 
 @admin.register(User)
 class AnkommenUserAdmin(UserAdmin):
-    fieldsets = (*UserAdmin.fieldsets, ("Ankommen", {"fields": ("team", "phone", "language")}))  # type: ignore[operator]
+    fieldsets = (*UserAdmin.fieldsets, ("Ankommen", {"fields": ("team", "phone", "language")}))  # type: ignore[operator,misc]
     list_display = ("username", "first_name", "last_name", "team", "is_active")
     list_filter = ("groups", "team", "is_active")
 
@@ -42,7 +42,7 @@ class OfficeSettingsForm(forms.ModelForm):
 
     class Meta:
         model = OfficeSettings
-        fields = "__all__"
+        exclude: tuple[str, ...] = ()
 
 
 @admin.register(OfficeSettings)
@@ -89,8 +89,16 @@ class ActionGroupFilter(admin.SimpleListFilter):
 class AuditEntryAdmin(admin.ModelAdmin):
     """Read-only. A fuller search (user, case, period, CSV export) is at /audit/."""
 
-    list_display = ("at", "actor_name", "roles", "action", "case_reference", "object_type",
-                    "object_id", "ip")  # fmt: skip
+    list_display = (
+        "at",
+        "actor_name",
+        "roles",
+        "action",
+        "case_reference",
+        "object_type",
+        "object_id",
+        "ip",
+    )
     list_filter = (ActionGroupFilter, RoleFilter, "action")
     search_fields = ("=actor_name", "=case_reference", "=object_id", "=ip")
     search_help_text = _("Exact user name, case reference, object id or address.")
@@ -109,6 +117,9 @@ class AuditEntryAdmin(admin.ModelAdmin):
     def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
         response = super().changelist_view(request, extra_context)
         if getattr(response, "status_code", 200) == 200:
-            audit_log(actor=request.user, action="audit.search",
-                      detail={k: v[:100] for k, v in request.GET.items()})  # fmt: skip
+            audit_log(
+                actor=request.user,
+                action="audit.search",
+                detail={k: v[:100] for k, v in request.GET.items()},
+            )
         return response

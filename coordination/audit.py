@@ -177,9 +177,7 @@ def _anchor_ok(first: AuditEntry) -> bool:
     """A log that does not start at the genesis must start where the last prune left it."""
     if first.prev_hash == "":
         return True
-    prune = (
-        AuditEntry.objects.filter(action=PRUNE_ACTION).order_by("-id").values("detail").first()
-    )
+    prune = AuditEntry.objects.filter(action=PRUNE_ACTION).order_by("-id").values("detail").first()
     if prune is None:
         return False
     detail = prune["detail"] or {}
@@ -195,9 +193,7 @@ def verify_chain_report(*, batch_size: int = 2000) -> ChainReport:
     while True:
         batch = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
         if not batch:
-            return ChainReport(
-                checked=checked, head_id=last_id or None, head_hash=last_hash
-            )
+            return ChainReport(checked=checked, head_id=last_id or None, head_hash=last_hash)
         for entry in batch:
             if prev is None:
                 # The first remaining entry: the genesis, or anchored by the last prune.
@@ -215,9 +211,7 @@ def verify_chain_report(*, batch_size: int = 2000) -> ChainReport:
                     reason="the previous entry is missing or was changed",
                 )
             if entry_digest(entry) != entry.hash:
-                return ChainReport(
-                    checked=checked, broken=entry, reason="this entry was changed"
-                )
+                return ChainReport(checked=checked, broken=entry, reason="this entry was changed")
             prev = entry.hash
             checked += 1
             last_id = entry.id

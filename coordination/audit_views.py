@@ -44,7 +44,7 @@ class AuditSearchForm(KernForm):
     date_to = forms.DateField(label=_("Until"), required=False)
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
         if start and end and start > end:
             self.add_error("date_to", _("The end of the period lies before its beginning."))
@@ -111,14 +111,25 @@ class _Echo:
 
 
 EXPORT_COLUMNS = (
-    "id", "at", "actor_name", "roles", "ip", "action", "object_type", "object_id",
-    "case_reference", "fields", "detail", "prev_hash", "hash",
-)  # fmt: skip
+    "id",
+    "at",
+    "actor_name",
+    "roles",
+    "ip",
+    "action",
+    "object_type",
+    "object_id",
+    "case_reference",
+    "fields",
+    "detail",
+    "prev_hash",
+    "hash",
+)
 
 
 @login_required
 @require_GET
-def audit_export(request: HttpRequest) -> HttpResponse:
+def audit_export(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
     """The matching entries as CSV (with their hashes, so a copy can be verified)."""
     _administrator_only(request)
     form = AuditSearchForm(request.GET)
@@ -134,9 +145,11 @@ def audit_export(request: HttpRequest) -> HttpResponse:
         yield writer.writerow(EXPORT_COLUMNS)
         for entry in entries.iterator(chunk_size=2000):
             yield writer.writerow(
-                [csv_cell(getattr(entry, c)) if c != "at" else entry.at.isoformat()
-                 for c in EXPORT_COLUMNS]
-            )  # fmt: skip
+                [
+                    csv_cell(getattr(entry, c)) if c != "at" else entry.at.isoformat()
+                    for c in EXPORT_COLUMNS
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")

@@ -50,7 +50,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Final
 
 TOTAL: Final = "__total__"
@@ -65,6 +65,14 @@ Move = tuple[tuple[int, int], ...]  # (node position, +1 / -1) along one dimensi
 # back to the always-possible box of the cell and its totals.
 _CANDIDATES_PER_DIMENSION = 6
 _PRESELECT = 6
+# Dimensions up to this many categories also offer their never-published zero cells.
+_SMALL_DIMENSION = 40
+
+
+def _floor(published: bool) -> int:
+    """What the reader knows a hidden cell holds at least: 1 if published (zeros are always
+    shown), 0 if never published."""
+    return 1 if published else 0
 
 
 def _line(cell: Cell, k: int) -> tuple[int, Cell]:
@@ -218,12 +226,18 @@ class Dimension:
         )
 
 
+class UnpublishedCell(LookupError):
+    """A page asked for a cell its cube never publishes (a bug in the page, not the data)."""
+
+
 class Cube:
     """A frequency table over dimensions, with every subtotal, ready to be protected.
 
     ``counts`` maps a tuple of leaf categories (one per dimension) to a count. ``name`` is the
     measure ("children waiting"); ``fixed`` adds coordinates shared by every cell (the date of
-    a snapshot), both used by ``key``.
+    a snapshot), both used by ``key``. ``published`` says which cells a page may ever show
+    (default: all); the others stay unknown to the reader, need no hiding, and are free
+    corners for the boxes (they can only be assumed to be at least 0). ``shown`` refuses them.
     """
 
     def __init__(
@@ -234,6 +248,7 @@ class Cube:
         *,
         threshold: int = MIN_THRESHOLD,
         fixed: Mapping[str, Hashable] | None = None,
+        published: Callable[[tuple[Node, ...]], bool] | None = None,
     ) -> None:
         if not dims:
             raise ValueError("a cube needs at least one dimension")
@@ -256,7 +271,11 @@ class Cube:
             ):
                 cells[combo] += count
         self._cells: dict[Cell, int] = dict(cells)
-        self._primary = frozenset(c for c, v in self._cells.items() if v < self.threshold)
+        self._published_rule = published
+        self._published: dict[Cell, bool] = {}
+        self._primary = frozenset(
+            c for c, v in self._cells.items() if v < self.threshold and self._is_published(c)
+        )
         self._suppressed: set[Cell] = set(self._primary)
         self._protected: set[Cell] = set()
         self._fibers: dict[tuple[int, Cell], list[int]] | None = None
@@ -274,6 +293,18 @@ class Cube:
             raise ValueError(f"{self.name}: an index needs {len(self.dims)} categories")
         return tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
 
+    def _is_published(self, cell: Cell) -> bool:
+        if self._published_rule is None:
+            return True
+        known = self._published.get(cell)
+        if known is None:
+            known = self._published[cell] = bool(self._published_rule(self._index(cell)))
+        return known
+
+    def is_published(self, index: Sequence[Node]) -> bool:
+        """Whether a page may show this cell at all (as a number or as the symbol)."""
+        return self._is_published(self._cell(index))
+
     def value(self, index: Sequence[Node]) -> int:
         """The true count (for totals computed from true values; never shown when hidden)."""
         return self._cells.get(self._cell(index), 0)
@@ -287,6 +318,8 @@ class Cube:
     def shown(self, index: Sequence[Node]) -> int | None:
         """The count to publish, or None when it must be shown as the symbol."""
         cell = self._cell(index)
+        if not self._is_published(cell):
+            raise UnpublishedCell(f"{self.name}: {tuple(index)!r} is never published")
         if cell in self._suppressed:
             return None
         return self._cells.get(cell, 0)
@@ -303,6 +336,10 @@ class Cube:
 
     def _index(self, cell: Cell) -> tuple[Node, ...]:
         return tuple(dim.nodes[p] for dim, p in zip(self.dims, cell, strict=True))
+
+    def published_cells(self) -> set[tuple[Node, ...]]:
+        """Every published non-zero cell (zeros are published unless the rule says no)."""
+        return {self._index(c) for c in self._cells if self._is_published(c)}
 
     def suppressed_cells(self) -> set[tuple[Node, ...]]:
         return {self._index(c) for c in self._suppressed}
@@ -365,6 +402,22 @@ class Cube:
                 chosen.append(p)
         return chosen
 
+    def _free_leaves(
+        self, k: int, cell: Cell, under: frozenset[int], taken: list[int]
+    ) -> list[int]:
+        """Zero leaves under a node whose cells are never published: free corners that may
+        go up (a small dimension only)."""
+        dim = self.dims[k]
+        if len(dim.leaves) > _SMALL_DIMENSION:
+            return []
+        return [
+            p
+            for p in sorted(under)
+            if p not in taken
+            and self._replace(cell, k, p) not in self._cells
+            and not self._is_published(self._replace(cell, k, p))
+        ][:_PRESELECT]
+
     def _moves(self, k: int, cell: Cell, value: int) -> list[Move]:
         """The cheapest elementary changes along dimension k that keep every subtotal."""
         dim = self.dims[k]
@@ -374,6 +427,8 @@ class Cube:
         line = self._fiber(k, cell)
         under = dim._under[node]
         inside = [node] if dim._is_leaf[node] else self._pick(k, cell, line, under, True)
+        if not dim._is_leaf[node]:
+            inside += self._free_leaves(k, cell, under, inside)
         outside = [] if node == 0 else self._pick(k, cell, line, under, False)
         candidates = [dim._chain_move(a) for a in inside]
         candidates += [dim._difference_move(a, b) for a in inside for b in outside]
@@ -385,11 +440,12 @@ class Cube:
                     continue
                 edge = self._replace(cell, k, position)
                 v = self._cells.get(edge, 0)
-                # A zero cannot be hidden; with the cell at 1 the box cannot turn around,
-                # so a corner that goes down must hold at least 2.
-                if v == 0 or (sign < 0 and value == 1 and v == 1):
+                public = self._is_published(edge)
+                # A published zero cannot be hidden; with the cell at 1 the box cannot turn
+                # around, so a corner that goes down must stay above its lower bound.
+                if (public and v == 0) or (sign < 0 and value == 1 and v <= _floor(public)):
                     break
-                if edge not in self._suppressed:
+                if public and edge not in self._suppressed:
                     cost += v
             else:
                 ranked.append((cost, len(move), order, move))
@@ -419,23 +475,25 @@ class Cube:
         for combo in itertools.product(*moves):
             corner = tuple(p for p, _sign in combo)
             v = self._cells.get(corner, 0)
-            if v == 0:
+            public = self._is_published(corner)
+            if public and v == 0:
                 return None
             sign = 1
             for _p, s in combo:
                 sign *= s
-            if v < 2:
+            if v <= _floor(public):
                 if sign < 0:
                     down_ok = False
                 else:
                     up_ok = False
                 if not (down_ok or up_ok):
                     return None
-            if corner not in self._suppressed:
-                cost += v
-                if cost >= limit:
-                    return None
-            corners.append(corner)
+            if public:
+                if corner not in self._suppressed:
+                    cost += v
+                    if cost >= limit:
+                        return None
+                corners.append(corner)
         return cost, corners
 
     def _best_box(self, cell: Cell) -> list[Cell]:
@@ -462,6 +520,11 @@ class Cube:
                 raise AssertionError(f"{self.name}: no box for a hidden cell")
             best = found
         return best[1]
+
+    def compact(self) -> None:
+        """Drop the search indexes once protected (smaller to cache)."""
+        self._fibers = None
+        self._fiber_hidden = defaultdict(set)
 
     def _protect_pending(self) -> bool:
         """Cover every hidden, not yet covered cell with a box; True if anything changed."""
@@ -490,7 +553,8 @@ def protect(cubes: Sequence[Cube] | Cube) -> None:
         holders: dict[frozenset[tuple[str, Hashable]], list[tuple[Cube, Cell]]] = defaultdict(list)
         for cube in same:
             for cell in cube._cells:
-                holders[cube._key(cell)].append((cube, cell))
+                if cube._is_published(cell):
+                    holders[cube._key(cell)].append((cube, cell))
         for key, members in holders.items():
             if len({id(c) for c, _cell in members}) < 2:
                 continue

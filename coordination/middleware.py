@@ -156,7 +156,6 @@ def _flatten(items: Any) -> list[str]:
     return out
 
 
-
 class PrivateResponseMiddleware:
     """Pages shown to a logged-in user may hold personal data: no browser or proxy caches
     them. Also deny powerful browser features the product never uses."""

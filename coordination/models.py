@@ -172,14 +172,23 @@ class OfficeSettings(models.Model):
     def __str__(self) -> str:
         return str(_("Office settings"))
 
+    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.pk = 1
+        super().save(*args, **kwargs)
+        from django.core.cache import cache
+
+        cache.delete("office-settings")
+
     def clean(self) -> None:
         """The reminder levels must come one after the other (see referrals/reminders.py)."""
+        import itertools
+
         from django.core.exceptions import ValidationError
 
         steps = ["reminder_1_days", "reminder_2_days", "escalation_days", "expiry_days"]
         errors = {
             later: _("Must be more than the step before it.")
-            for earlier, later in zip(steps, steps[1:], strict=False)
+            for earlier, later in itertools.pairwise(steps)
             if getattr(self, later) <= getattr(self, earlier)
         }
         if self.enrolment_notice_days <= self.enrolment_reminder_days:
@@ -188,13 +197,6 @@ class OfficeSettings(models.Model):
             errors["waiting_target_days"] = _("Must not be more than the legal limit.")
         if errors:
             raise ValidationError(errors)
-
-    def save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
-        self.pk = 1
-        super().save(*args, **kwargs)
-        from django.core.cache import cache
-
-        cache.delete("office-settings")
 
     @classmethod
     def current(cls) -> OfficeSettings:

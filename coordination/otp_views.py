@@ -143,7 +143,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
             audit_log(actor=user, action="auth.otp_verified", obj=user)
             return redirect(_next_url(request))
         audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "verify"})
-        form.add_error(
-            "token", _("This code is not valid. Wait for the next code and try again.")
-        )
-    return render(request, "coordination/otp_verify.html", {"form": form, "next": _next_url(request)})
+        form.add_error("token", _("This code is not valid. Wait for the next code and try again."))
+    return render(
+        request, "coordination/otp_verify.html", {"form": form, "next": _next_url(request)}
+    )

@@ -187,6 +187,9 @@ AXES_CLIENT_IP_CALLABLE = "coordination.audit.client_ip"
 
 # --- Second factor (django-otp, TOTP); required per role in OfficeSettings ---------------
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Ankommen")
+# Administrators may remove a user's device, never read its secret (that would let them pass
+# the second factor as that user).
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 # --- Internationalisation -------------------------------------------------------------
 LANGUAGE_CODE = "de"

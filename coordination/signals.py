@@ -74,8 +74,9 @@ def log_role_change(
     from coordination.roles import ROLES
 
     if isinstance(instance, User):
-        users, groups = [instance], sorted(
-            model.objects.filter(pk__in=pk_set or ()).values_list("name", flat=True)
+        users, groups = (
+            [instance],
+            sorted(model.objects.filter(pk__in=pk_set or ()).values_list("name", flat=True)),
         )
     else:  # changed from the group's side
         users = list(User.objects.filter(pk__in=pk_set or ()))

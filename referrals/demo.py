@@ -62,7 +62,9 @@ def seed_institutions(districts: dict[str, Any]) -> dict[str, Institution]:
     """Create the demo institutions and their places once (idempotent)."""
     result = {}
     for name, kind, district, intensive, bvj, places in INSTITUTIONS:
-        slug = name.lower().replace(" ", "-").replace("ä", "ae").replace("ö", "oe")
+        slug = (
+            name.lower().replace(" ", "-").replace("ä", "ae").replace("ö", "oe").replace("ß", "ss")
+        )
         institution, created = Institution.objects.get_or_create(
             name=name,
             defaults={

@@ -22,6 +22,7 @@ class InstitutionChoiceField(forms.ModelChoiceField):
 
     def label_from_instance(self, obj: Institution) -> str:  # type: ignore[override]
         free = getattr(obj, "free", None)
+        figure: Any
         if free is None:
             figure = _("no figure")
         elif free == 0:

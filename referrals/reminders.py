@@ -44,14 +44,14 @@ import datetime as dt
 import logging
 import smtplib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -109,6 +109,9 @@ MAIL_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPException, OSError)
 PERMANENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPRecipientsRefused,)
 # Errors of the broker when queueing: logged, the rows stay queued, the next sweep retries.
 BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
+
+# Stored as the reason of a level recorded as skipped because a later one was due at once.
+_SUPERSEDED = _("a later level was due at the same time")
 
 MAX_ATTEMPTS = 6  # the first try and five retries
 BACKOFF_SECONDS = 60  # 1, 2, 4, 8, 15 minutes: far below the broker's visibility timeout
@@ -171,8 +174,10 @@ def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
     """Pending or accepted referrals that miss a level they are due for: one query.
 
     The outer conditions (state + ``created_at`` / ``start_date`` below the latest cut-off)
-    are what the indexes ``ref_state_created`` and ``ref_state_start`` answer; the per-level
-    ``NOT EXISTS`` probes use the unique (referral, level) index of the reminder log.
+    fit the indexes ``ref_state_created`` and ``ref_state_start`` (PostgreSQL may as well read
+    the few open referrals through the partial ``one_open_referral_per_case`` index); closed
+    referrals are never read. The per-level ``NOT EXISTS`` probes use the unique
+    (referral, level) index of the reminder log.
     """
     pending = Q()
     for level in PENDING_LEVELS:
@@ -184,7 +189,7 @@ def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
         Q(state=ReferralState.PENDING, created_at__lt=max(cutoffs.created.values())) & pending
     ) | (Q(state=ReferralState.ACCEPTED, start_date__lt=max(cutoffs.start.values())) & accepted)
     return (
-        Referral.objects.annotate(**{f"has_{level}": _has_level(level) for level in ALL_LEVELS})
+        Referral.objects.alias(**{f"has_{level}": _has_level(level) for level in ALL_LEVELS})
         .filter(due)
         .only("id", "state", "created_at", "start_date")
         .order_by("pk")
@@ -201,11 +206,14 @@ class Plan:
     superseded: tuple[str, ...]
 
 
-def plan_for(referral: Referral, cutoffs: Cutoffs) -> Plan:
-    """The highest due level is sent; lower due levels without a row are skipped."""
+def plan_for(referral: Referral, cutoffs: Cutoffs, written: Collection[str]) -> Plan:
+    """The highest due level is sent; lower due levels without a row are skipped.
+
+    ``written``: the levels that already have a row for this referral.
+    """
     levels = PENDING_LEVELS if referral.state == ReferralState.PENDING else ACCEPTED_LEVELS
     due = [level for level in levels if cutoffs.is_due(referral, level)]
-    missing = [level for level in due if not getattr(referral, f"has_{level}", False)]
+    missing = [level for level in due if level not in written]
     if not due:
         return Plan(referral, None, ())
     top = due[-1]
@@ -275,71 +283,88 @@ def _claim_batch(
     Returns (referrals looked at, ids of reminder rows to send).
     """
     referrals = list(referrals_due(cutoffs).select_for_update(skip_locked=True)[:BATCH_SIZE])
-    plans = [plan_for(referral, cutoffs) for referral in referrals]
+    if not referrals:
+        return 0, []
+    # Read the rows again now that the referrals are locked: the due query's snapshot may
+    # predate the commit of a sweep that held the same rows a moment ago. No other sweep can
+    # write rows for these referrals while this transaction holds their locks.
+    written: dict[int, set[str]] = defaultdict(set)
+    for referral_id, level in ReminderLog.objects.filter(
+        referral_id__in=[r.pk for r in referrals]
+    ).values_list("referral_id", "level"):
+        written[referral_id].add(level)
     rows: list[ReminderLog] = []
-    wanted: set[tuple[int, str]] = set()
-    expiring: list[Plan] = []
-    for plan in plans:
+    expiring: list[Referral] = []
+    for referral in referrals:
+        plan = plan_for(referral, cutoffs, written[referral.pk])
         for level in plan.superseded:
-            rows.append(
-                ReminderLog(
-                    referral_id=plan.referral.pk,
-                    level=level,
-                    created_at=now,
-                    outcome=Outcome.SKIPPED,
-                    error=str(_("a later level was due at the same time")),
-                )
-            )
+            rows.append(_row(referral.pk, level, now, Outcome.SKIPPED, _SUPERSEDED))
             result.superseded[level] += 1
         if plan.send == Level.EXPIRY:
-            expiring.append(plan)
+            expiring.append(referral)
         elif plan.send is not None:
-            rows.append(_queued_row(plan.referral.pk, plan.send, now))
-            wanted.add((plan.referral.pk, plan.send))
+            rows.append(_row(referral.pk, plan.send, now))
     # Expiries last: they take the audit log's lock, which should be held only briefly.
-    for plan in expiring:
+    for referral in expiring:
         try:
-            referral_expire(referral=plan.referral)
+            referral_expire(referral=referral)
         except DomainError as exc:
             # Answered, withdrawn or expired by someone else meanwhile: record, send nothing.
             result.expiry_refused += 1
-            rows.append(
-                ReminderLog(
-                    referral_id=plan.referral.pk,
-                    level=Level.EXPIRY,
-                    created_at=now,
-                    outcome=Outcome.SKIPPED,
-                    error=str(exc.message)[:300],
-                )
-            )
+            rows.append(_row(referral.pk, Level.EXPIRY, now, Outcome.SKIPPED, str(exc.message)))
             continue
         result.expired += 1
-        rows.append(_queued_row(plan.referral.pk, Level.EXPIRY, now))
-        wanted.add((plan.referral.pk, Level.EXPIRY))
-    if not rows:
-        return len(referrals), []
-    # ON CONFLICT DO NOTHING: a row another sweep wrote in the meantime stays as it is.
-    ReminderLog.objects.bulk_create(rows, ignore_conflicts=True)
-    created = [
-        (pk, level)
-        for pk, referral_id, level in ReminderLog.objects.filter(
-            referral_id__in={referral_id for referral_id, _level in wanted},
-            outcome=Outcome.QUEUED,
-        ).values_list("id", "referral_id", "level")
-        if (referral_id, level) in wanted
-    ]
-    result.queued.update(level for _pk, level in created)
-    return len(referrals), sorted(pk for pk, _level in created)
+        rows.append(_row(referral.pk, Level.EXPIRY, now))
+    created = _insert(rows)
+    queued = [row for row in created if row.outcome == Outcome.QUEUED]
+    result.queued.update(row.level for row in queued)
+    return len(referrals), sorted(row.pk for row in queued)
 
 
-def _queued_row(referral_id: int, level: str, now: dt.datetime) -> ReminderLog:
+def _row(
+    referral_id: int, level: str, now: dt.datetime, outcome: str = Outcome.QUEUED, error: Any = ""
+) -> ReminderLog:
     return ReminderLog(
         referral_id=referral_id,
         level=level,
         created_at=now,
-        queued_at=now,
-        outcome=Outcome.QUEUED,
+        queued_at=now if outcome == Outcome.QUEUED else None,
+        outcome=outcome,
+        error=str(error)[:300],
     )
+
+
+def _insert(rows: list[ReminderLog]) -> list[ReminderLog]:
+    """Insert the rows; returns those that were new (with their ids).
+
+    The unique (referral, level) constraint is the last word: should a row exist after all,
+    the batch is retried row by row, each in a savepoint, and the existing row is left alone.
+    """
+    if not rows:
+        return []
+    try:
+        with transaction.atomic():
+            created = ReminderLog.objects.bulk_create(rows)
+    except IntegrityError:
+        created = []
+        for row in rows:
+            try:
+                with transaction.atomic():
+                    row.save(force_insert=True)
+            except IntegrityError:
+                log.info("reminder %s of referral %s exists already", row.level, row.referral_id)
+                continue
+            created.append(row)
+    if any(row.pk is None for row in created):  # a database that returns no ids on insert
+        ids = {
+            (referral_id, level): pk
+            for pk, referral_id, level in ReminderLog.objects.filter(
+                referral_id__in={row.referral_id for row in created}
+            ).values_list("pk", "referral_id", "level")
+        }
+        for row in created:
+            row.pk = ids[(row.referral_id, row.level)]
+    return created
 
 
 def reminders_claim_due(*, now: dt.datetime | None = None) -> tuple[SweepResult, list[int]]:
@@ -460,7 +485,8 @@ def _send_inline(
 
 
 def send_reminders_inline(ids: Sequence[int]) -> Counter[str]:
-    """Send in this process (no worker); a mail error is recorded, the row stays queued."""
+    """Send in this process (no worker). A mail error is recorded and the row stays queued
+    for the sweep's catch-up (or is marked failed when the error is permanent)."""
     return _send_inline(
         lambda pk: reminder_send(reminder_id=pk),
         lambda pk, **kw: reminder_record_failure(reminder_id=pk, **kw),
@@ -469,6 +495,7 @@ def send_reminders_inline(ids: Sequence[int]) -> Counter[str]:
 
 
 def send_digests_inline(ids: Sequence[int]) -> Counter[str]:
+    """Send digests in this process (no worker), like ``send_reminders_inline``."""
     return _send_inline(
         lambda pk: digest_send(digest_id=pk),
         lambda pk, **kw: digest_record_failure(digest_id=pk, **kw),
@@ -647,7 +674,7 @@ def reminder_record_failure(*, reminder_id: int, error: str, retry_in: int | Non
         reminder.attempts += 1
         reminder.error = error[:300]
         final = retry_in is None or reminder.attempts >= MAX_ATTEMPTS
-        if final:
+        if retry_in is None or final:
             reminder.outcome = Outcome.FAILED
         else:
             reminder.queued_at = timezone.now() + dt.timedelta(seconds=retry_in)
@@ -799,7 +826,7 @@ def digest_record_failure(*, digest_id: int, error: str, retry_in: int | None) -
         digest.attempts += 1
         digest.error = error[:300]
         final = retry_in is None or digest.attempts >= MAX_ATTEMPTS
-        if final:
+        if retry_in is None or final:
             digest.outcome = Outcome.FAILED
             log.error("waiting digest %s of user %s failed: %s", digest.week, digest.user_id, error)
         else:

@@ -29,12 +29,13 @@ from django.utils import timezone
 
 from cases.models import Case
 from cases.selectors import cases_visible_to
-from coordination.models import OfficeSettings
+from coordination.models import District, OfficeSettings
 from coordination.roles import is_coordinator, is_institution_staff
 from coordination.workdays import add_working_days
 from referrals.models import (
     OPEN_REFERRAL_STATES,
     Institution,
+    InstitutionKind,
     InstitutionUserObjectPermission,
     Places,
     Referral,
@@ -226,14 +227,14 @@ def institutions_for_referral(case: Case) -> QuerySet[Institution]:
     is referred to or enrolled there), ``is_home`` (the child's district), ``is_near`` (the
     district or a neighbouring one), ``is_stale`` (figure older than the office's limit).
     """
-    kinds = [k for k, _label in Institution._meta.get_field("kind").choices]  # type: ignore[misc]
-    kinds = [k for k in kinds if target_for_kind(k) == case.target_type]
+    kinds = [k for k in InstitutionKind.values if target_for_kind(k) == case.target_type]
     places = Places.objects.filter(institution=OuterRef("pk"), group=case.wanted_group)
     sibling = Referral.objects.filter(
         institution=OuterRef("pk"), case__family_id=case.family_id, state__in=SIBLING_STATES
     ).exclude(case_id=case.pk)
     if case.district_id is not None:
-        near_ids = [case.district_id, *case.district.neighbours.values_list("pk", flat=True)]
+        neighbours = District.objects.filter(neighbours__pk=case.district_id)
+        near_ids = [case.district_id, *neighbours.values_list("pk", flat=True)]
         is_near: Any = Q(district_id__in=near_ids)
         is_home: Any = Q(district_id=case.district_id)
     else:
@@ -265,7 +266,7 @@ def institutions_suggested_for(case: Case) -> QuerySet[Institution]:
     child's district; siblings' institutions first (shown even without a free place)."""
     return (
         institutions_for_referral(case)
-        .filter(Q(is_sibling=True) | Q(is_near=True, free__gt=0))
+        .filter(Q(is_sibling=True) | Q(is_near=True, free__gt=0))  # type: ignore[misc]
         .order_by("-is_sibling", "-is_home", "-free", "name")
     )
 

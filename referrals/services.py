@@ -117,12 +117,15 @@ def _history(referral: Referral, by: Any, what: str, reason: str = "", comment: 
 def _release_place(referral: Referral) -> None:
     if not referral.place_reserved:
         return
-    places = Places.objects.select_for_update().get(
-        institution_id=referral.institution_id, group=referral.group
+    places = (
+        Places.objects.select_for_update()
+        .filter(institution_id=referral.institution_id, group=referral.group)
+        .first()
     )
-    places.free += 1
-    places.reserved = max(places.reserved - 1, 0)
-    places.save(update_fields=["free", "reserved"])
+    if places is not None:  # an administrator may have removed the group meanwhile
+        places.free += 1
+        places.reserved = max(places.reserved - 1, 0)
+        places.save(update_fields=["free", "reserved"])
     referral.place_reserved = False
     Referral.objects.filter(pk=referral.pk).update(place_reserved=False)
 
@@ -241,10 +244,12 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
     if first_day < timezone.localdate(referral.created_at):
         raise DomainError(_("The first day attended cannot be before the referral."))
     _take(referral, "enrol", by)
-    if referral.place_reserved:
-        places = Places.objects.select_for_update().get(
-            institution_id=referral.institution_id, group=referral.group
-        )
+    places = (
+        Places.objects.select_for_update()
+        .filter(institution_id=referral.institution_id, group=referral.group)
+        .first()
+    )
+    if referral.place_reserved and places is not None:
         places.reserved = max(places.reserved - 1, 0)
         places.save(update_fields=["reserved"])
     Referral.objects.filter(pk=referral.pk).update(enrolled_on=first_day, place_reserved=False)
@@ -304,8 +309,11 @@ def _case_back_to_ready(referral: Referral, by: Any, comment: str) -> None:
 
 
 @transaction.atomic
-def places_update(*, institution: Institution, by: Any, counts: dict[str, int]) -> None:
-    """The institution's staff set their free places per group (the date is recorded)."""
+def places_update(*, institution: Institution, by: Any, counts: dict[str, int | None]) -> None:
+    """The institution's staff set their free places per group (the date is recorded).
+
+    A group given as None is left as it is.
+    """
     if not (is_institution_staff(by) and by.has_perm("referrals.staff_institution", institution)):
         raise NotAllowed()
     allowed = set(groups_for_target(institution.target_type))

@@ -85,9 +85,9 @@ def create(request: HttpRequest, case_pk: int) -> HttpResponse:
                 )
             except services.WaitlistConfirmationNeeded as exc:
                 needs_confirmation = True
-                form.add_error("confirm_waitlist", exc.message)
+                form.add_error("confirm_waitlist", str(exc.message))
             except DomainError as exc:
-                form.add_error(None, exc.message)
+                form.add_error(None, str(exc.message))
             else:
                 messages.success(request, _("The referral has been sent."))
                 return redirect("cases:detail", pk=case.pk)
@@ -124,7 +124,7 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
                 referral=referral, by=request.user, comment=form.cleaned_data["comment"]
             )
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, str(exc.message))
         else:
             messages.success(request, _("The referral has been withdrawn."))
             return redirect("cases:detail", pk=referral.case_id)
@@ -217,7 +217,7 @@ def _answer(
         try:
             call(referral, form.cleaned_data)
         except DomainError as exc:
-            form.add_error(None, exc.message)
+            form.add_error(None, str(exc.message))
         else:
             messages.success(request, done)
             return redirect("referrals:detail", pk=referral.pk)
@@ -225,7 +225,7 @@ def _answer(
     referral = referral_get_for_page(user=request.user, pk=pk)
     if name not in _answer_forms(referral, request.user):
         for error in form.non_field_errors():
-            messages.error(request, error)
+            messages.error(request, str(error))
         if not form.non_field_errors():
             messages.error(request, _("This step is not possible in the current state."))
         return redirect("referrals:detail", pk=referral.pk)
@@ -295,7 +295,7 @@ def places(request: HttpRequest) -> HttpResponse:
                     institution=institution, by=request.user, counts=bound.counts()
                 )
             except DomainError as exc:
-                bound.add_error(None, exc.message)
+                bound.add_error(None, str(exc.message))
             else:
                 messages.success(
                     request,

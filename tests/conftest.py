@@ -74,7 +74,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # ty
     loud = [r for r in skipped if "SKIPPED LOUDLY" in str(getattr(r, "longrepr", ""))]
     if loud:
         terminalreporter.write_sep(
-            "!", f"{len(loud)} tests needing PostgreSQL/Redis were SKIPPED (run .ci/run for them)"
+            "!",
+            f"{len(loud)} tests needing PostgreSQL/Redis/chromium/gettext were SKIPPED "
+            "(run .ci/run for them)",
         )
 
 

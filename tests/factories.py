@@ -1,4 +1,5 @@
-"""factory_boy factories with traits, e.g. ``CaseFactory(ready=True)``, ``ReferralFactory(accepted=True)``.
+"""factory_boy factories with traits, e.g. ``CaseFactory(ready=True)``,
+``ReferralFactory(accepted=True)``.
 
 Cases and referrals in a given state are built through the real services, so every factory
 object has the history and audit rows a real one would have.
@@ -13,7 +14,8 @@ from django.contrib.auth.models import Group
 from django.utils import timezone
 from guardian.shortcuts import assign_perm
 
-from cases.models import Case, Group as PlaceGroup, TargetType
+from cases.models import Case, TargetType
+from cases.models import Group as PlaceGroup
 from coordination.models import District, Team, User
 from referrals.models import Institution, InstitutionKind, Places, Referral
 
@@ -159,7 +161,9 @@ class ReferralFactory:
             referral_enrol,
         )
 
-        case = case or CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
+        case = case or CaseFactory(
+            coordinator=coordinator, ready=True, district=institution.district
+        )
         PlacesFactory(institution=institution, group=case.wanted_group, free=free)
         referral = referral_create(case=case, institution=institution, by=coordinator)
         if (accepted or enrolled or declined) and staff is None:
@@ -171,3 +175,71 @@ class ReferralFactory:
         if declined:
             referral = referral_decline(referral=referral, by=staff, reason="no_place")
         return referral
+
+
+def build_role_world():  # type: ignore[no-untyped-def]
+    """One user per role and objects that belong, and do not belong, to each of them.
+
+    Used by the URL-permission walk (tests/test_url_auth.py) and the form fuzzing
+    (tests/test_forms_property.py). The case is referred (pending) to ``school``; the
+    ``placed_case`` has an accepted referral to ``school``; ``ready_case`` looks for a place.
+    """
+    from types import SimpleNamespace
+
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from cases.models import Guardian
+    from coordination.audit import audit_log
+    from coordination.models import OfficeSettings
+
+    district = DistrictFactory(name="Altstadt")
+    team, other_team = TeamFactory(name="Team Nord"), TeamFactory(name="Team Süd")
+    school = InstitutionFactory(name="Grundschule am Moselufer", district=district)
+    other_school = InstitutionFactory(name="Grundschule Lützel", district=district)
+    kita = InstitutionFactory(kita=True, name="Kita Sonnenblume", district=district)
+    users = {
+        "coordinator_own_team": UserFactory(username="u_co", role="coordinator", team=team),
+        "coordinator_other_team": UserFactory(username="u_cx", role="coordinator", team=other_team),
+        "school_referred": UserFactory(
+            username="u_so", role="institution_staff", institutions=[school]
+        ),
+        "school_other": UserFactory(
+            username="u_sx", role="institution_staff", institutions=[other_school]
+        ),
+        "kita": UserFactory(username="u_ki", role="institution_staff", institutions=[kita]),
+        "management": UserFactory(username="u_mg", role="management"),
+        "administrator": UserFactory(
+            username="u_ad", role="administrator", is_staff=True, is_superuser=True
+        ),
+    }
+    coordinator, staff = users["coordinator_own_team"], users["school_referred"]
+    case = CaseFactory(coordinator=coordinator, ready=True, district=district)
+    guardian = Guardian.objects.create(
+        family=case.family, relation="mother", name="Leyla", is_contact_person=True
+    )
+    referral = ReferralFactory(coordinator=coordinator, institution=school, case=case, free=5)
+    placed_case = CaseFactory(
+        coordinator=coordinator, ready=True, district=district, wanted_group=PlaceGroup.GRADE_3
+    )
+    accepted = ReferralFactory(
+        coordinator=coordinator, institution=school, case=placed_case, staff=staff,
+        accepted=True, free=5,
+    )  # fmt: skip
+    ready_case = CaseFactory(coordinator=coordinator, ready=True, district=district)
+    other_case = CaseFactory(coordinator=users["coordinator_other_team"], district=district)
+    OfficeSettings.current()
+    audit_log(actor=users["administrator"], action="test.world")
+    device = TOTPDevice.objects.create(user=users["management"], name="spare", confirmed=False)
+    now = timezone.now()
+    attempt = {"username": "x", "ip_address": "192.0.2.1", "user_agent": "t",
+               "path_info": "/login/", "attempt_time": now}  # fmt: skip
+    AccessAttempt.objects.create(failures_since_start=1, **attempt)
+    AccessLog.objects.create(**attempt)
+    AccessFailureLog.objects.create(**attempt)
+    return SimpleNamespace(
+        users=users, case=case, guardian=guardian, referral=referral, accepted=accepted,
+        placed_case=placed_case, ready_case=ready_case, other_case=other_case, team=team,
+        other_team=other_team, school=school, other_school=other_school, kita=kita,
+        district=district, device=device,
+    )  # fmt: skip

@@ -58,6 +58,8 @@ ALLOWED_TEXT = {
 }
 # Attributes a person reads or hears.
 TEXT_ATTRIBUTES = {"alt", "title", "placeholder", "aria-label", "aria-description", "data-confirm"}
+# <input type=... value="..."> whose value is a visible label.
+BUTTON_INPUTS = {"submit", "button", "reset"}
 
 
 # --- a tiny .po reader (no dependency) --------------------------------------------------
@@ -185,7 +187,7 @@ def _is_text(text: str) -> bool:
     text = " ".join(text.split())
     if not text or text in ALLOWED_TEXT:
         return False
-    return bool(re.search(r"[^\W\d_]{2,}", text))  # two letters: a word, not "×" or "3 %"
+    return bool(re.search(r"[^\W\d_]{2,}", text))  # a word, not a symbol or "3 %"
 
 
 class _TextFinder(HTMLParser):
@@ -198,12 +200,11 @@ class _TextFinder(HTMLParser):
         if tag in {"script", "style"}:
             self.skip += 1
         for name, value in attrs:
-            if value and (name in TEXT_ATTRIBUTES or (tag == "input" and name == "value")):
-                if _is_text(value) and not (tag == "input" and dict(attrs).get("type") in {
-                    "hidden", "text", "email", "number", "date", "password", "search", "tel",
-                    "checkbox", "radio",
-                }):  # fmt: skip
-                    self.found.append((self.getpos()[0], f'{name}="{value}"'))
+            shown = name in TEXT_ATTRIBUTES or (
+                tag == "input" and name == "value" and dict(attrs).get("type") in BUTTON_INPUTS
+            )
+            if value and shown and _is_text(value):
+                self.found.append((self.getpos()[0], f'{name}="{value}"'))
 
     def handle_endtag(self, tag: str) -> None:
         if tag in {"script", "style"} and self.skip:
@@ -244,7 +245,8 @@ def test_the_template_check_finds_unmarked_text(tmp_path: Path) -> None:
     page = tmp_path / "page.html"
     page.write_text(
         '{% load i18n %}<h1>{% translate "Cases" %}</h1>\n<p>Keine Fälle</p>\n'
-        '<button aria-label="Schließen">×</button>{{ case.reference }} <b>Ankommen</b>\n'
+        '<button aria-label="Schließen">\N{MULTIPLICATION SIGN}</button>'
+        "{{ case.reference }} <b>Ankommen</b>\n"
         "{% blocktranslate %}Hello {{ name }}{% endblocktranslate %} 3 %\n"
         "{# a comment #}<script>let x = 'text';</script>",
         encoding="utf-8",

@@ -18,7 +18,9 @@ SKIP_SUFFIXES = (".mo", ".png", ".jpg", ".ico", ".woff", ".woff2", ".ttf", ".svg
 PATTERNS = {
     "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----"),
     "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    "32-byte base64 key": re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=(?![A-Za-z0-9+/=])"),
+    "32-byte base64 key": re.compile(
+        r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=(?![A-Za-z0-9+/=])"
+    ),
     "64-byte base64 key": re.compile(r"(?<![A-Za-z0-9+/])[A-Za-z0-9+/]{86}==(?![A-Za-z0-9+/=])"),
 }
 # In configuration files: a secret variable with a real value (not empty, not a placeholder).
@@ -55,9 +57,10 @@ def _files() -> list[str]:
     except (OSError, subprocess.CalledProcessError):
         pytest.skip("not a git checkout")
     return sorted(
-        f for f in files
+        f
+        for f in files
         if not f.startswith(SKIP_PREFIXES) and not f.endswith(SKIP_SUFFIXES) and f not in ALLOWED
-    )  # fmt: skip
+    )
 
 
 def test_no_key_or_secret_in_the_repository() -> None:

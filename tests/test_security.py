@@ -61,16 +61,24 @@ def test_production_settings_make_cookies_secure_and_send_hsts() -> None:
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    env.update({"ANKOMMEN_IGNORE_DOTENV": "1", "DEBUG": "0", "SECRET_KEY": "s" * 60,
-                "FIELD_ENCRYPTION_KEYS": "p1:" + "A" * 43 + "=", "BLIND_INDEX_KEY": "B" * 43 + "=",
-                "SECURE_SSL_REDIRECT": "1"})  # fmt: skip
+    env.update(
+        {
+            "ANKOMMEN_IGNORE_DOTENV": "1",
+            "DEBUG": "0",
+            "SECRET_KEY": "s" * 60,
+            "FIELD_ENCRYPTION_KEYS": "p1:" + "A" * 43 + "=",
+            "BLIND_INDEX_KEY": "B" * 43 + "=",
+            "SECURE_SSL_REDIRECT": "1",
+        }
+    )
     code = (
         "import coordination.settings as s;"
         "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT,"
         " s.SECURE_HSTS_SECONDS >= 31536000, s.SESSION_COOKIE_HTTPONLY)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
-                            capture_output=True, text=True, check=True)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert result.stdout.split() == ["True"] * 5
 
 
@@ -89,9 +97,13 @@ COMMENTS = re.compile(
 @pytest.mark.parametrize("path", _templates(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_template_has_no_inline_script_handler_or_style(path: Path) -> None:
     text = COMMENTS.sub("", path.read_text(encoding="utf-8"))
-    for name, pattern in [("inline <script>", INLINE_SCRIPT), ("on*= handler", EVENT_HANDLER),
-                          ("style= attribute", STYLE_ATTR), ("<style> block", STYLE_TAG),
-                          ("javascript: URL", JS_URL)]:  # fmt: skip
+    for name, pattern in [
+        ("inline <script>", INLINE_SCRIPT),
+        ("on*= handler", EVENT_HANDLER),
+        ("style= attribute", STYLE_ATTR),
+        ("<style> block", STYLE_TAG),
+        ("javascript: URL", JS_URL),
+    ]:
         match = pattern.search(text)
         assert match is None, f"{name} in {path.relative_to(ROOT)}: {match.group(0)[:80]!r}"
 
@@ -111,7 +123,11 @@ SECRETS = {
     "support_notes": "Foerderbedarf-QRST",
     "nationality": "Atlantisch-Nat",
 }
-GUARDIAN = {"name": "Elternteil-Mnbvc", "phone": "+49 261 999 111", "email": "eltern@geheim.example"}
+GUARDIAN = {
+    "name": "Elternteil-Mnbvc",
+    "phone": "+49 261 999 111",
+    "email": "eltern@geheim.example",
+}
 MESSAGE = "Nachricht-Poiuz"
 COMMENT = "Kommentar-Lkjhg"
 
@@ -121,11 +137,11 @@ def planted(coordinator, institution, school_user):  # type: ignore[no-untyped-d
     from cases.models import Guardian
     from cases.services import case_transition
 
-    case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district,
-                       **SECRETS)  # fmt: skip
+    case = CaseFactory(
+        coordinator=coordinator, ready=True, district=institution.district, **SECRETS
+    )
     Guardian.objects.create(family=case.family, relation="mother", **GUARDIAN)
-    case_transition(case=case, by=coordinator, transition="back_to_clarification",
-                    comment=COMMENT)  # fmt: skip
+    case_transition(case=case, by=coordinator, transition="back_to_clarification", comment=COMMENT)
     case_transition(case=case, by=coordinator, transition="mark_ready")
     ReferralFactory(coordinator=coordinator, institution=institution, case=case)
     from referrals.models import Referral

@@ -32,3 +32,12 @@ def english():
 
     with translation.override("en"):
         yield
+
+
+@pytest.fixture
+def coord_client(client, coordinator):
+    """The test client logged in as the team's coordinator, reading English pages."""
+    type(coordinator).objects.filter(pk=coordinator.pk).update(language="en")
+    coordinator.language = "en"
+    client.force_login(coordinator)
+    return client

@@ -23,8 +23,8 @@ def case(coordinator, district):
 
 
 def test_returns_and_logs_the_changed_fields(case, coordinator) -> None:
-    changed = case_update(case=case, by=coordinator,
-                          data={"family_name": "Hadad", "notes": "neu", "given_name": case.given_name})  # fmt: skip
+    data = {"family_name": "Hadad", "notes": "neu", "given_name": case.given_name}
+    changed = case_update(case=case, by=coordinator, data=data)
     assert changed == ["family_name", "notes"]
     case.refresh_from_db()
     assert (case.family_name, case.notes) == ("Hadad", "neu")

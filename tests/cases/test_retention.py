@@ -32,6 +32,17 @@ from coordination.models import AuditEntry, OfficeSettings
 from tests.factories import CaseFactory, ReferralFactory
 
 PAST = dt.datetime(2022, 1, 10, 9, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _english():  # type: ignore[no-untyped-def]
+    """Messages are matched in English (the German catalogue may translate them)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 NOW = dt.datetime(2025, 6, 1, 9, tzinfo=dt.UTC)
 
 
@@ -39,22 +50,43 @@ NOW = dt.datetime(2025, 6, 1, 9, tzinfo=dt.UTC)
 def closed_case(coordinator, institution, school_user):  # type: ignore[no-untyped-def]
     """A case closed in January 2022 with guardians, a declined referral and comments."""
     with time_machine.travel(PAST, tick=False):
-        case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district,
-                           address="Moselweg 3", notes="Vater arbeitet nachts",
-                           health_notes="Asthma")  # fmt: skip
-        Guardian.objects.create(family=case.family, relation="mother", name="Leyla Haddad",
-                                phone="+49 261 1234", email="leyla@example.org")  # fmt: skip
-        ReferralFactory(coordinator=coordinator, institution=institution, staff=school_user,
-                        case=case, declined=True)  # fmt: skip
+        case = CaseFactory(
+            coordinator=coordinator,
+            ready=True,
+            district=institution.district,
+            address="Moselweg 3",
+            notes="Vater arbeitet nachts",
+            health_notes="Asthma",
+        )
+        Guardian.objects.create(
+            family=case.family,
+            relation="mother",
+            name="Leyla Haddad",
+            phone="+49 261 1234",
+            email="leyla@example.org",
+        )
+        ReferralFactory(
+            coordinator=coordinator,
+            institution=institution,
+            staff=school_user,
+            case=case,
+            declined=True,
+        )
         from referrals.models import Referral
 
-        Referral.objects.filter(case=case).update(message="Bitte Platz in Klasse 2",
-                                                  answer_comment="Klasse voll")  # fmt: skip
+        Referral.objects.filter(case=case).update(
+            message="Bitte Platz in Klasse 2", answer_comment="Klasse voll"
+        )
         case.refresh_from_db()
         case_transition(case=case, by=coordinator, transition="hold", reason="Familie verreist")
         case_transition(case=case, by=coordinator, transition="resume")
-        case_transition(case=case, by=coordinator, transition="close", reason="moved_away",
-                        comment="Umzug nach Mainz zu Tante Samira")  # fmt: skip
+        case_transition(
+            case=case,
+            by=coordinator,
+            transition="close",
+            reason="moved_away",
+            comment="Umzug nach Mainz zu Tante Samira",
+        )
     case.refresh_from_db()
     return case
 
@@ -110,10 +142,13 @@ def test_offer_marks_the_case_and_hands_over_the_whole_record(closed_case, admin
     assert entry.actor_id == admin_user_role.pk and "address" in entry.fields
 
 
-def test_offer_refuses_cases_not_yet_due_and_non_administrators(closed_case, coordinator,
-                                                                admin_user_role):  # fmt: skip
-    with time_machine.travel(dt.datetime(2023, 1, 1, tzinfo=dt.UTC)), \
-            pytest.raises(DomainError, match="retention period"):  # fmt: skip
+def test_offer_refuses_cases_not_yet_due_and_non_administrators(
+    closed_case, coordinator, admin_user_role
+):
+    with (
+        time_machine.travel(dt.datetime(2023, 1, 1, tzinfo=dt.UTC)),
+        pytest.raises(DomainError, match="retention period"),
+    ):
         case_offer_to_archive(cases=[closed_case], by=admin_user_role)
     with time_machine.travel(NOW), pytest.raises(NotAllowed):
         case_offer_to_archive(cases=[closed_case], by=coordinator)
@@ -141,12 +176,25 @@ def _offer_and_decline(case: Case, admin) -> None:  # type: ignore[no-untyped-de
         case_archive_decision(case=case, by=admin, taken=False)
 
 
-def test_erasure_removes_every_personal_value_and_keeps_the_statistics(closed_case,
-                                                                        admin_user_role):  # fmt: skip
+def test_erasure_removes_every_personal_value_and_keeps_the_statistics(
+    closed_case, admin_user_role
+):
     _offer_and_decline(closed_case, admin_user_role)
-    plain_before = {f: getattr(closed_case, f) for f in
-                    ("reference", "target_type", "wanted_group", "district_id", "birth_year",
-                     "waiting_since", "closed_on", "close_reason", "team_id", "state")}  # fmt: skip
+    plain_before = {
+        f: getattr(closed_case, f)
+        for f in (
+            "reference",
+            "target_type",
+            "wanted_group",
+            "district_id",
+            "birth_year",
+            "waiting_since",
+            "closed_on",
+            "close_reason",
+            "team_id",
+            "state",
+        )
+    }
     with time_machine.travel(NOW):
         erased = case_erase(case=closed_case)
     assert erased.erased_at is not None
@@ -189,11 +237,14 @@ def test_erasure_is_idempotent_and_blocks_reopening(closed_case, admin_user_role
         case_transition(case=again, by=coordinator, transition="reopen", reason="zurück")
 
 
-def test_guardians_stay_while_a_sibling_still_has_personal_data(closed_case, coordinator,
-                                                                admin_user_role):  # fmt: skip
-    sibling = case_register(by=coordinator, data={"given_name": "Omar", "family_name": "Haddad",
-                                                  "target_type": "school"},
-                            sibling_of=closed_case)  # fmt: skip
+def test_guardians_stay_while_a_sibling_still_has_personal_data(
+    closed_case, coordinator, admin_user_role
+):
+    sibling = case_register(
+        by=coordinator,
+        data={"given_name": "Omar", "family_name": "Haddad", "target_type": "school"},
+        sibling_of=closed_case,
+    )
     _offer_and_decline(closed_case, admin_user_role)
     case_erase(case=closed_case)
     assert Guardian.objects.filter(family_id=sibling.family_id).count() == 1
@@ -211,8 +262,9 @@ def test_erased_cases_still_count_in_the_figures(closed_case, admin_user_role) -
 # --- the daily run ----------------------------------------------------------------------------
 
 
-def test_run_notifies_administrators_and_erases_only_decided_cases(coordinator, closed_case,
-                                                                   admin_user_role):  # fmt: skip
+def test_run_notifies_administrators_and_erases_only_decided_cases(
+    coordinator, closed_case, admin_user_role
+):
     admin_user_role.email = "it@example.org"
     admin_user_role.save()
     with time_machine.travel(PAST, tick=False):
@@ -230,18 +282,12 @@ def test_run_notifies_administrators_and_erases_only_decided_cases(coordinator, 
 
 def test_dry_run_changes_nothing(closed_case, admin_user_role) -> None:
     _offer_and_decline(closed_case, admin_user_role)
-    with time_machine.travel(dt.datetime(2019, 1, 1, tzinfo=dt.UTC), tick=False):
-        AuditEntry.objects.create  # noqa: B018 - make sure an old entry exists below
-        from coordination.audit import audit_log
-
-        audit_log(actor=None, action="test.old")
     entries = AuditEntry.objects.count()
     with time_machine.travel(NOW):
         report = retention_run(dry_run=True)
     assert report.would_erase == [closed_case.reference] and report.erased == []
-    assert report.audit_pruned >= 1
     closed_case.refresh_from_db()
-    assert closed_case.erased_at is None
+    assert closed_case.erased_at is None and closed_case.address == "Moselweg 3"
     assert AuditEntry.objects.count() == entries
     assert not mail.outbox
 
@@ -284,21 +330,24 @@ def test_beat_runs_the_task_daily(settings) -> None:
 # --- the administrators' page -----------------------------------------------------------------
 
 
-def test_administrator_offers_downloads_and_records_the_decision(client, closed_case,
-                                                                 admin_user_role):  # fmt: skip
+def test_administrator_offers_downloads_and_records_the_decision(
+    client, closed_case, admin_user_role
+):
     client.force_login(admin_user_role)
     with time_machine.travel(NOW):
         page = client.get(reverse("cases:retention"))
         assert page.status_code == 200 and closed_case.reference in page.content.decode()
-        response = client.post(reverse("cases:retention_offer"),
-                               {"case": [closed_case.pk], "format": "csv"})  # fmt: skip
+        response = client.post(
+            reverse("cases:retention_offer"), {"case": [closed_case.pk], "format": "csv"}
+        )
         assert response.status_code == 200
         assert response["Content-Type"].startswith("text/csv")
         assert "attachment" in response["Content-Disposition"]
         again = client.post(reverse("cases:retention_offer"), {"case": [closed_case.pk]})
         assert json.loads(again.content)["records"][0]["case"]["reference"] == closed_case.reference
-        decided = client.post(reverse("cases:retention_decision"),
-                              {"case": [closed_case.pk], "decision": "taken"})  # fmt: skip
+        decided = client.post(
+            reverse("cases:retention_decision"), {"case": [closed_case.pk], "decision": "taken"}
+        )
         assert decided.status_code == 302
     closed_case.refresh_from_db()
     assert closed_case.archive_status == ArchiveStatus.TAKEN
@@ -307,11 +356,22 @@ def test_administrator_offers_downloads_and_records_the_decision(client, closed_
 def test_retention_page_refuses_bad_input_without_a_500(client, closed_case, admin_user_role):
     client.force_login(admin_user_role)
     with time_machine.travel(NOW):
-        assert client.post(reverse("cases:retention_offer"), {"case": ["x", "99999"]}).status_code == 302
-        assert client.post(reverse("cases:retention_decision"),
-                           {"case": [closed_case.pk], "decision": "maybe"}).status_code == 302  # fmt: skip
-        assert client.post(reverse("cases:retention_decision"),
-                           {"case": [closed_case.pk], "decision": "taken"}).status_code == 302  # fmt: skip
+        assert (
+            client.post(reverse("cases:retention_offer"), {"case": ["x", "99999"]}).status_code
+            == 302
+        )
+        assert (
+            client.post(
+                reverse("cases:retention_decision"), {"case": [closed_case.pk], "decision": "maybe"}
+            ).status_code
+            == 302
+        )
+        assert (
+            client.post(
+                reverse("cases:retention_decision"), {"case": [closed_case.pk], "decision": "taken"}
+            ).status_code
+            == 302
+        )
     closed_case.refresh_from_db()
     assert closed_case.archive_status == ArchiveStatus.NONE  # never offered, so no decision
 

@@ -74,12 +74,16 @@ def test_admin_offers_no_add_change_or_delete(client, admin_user_role) -> None:
     entry = audit_log(actor=admin_user_role, action="test.one")
     client.force_login(admin_user_role)
     assert client.get(reverse("admin:coordination_auditentry_add")).status_code == 403
-    assert client.get(reverse("admin:coordination_auditentry_delete", args=[entry.pk])).status_code == 403
+    assert (
+        client.get(reverse("admin:coordination_auditentry_delete", args=[entry.pk])).status_code
+        == 403
+    )
     page = client.get(reverse("admin:coordination_auditentry_change", args=[entry.pk]))
     assert page.status_code == 200  # read-only view
     assert b'name="_save"' not in page.content
-    post = client.post(reverse("admin:coordination_auditentry_change", args=[entry.pk]),
-                       {"action": "forged"})  # fmt: skip
+    post = client.post(
+        reverse("admin:coordination_auditentry_change", args=[entry.pk]), {"action": "forged"}
+    )
     assert post.status_code == 403
     assert AuditEntry.objects.get(pk=entry.pk).action == "test.one"
 
@@ -96,7 +100,10 @@ def test_chain_of_untouched_entries_verifies(db) -> None:
 
 def test_altered_entry_is_found_by_the_command(db) -> None:
     entries = _entries(4)
-    _tamper("UPDATE coordination_auditentry SET actor_name = %s WHERE id = %s", ["mallory", entries[2].id])
+    _tamper(
+        "UPDATE coordination_auditentry SET actor_name = %s WHERE id = %s",
+        ["mallory", entries[2].id],
+    )
     checked, broken = verify_chain()
     assert checked == 2 and broken is not None and broken.id == entries[2].id
     with pytest.raises(CommandError, match=f"#{entries[2].id}") as exc:
@@ -184,8 +191,10 @@ def test_audit_cutoff_counts_calendar_months() -> None:
 @pytest.mark.postgres
 def test_postgres_trigger_refuses_raw_update_and_delete(db) -> None:
     entry = audit_log(actor=None, action="test.one")
-    for sql in ("UPDATE coordination_auditentry SET action = 'x' WHERE id = %s",
-                "DELETE FROM coordination_auditentry WHERE id = %s"):  # fmt: skip
+    for sql in (
+        "UPDATE coordination_auditentry SET action = 'x' WHERE id = %s",
+        "DELETE FROM coordination_auditentry WHERE id = %s",
+    ):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             _raw(sql, [entry.id])
     assert AuditEntry.objects.get(pk=entry.pk).action == "test.one"
@@ -209,8 +218,9 @@ def test_postgres_trigger_lets_only_the_recorded_prune_through(db) -> None:
 
 def test_entry_records_user_roles_address_object_and_fields(db, coordinator) -> None:
     case = CaseFactory(coordinator=coordinator)
-    entry = audit_log(actor=coordinator, action="case.view", obj=case, fields=["notes", "address"],
-                      ip="192.0.2.7")  # fmt: skip
+    entry = audit_log(
+        actor=coordinator, action="case.view", obj=case, fields=["notes", "address"], ip="192.0.2.7"
+    )
     assert entry.actor_id == coordinator.pk and entry.actor_name == "coord"
     assert entry.roles == "coordinator" and entry.ip == "192.0.2.7"
     assert entry.object_type == "cases.case" and entry.object_id == str(case.pk)
@@ -279,10 +289,15 @@ def test_administrator_searches_by_user_case_and_period_and_the_search_is_logged
     with time_machine.travel(dt.datetime(2024, 6, 2, 10, tzinfo=dt.UTC), tick=False):
         audit_log(actor=coordinator, action="case.view", obj=case)
     client.force_login(admin_user_role)
-    response = client.get(reverse("audit_search"), {
-        "user": "COORD", "case_reference": case.reference.lower(),
-        "date_from": "2024-05-01", "date_to": "2024-05-31",
-    })  # fmt: skip
+    response = client.get(
+        reverse("audit_search"),
+        {
+            "user": "COORD",
+            "case_reference": case.reference.lower(),
+            "date_from": "2024-05-01",
+            "date_to": "2024-05-31",
+        },
+    )
     assert response.status_code == 200
     page = response.context["page"]
     assert page.paginator.count == 1
@@ -304,7 +319,9 @@ def test_audit_export_is_csv_and_logged(client, admin_user_role, coordinator) ->
 
 def test_audit_search_rejects_an_inverted_period(client, admin_user_role) -> None:
     client.force_login(admin_user_role)
-    response = client.get(reverse("audit_search"), {"date_from": "2024-05-02", "date_to": "2024-05-01"})
+    response = client.get(
+        reverse("audit_search"), {"date_from": "2024-05-02", "date_to": "2024-05-01"}
+    )
     assert response.status_code == 200 and response.context["form"].errors
     assert client.get(reverse("audit_export"), {"date_from": "x"}).status_code == 400
 
@@ -336,6 +353,9 @@ def test_an_admin_page_showing_an_encrypted_field_is_logged(rf, admin_user_role,
     _audit_admin_view(request, "cases_guardian_changelist", {})
     change, listing = AuditEntry.objects.filter(action__startswith="admin.view").order_by("id")
     assert (change.action, change.object_type, change.object_id, change.fields) == (
-        "admin.view_change", "cases.guardian", "5", ["name", "phone"]
+        "admin.view_change",
+        "cases.guardian",
+        "5",
+        ["name", "phone"],
     )
     assert (listing.action, listing.fields) == ("admin.view_changelist", ["email"])

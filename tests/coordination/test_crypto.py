@@ -7,7 +7,9 @@ import base64
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
-from hypothesis import given, settings as hyp_settings, strategies as st
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from coordination.crypto import (
     DecryptionError,
@@ -34,8 +36,8 @@ def ring(spec: str = f"new:{KEY_A},old:{KEY_B}", blind: str = BLIND):
 
 def test_round_trip_returns_the_plaintext() -> None:
     keyring = ring()
-    token = keyring.encrypt("Amina Haddad".encode(), context="cases.case.given_name")
-    assert keyring.decrypt(token, context="cases.case.given_name") == "Amina Haddad".encode()
+    token = keyring.encrypt(b"Amina Haddad", context="cases.case.given_name")
+    assert keyring.decrypt(token, context="cases.case.given_name") == b"Amina Haddad"
 
 
 def test_token_names_the_active_key_and_hides_the_plaintext() -> None:
@@ -163,7 +165,7 @@ def test_blind_index_depends_on_the_blind_index_key(settings) -> None:
         ("Şahin", "sahin"),
         ("Yılmaz", "yilmaz"),  # noqa: RUF001 - the Turkish dotless i on purpose
         ("Олександр", "oleksandr"),
-        ("ＨＡＤＤＡＤ", "haddad"),  # full-width letters (NFKC)
+        ("\uff28\uff21\uff24\uff24\uff21\uff24", "haddad"),  # full-width letters (NFKC)
         ("Ionuț", "ionut"),
     ],
 )

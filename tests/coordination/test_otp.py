@@ -104,7 +104,9 @@ def test_setup_never_adds_a_second_device_past_the_first(client, coordinator) ->
     assert TOTPDevice.objects.filter(user=coordinator).count() == 1
 
 
-def test_other_roles_are_not_asked_when_only_administrators_must(client, coordinator, admin_user_role):
+def test_other_roles_are_not_asked_when_only_administrators_must(
+    client, coordinator, admin_user_role
+):
     _require("administrator")
     client.force_login(coordinator)
     assert _dashboard(client).status_code == 200

@@ -35,6 +35,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+# Elements that make the whole page scroll sideways (outermost first).
+_TOO_WIDE = """() => {
+  const limit = document.documentElement.clientWidth;
+  if (document.documentElement.scrollWidth <= limit + 1) { return []; }
+  const clipped = (el) => {
+    for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
+      if (getComputedStyle(up).overflowX !== "visible") { return true; }
+    }
+    return false;
+  };
+  const wide = [...document.querySelectorAll("body *")].filter(
+    (el) => el.getBoundingClientRect().right > limit + 1 && !clipped(el)
+  );
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? "#" + el.id : "") +
+    (typeof el.className === "string" && el.className ? "." + el.className.split(" ")[0] : "");
+  return wide.filter((el) => !wide.includes(el.parentElement)).slice(0, 5).map(name);
+}"""
 MUST_RUN = os.environ.get("E2E") == "1" or os.environ.get("REQUIRE_SERVICES") == "1"
 
 
@@ -98,9 +115,16 @@ class Journey:
         self.page = self.context.new_page()
         self.page.on("pageerror", self._on_page_error)
         self.page.on("console", self._on_console)
+        # Confirmations (data-confirm) are answered "OK"; tests read them from ``dialogs``.
+        self.dialogs: list[str] = []
+        self.page.on("dialog", self._on_dialog)
 
     def _on_page_error(self, error: Any) -> None:
         self.problems.append(f"[{self.name}] JavaScript error on {self.page.url}: {error}")
+
+    def _on_dialog(self, dialog: Any) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.accept()
 
     def _on_console(self, message: Any) -> None:
         text = message.text
@@ -117,14 +141,24 @@ class Journey:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / f"{_slug(self.name)}-{self.step:02d}-{_slug(step)}.png"
         self.page.screenshot(path=str(shot), full_page=True)
+        wide = self.page.evaluate(_TOO_WIDE)
+        if wide:
+            print(f"[{self.name} / {step}] wider than the window (horizontal scrolling): {wide}")
         report = run_axe(self.page, label=f"{self.name} / {step}")
         report.print_minor()
         if report.blocking:
             self.problems.append(report.describe())
         return report
 
-    def close(self) -> None:
-        self.context.close()
+    def close(self, *, failed: bool) -> None:
+        # On a failure: the page as the test left it, to see where it stopped.
+        try:
+            if failed:
+                ARTIFACTS.mkdir(parents=True, exist_ok=True)
+                shot = ARTIFACTS / f"{_slug(self.name)}-failed.png"
+                self.page.screenshot(path=str(shot), full_page=True)
+        finally:
+            self.context.close()
 
 
 @pytest.fixture
@@ -170,8 +204,19 @@ class Journeys:
             pytest.fail(self.summary(), pytrace=False)
 
 
+_FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.when == "call":
+        item.stash[_FAILED] = report.failed
+    return report
+
+
 @pytest.fixture
-def journeys(browser: Any, live_server: Any) -> Iterator[Journeys]:
+def journeys(browser: Any, live_server: Any, request: pytest.FixtureRequest) -> Iterator[Journeys]:
     """``journeys.open("coordinator")`` opens a fresh browser context for one person.
 
     A test ends with ``journeys.assert_clean()``; if it fails earlier, the problems found
@@ -179,7 +224,8 @@ def journeys(browser: Any, live_server: Any) -> Iterator[Journeys]:
     """
     session = Journeys(browser, live_server.url)
     yield session
+    failed = request.node.stash.get(_FAILED, True)
     for item in session.opened:
-        item.close()
+        item.close(failed=failed)
     if session.problems and not session.reported:
         print(session.summary())

@@ -96,7 +96,7 @@ def start_worker(env: dict[str, str], queue: str, log: Path, name: str) -> subpr
         "--without-heartbeat", "--without-gossip", "--without-mingle", "--loglevel=INFO",
     ]  # fmt: skip
     with log.open("ab") as out:
-        return subprocess.Popen(  # noqa: S603 - our own venv's celery
+        return subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
@@ -118,7 +118,6 @@ def test_a_worker_killed_mid_send_gets_the_task_redelivered_and_sends_once(
 ) -> None:
     import redis
     from django.conf import settings
-
     from django.utils import timezone
 
     from cases.models import CaseEvent

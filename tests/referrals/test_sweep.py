@@ -45,9 +45,11 @@ def sweep(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     """Run one sweep at a moment; queued sends run eagerly (test settings) after commit."""
 
     def _sweep(when: dt.datetime, **kwargs):  # type: ignore[no-untyped-def]
-        with time_machine.travel(when, tick=False):
-            with django_capture_on_commit_callbacks(execute=True):
-                return referrals_sweep(**kwargs)
+        with (
+            time_machine.travel(when, tick=False),
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            return referrals_sweep(**kwargs)
 
     return _sweep
 
@@ -252,30 +254,33 @@ def test_the_due_query_is_one_query_whatever_the_number_of_referrals(
 
 
 def test_a_stale_view_of_what_is_due_never_writes_a_level_twice(pending, monkeypatch) -> None:
-    """A second sweep that saw the referral as due before the first committed (or a sweep
-    repeated after a crash) meets the unique (referral, level) row and writes nothing."""
+    """A sweep whose due query saw the referral before another sweep committed its row (or a
+    sweep repeated after a crash) reads the rows again under lock and writes nothing."""
     with time_machine.travel(at(4, 10), tick=False):
         _result, first = reminders_claim_due()
-        stale = reminders.referrals_due
-        before = list(stale(reminders.Cutoffs.at(at(4, 9, 12), OfficeSettings.current())))
-        assert before == []  # one day earlier nothing was due ...
-
-        def as_if_nothing_was_written(cutoffs):  # type: ignore[no-untyped-def]
-            from django.db.models import Value
-
-            return (
-                type(pending)
-                .objects.filter(pk=pending.pk)
-                .annotate(**{f"has_{lvl}": Value(False) for lvl in reminders.ALL_LEVELS})
-            )
-
-        monkeypatch.setattr(reminders, "referrals_due", as_if_nothing_was_written)
+        monkeypatch.setattr(
+            reminders,
+            "referrals_due",
+            lambda cutoffs: type(pending).objects.filter(pk=pending.pk),
+        )
         result, second = reminders_claim_due()
     assert len(first) == 1
+    assert second == []
+    assert result.queued == {}
     assert pending.reminders.count() == 1
-    # ... and the row the first sweep wrote is the one the second returns: sending it again
-    # is a no-op, because send_reminder checks the row's outcome under lock.
-    assert second in ([], first)
+
+
+def test_the_unique_row_is_the_last_word_when_a_row_appears_anyway(pending) -> None:
+    """Should a row exist despite the lock (written outside the sweep), the insert keeps it
+    and reports only what was new."""
+    existing = ReminderLog.objects.create(referral=pending, level=Level.REMINDER_1)
+    rows = [
+        reminders._row(pending.pk, Level.REMINDER_1, at(4, 10)),
+        reminders._row(pending.pk, Level.REMINDER_2, at(4, 10)),
+    ]
+    created = reminders._insert(rows)
+    assert [(row.level, row.pk is not None) for row in created] == [(Level.REMINDER_2, True)]
+    assert pending.reminders.get(level=Level.REMINDER_1).pk == existing.pk
 
 
 def test_broker_down_leaves_rows_queued_and_the_next_sweep_catches_up(
@@ -328,3 +333,46 @@ def test_expiry_records_history_and_audit(sweep, pending) -> None:
     sweep(at(5, 4))
     assert AuditEntry.objects.filter(action="referral.expired", object_id=str(pending.pk)).exists()
     assert pending.case.events.filter(kind=CaseEvent.Kind.REFERRAL, transition="expired").exists()
+
+
+def test_the_beat_task_runs_one_sweep(pending, mailoutbox, django_capture_on_commit_callbacks):
+    from referrals.tasks import sweep_referrals
+
+    with (
+        time_machine.travel(at(4, 10), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        summary = sweep_referrals.delay().get()
+    assert summary["queued"] == {"r1": 1}
+    assert len(mailoutbox) == 1
+
+
+def test_office_settings_refuse_levels_out_of_order() -> None:
+    from django.core.exceptions import ValidationError
+
+    office = OfficeSettings.current()
+    office.full_clean()
+    office.escalation_days = office.reminder_2_days
+    office.enrolment_notice_days = office.enrolment_reminder_days
+    with pytest.raises(ValidationError) as refused:
+        office.full_clean()
+    assert set(refused.value.message_dict) == {"escalation_days", "enrolment_notice_days"}
+
+
+def test_confirming_the_enrolment_stops_the_enrolment_chain(
+    sweep, coordinator, institution, school_user, mailoutbox
+) -> None:
+    from referrals.services import referral_enrol
+
+    referral = make_referral(coordinator, institution, when=at(6, 1, 10))
+    with time_machine.travel(at(6, 1, 11), tick=False):
+        referral = referral_accept(
+            referral=referral, by=school_user, start_date=dt.date(2026, 6, 3)
+        )
+    sweep(at(6, 9))
+    with time_machine.travel(at(6, 10), tick=False):
+        referral_enrol(referral=referral, by=school_user, first_day=dt.date(2026, 6, 3))
+    sweep(at(6, 16))
+    sweep(at(7, 1))
+    assert levels(referral) == {Level.ENROL_REMINDER: Outcome.SENT}
+    assert len(mailoutbox) == 1

@@ -28,7 +28,9 @@ class Command(BaseCommand):
         out.write(f"{prefix}awaiting an archive offer: {len(report.awaiting_offer)}")
         for ref in report.awaiting_offer:
             out.write(f"  {ref}")
-        out.write(f"{prefix}offered, awaiting the archive's decision: {len(report.awaiting_decision)}")
+        out.write(
+            f"{prefix}offered, awaiting the archive's decision: {len(report.awaiting_decision)}"
+        )
         for ref in report.awaiting_decision:
             out.write(f"  {ref}")
         erased = report.would_erase if dry else report.erased

@@ -1,0 +1,1457 @@
+"""Anonymised figures for management: capacity, placement, referrals and their trends.
+
+How the figures are made
+------------------------
+* Every count comes from an aggregate query (``values()`` + ``annotate(Count/Sum)``) over plain
+  columns: target type, grade or age group, district, dates, states. No encrypted column is
+  read, nothing is decrypted, no case is loaded as an object.
+* The counts of children and referrals go into ``disclosure.Cube``s over *all* districts,
+  target types and the whole 12-month window, and are protected together (primary and
+  secondary suppression, ``coordination/disclosure.py``). The page, the filters and every
+  export only *select* cells of these protected cubes, so filtering never shows a cell the
+  unfiltered page hides and two filtered pages cannot be subtracted from each other.
+* Medians and 90th percentiles of days are computed in the database with PostgreSQL's
+  ``percentile_cont``; on SQLite (development) from a list of day counts, plain integers.
+  They are shown only over a published count of at least the threshold.
+* Free and reserved places describe institutions, not children, and are shown in full.
+* Results are cached for ``CACHE_SECONDS``; the key holds the date, the thresholds, the
+  filters and the language.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.cache import cache
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    F,
+    FloatField,
+    Func,
+    IntegerField,
+    Max,
+    Q,
+    QuerySet,
+    Sum,
+    Value,
+)
+from django.db.models import DateField as DateFieldType
+from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.translation import get_language, gettext
+from django.utils.translation import gettext_lazy as _
+
+from cases.models import (
+    WAITING_STATES,
+    Case,
+    CloseReason,
+    Group,
+    TargetType,
+    groups_for_target,
+)
+from coordination import charts, disclosure
+from coordination.disclosure import SYMBOL, TOTAL, Cube, Dimension
+from coordination.models import District, OfficeSettings
+from coordination.workdays import working_days_between
+from referrals.models import (
+    DeclineReason,
+    Institution,
+    InstitutionKind,
+    Places,
+    Referral,
+    ReferralState,
+    target_for_kind,
+)
+
+CACHE_SECONDS = 300
+WINDOW_MONTHS = 12
+PERIODS = ("12", "6", "3")
+NOT_APPLICABLE = "\u2013"  # en dash: none or not applicable
+CACHE_VERSION = "v1"
+
+PERIOD_LABELS = {
+    "12": _("last 12 months"),
+    "6": _("last 6 months"),
+    "3": _("last 3 months"),
+}
+
+# Node names of the cube dimensions: (kind, value) pairs, so a node says what it stands for.
+P6 = ("period", "6")
+P3 = ("period", "3")
+EARLY_BLOCK = ("block", "months 1-6")
+MIDDLE_BLOCK = ("block", "months 7-9")
+UNKNOWN_DISTRICT = ("district", None)
+ACCEPTED = ("outcome", "accepted")
+DECLINED = ("outcome", "declined")
+EXPIRED = ("outcome", "expired")
+WITHDRAWN = ("outcome", "withdrawn")
+TARGETS = [t.value for t in TargetType]
+GROUP_TARGET = {g: t for t in TARGETS for g in groups_for_target(t)}
+
+
+def _month_node(month: dt.date) -> tuple[str, str]:
+    return ("month", month.strftime("%Y-%m"))
+
+
+def _target_node(target: str) -> tuple[str, str]:
+    return ("target", target)
+
+
+def _group_node(target: str, group: str) -> tuple[str, str]:
+    if GROUP_TARGET.get(group) != target:
+        group = f"{target}:?"
+    return ("group", group)
+
+
+def _reason_node(reason: str) -> tuple[str, str]:
+    return ("reason", reason if reason in DeclineReason.values else DeclineReason.OTHER.value)
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FigureFilters:
+    """What the reader narrowed the page to: a period, a district, a target type."""
+
+    period: str = "12"
+    district: int | None = None
+    target: str = ""
+
+    def as_params(self) -> dict[str, str]:
+        """The filters as query parameters (only those that are set)."""
+        params = {"period": self.period}
+        if self.district is not None:
+            params["district"] = str(self.district)
+        if self.target:
+            params["target"] = self.target
+        return params
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"period": self.period, "district": self.district, "target": self.target}
+
+    @property
+    def key(self) -> str:
+        return f"{self.period}:{self.district or '-'}:{self.target or '-'}"
+
+
+def parse_filters(params: Mapping[str, Any]) -> FigureFilters:
+    """Filters from query parameters; an unknown value falls back to "all"."""
+    period = str(params.get("period") or "12")
+    target = str(params.get("target") or "")
+    raw_district = str(params.get("district") or "")
+    return FigureFilters(
+        period=period if period in PERIODS else "12",
+        district=int(raw_district) if raw_district.isdigit() else None,
+        target=target if target in TARGETS else "",
+    )
+
+
+# --- the window of months -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Window:
+    """The last 12 months up to today, oldest first; the last one is the current month."""
+
+    today: dt.date
+    months: tuple[dt.date, ...]
+
+    @classmethod
+    def ending(cls, today: dt.date) -> Window:
+        first = today.replace(day=1)
+        months = []
+        for back in range(WINDOW_MONTHS - 1, -1, -1):
+            year, month = divmod(first.year * 12 + first.month - 1 - back, 12)
+            months.append(dt.date(year, month + 1, 1))
+        return cls(today=today, months=tuple(months))
+
+    @property
+    def start(self) -> dt.date:
+        return self.months[0]
+
+    @property
+    def current(self) -> dt.date:
+        return self.months[-1]
+
+    def month_end(self, month: dt.date) -> dt.date:
+        """The last day of a month, or today for the current month."""
+        if month == self.current:
+            return self.today
+        year, m = divmod(month.year * 12 + month.month, 12)
+        return dt.date(year, m + 1, 1) - dt.timedelta(days=1)
+
+    def months_of(self, period: str) -> tuple[dt.date, ...]:
+        return self.months[-int(period) :]
+
+    def period_node(self, period: str) -> Any:
+        return {"12": TOTAL, "6": P6, "3": P3}[period]
+
+    def block_of(self, month: dt.date) -> tuple[str, str]:
+        position = self.months.index(month)
+        if position < 6:
+            return EARLY_BLOCK
+        return MIDDLE_BLOCK if position < 9 else P3
+
+
+def _start_of_day(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _month_dimension(window: Window) -> Dimension:
+    """Months with the periods as subtotals: 12 = 1-6 + (6 = 7-9 + (3 = 10-12))."""
+    m = [_month_node(d) for d in window.months]
+    return Dimension("month", {TOTAL: [*m[:6], P6], P6: [*m[6:9], P3], P3: m[9:]})
+
+
+def _block_dimension() -> Dimension:
+    """The same periods without single months (referral outcomes per period)."""
+    return Dimension("block", {TOTAL: [EARLY_BLOCK, P6], P6: [MIDDLE_BLOCK, P3]})
+
+
+def _district_dimension(district_ids: Iterable[int]) -> Dimension:
+    return Dimension("district", [*(("district", d) for d in district_ids), UNKNOWN_DISTRICT])
+
+
+def _target_dimension() -> Dimension:
+    return Dimension("target", [_target_node(t) for t in TARGETS])
+
+
+def _group_dimension() -> Dimension:
+    """Grade or age group under its target type (target types are subtotals)."""
+    tree: dict[Any, list[Any]] = {TOTAL: [_target_node(t) for t in TARGETS]}
+    for target in TARGETS:
+        tree[_target_node(target)] = [
+            *(("group", g) for g in _groups(target)),
+            ("group", f"{target}:?"),
+        ]
+    names = {_target_node(t): ("target", _target_node(t)) for t in TARGETS}
+    return Dimension("group", tree, key_names=names)
+
+
+def _groups(target: str) -> list[str]:
+    return [g for g, t in GROUP_TARGET.items() if t == target]
+
+
+def _outcome_dimension() -> Dimension:
+    reasons = [("reason", r) for r in DeclineReason.values]
+    return Dimension(
+        "outcome", {TOTAL: [ACCEPTED, DECLINED, EXPIRED, WITHDRAWN], DECLINED: reasons}
+    )
+
+
+# --- database expressions -----------------------------------------------------------------
+
+
+class PercentileCont(Aggregate):
+    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``."""
+
+    function = "PERCENTILE_CONT"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+
+    def __init__(self, expression: Any, fraction: float, **extra: Any) -> None:
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError("fraction must be between 0 and 1")
+        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+
+
+class DaysBetween(Func):
+    """Whole days from ``start`` to ``end`` (two dates)."""
+
+    template = "(%(expressions)s)"
+    arg_joiner = " - "
+    output_field = IntegerField()
+
+    def __init__(self, end: Any, start: Any) -> None:
+        super().__init__(end, start)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(
+            compiler,
+            connection,
+            template="CAST(julianday(%(expressions)s) AS INTEGER)",
+            arg_joiner=") - julianday(",
+            **extra,
+        )
+
+
+def _date(value: dt.date) -> Value:
+    return Value(value, output_field=DateFieldType())
+
+
+def use_percentile_cont() -> bool:
+    """Whether the database computes percentiles itself (PostgreSQL)."""
+    return connection.vendor == "postgresql"
+
+
+def _cases() -> QuerySet[Case]:
+    """Every case that is a real child (duplicates closed as such are left out)."""
+    return Case.objects.exclude(close_reason=CloseReason.DUPLICATE).order_by()
+
+
+def _waiting_at(day: dt.date) -> Q:
+    """Registered by ``day``, without a place since then or earlier, neither placed nor
+    closed by then."""
+    return (
+        Q(waiting_since__lte=day, created_at__lt=_start_of_day(day + dt.timedelta(days=1)))
+        & (Q(placed_on__isnull=True) | Q(placed_on__gt=day))
+        & (Q(closed_on__isnull=True) | Q(closed_on__gt=day))
+    )
+
+
+def _month_start(value: dt.date | dt.datetime) -> dt.date:
+    if isinstance(value, dt.datetime):
+        value = timezone.localtime(value).date() if timezone.is_aware(value) else value.date()
+    return value.replace(day=1)
+
+
+# --- the protected cubes ------------------------------------------------------------------
+
+
+@dataclass
+class FigureData:
+    """Everything the figures page reads, counts already protected (cached as a whole)."""
+
+    window: Window
+    threshold: int
+    answer_days: int
+    districts: list[tuple[int, str]]
+    waiting: Cube  # children waiting today: district x grade/age group under target type
+    pending: Cube  # referrals pending today: institution district x grade/age group
+    registered: Cube  # month x district x target type
+    placed: Cube  # month x district x target type
+    stock: Cube  # waiting at the end of each month (separate months) x district x target
+    referrals: Cube  # period x institution district x target type x outcome
+    on_time: Cube  # period x institution district x target type: answered within target
+    places: dict[tuple[str, int, str], tuple[int, int]] = field(default_factory=dict)
+
+
+def figure_data(today: dt.date | None = None) -> FigureData:
+    """The protected cubes for the 12 months up to ``today`` (cached for a few minutes)."""
+    today = today or timezone.localdate()
+    office = OfficeSettings.current()
+    threshold = disclosure.effective_threshold(office.suppression_threshold)
+    key = f"figures:{CACHE_VERSION}:data:{today.isoformat()}:{threshold}:{office.reminder_1_days}"
+    data = cache.get(key)
+    if data is None:
+        data = _compute_data(Window.ending(today), threshold, office.reminder_1_days)
+        cache.set(key, data, CACHE_SECONDS)
+    return data
+
+
+def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureData:
+    districts = list(District.objects.order_by("name").values_list("id", "name"))
+    district_ids = [d for d, _name in districts]
+    known = set(district_ids)
+
+    def district(value: int | None) -> tuple[str, int | None]:
+        return ("district", value) if value in known else UNKNOWN_DISTRICT
+
+    month_dim, district_dim = _month_dimension(window), _district_dimension(district_ids)
+    target_dim, group_dim = _target_dimension(), _group_dimension()
+    in_window = {_month_node(m) for m in window.months}
+    window_start = _start_of_day(window.start)
+
+    # Children waiting today, by district and grade / age group.
+    waiting_counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    current_stock: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        _cases()
+        .filter(state__in=WAITING_STATES)
+        .values("district_id", "target_type", "wanted_group")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        target = row["target_type"] if row["target_type"] in TARGETS else TargetType.SCHOOL
+        d = district(row["district_id"])
+        waiting_counts[(d, _group_node(target, row["wanted_group"]))] += row["n"]
+        current_stock[(_month_node(window.current), d, _target_node(target))] += row["n"]
+
+    # Referrals pending today, by the institution's district and the referral's group.
+    pending_counts: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        Referral.objects.filter(state=ReferralState.PENDING)
+        .order_by()
+        .values("institution__district_id", "group")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        target = GROUP_TARGET.get(row["group"], TargetType.SCHOOL)
+        d = district(row["institution__district_id"])
+        pending_counts[(d, _group_node(target, row["group"]))] += row["n"]
+
+    # Registered and placed per month.
+    registered: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        _cases()
+        .filter(created_at__gte=window_start)
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "district_id", "target_type")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        month = _month_node(_month_start(row["month"]))
+        if month in in_window:
+            registered[(month, district(row["district_id"]), _target(row))] += row["n"]
+    placed: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        _cases()
+        .filter(placed_on__gte=window.start, placed_on__lte=window.today)
+        .annotate(month=TruncMonth("placed_on"))
+        .values("month", "district_id", "target_type")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        month = _month_node(_month_start(row["month"]))
+        if month in in_window:
+            placed[(month, district(row["district_id"]), _target(row))] += row["n"]
+
+    # Children waiting at the end of each past month (the current month is today's count).
+    past = window.months[:-1]
+    ends = {f"m{i}": window.month_end(m) for i, m in enumerate(past)}
+    rows = (
+        _cases()
+        .filter(
+            waiting_since__lte=window.month_end(past[-1]),
+            created_at__lt=_start_of_day(window.current),
+        )
+        .filter(Q(placed_on__isnull=True) | Q(placed_on__gt=window.month_end(past[0])))
+        .filter(Q(closed_on__isnull=True) | Q(closed_on__gt=window.month_end(past[0])))
+        .values("district_id", "target_type")
+        .annotate(**{name: Count("id", filter=_waiting_at(day)) for name, day in ends.items()})
+    )
+    stock: dict[tuple[Any, ...], int] = defaultdict(int, current_stock)
+    for row in rows:
+        for i, month in enumerate(past):
+            if row[f"m{i}"]:
+                stock[(_month_node(month), district(row["district_id"]), _target(row))] += row[
+                    f"m{i}"
+                ]
+
+    # Referral outcomes and answers within the target time, by period.
+    outcomes: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        Referral.objects.filter(created_at__gte=window_start)
+        .exclude(state=ReferralState.PENDING)
+        .order_by()
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "institution__district_id", "group", "state", "decline_reason")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        month = _month_start(row["month"])
+        if month not in window.months:
+            continue
+        outcome = _outcome_node(row["state"], row["decline_reason"])
+        target = GROUP_TARGET.get(row["group"], TargetType.SCHOOL)
+        index = (window.block_of(month), district(row["institution__district_id"]))
+        outcomes[(*index, _target_node(target), outcome)] += row["n"]
+    on_time: dict[tuple[Any, ...], int] = defaultdict(int)
+    rows = (
+        Referral.objects.filter(created_at__gte=window_start, answered_at__isnull=False)
+        .order_by()
+        .annotate(
+            month=TruncMonth("created_at"),
+            made=TruncDate("created_at"),
+            answered=TruncDate("answered_at"),
+        )
+        .values("month", "made", "answered", "institution__district_id", "group")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        month = _month_start(row["month"])
+        if month not in window.months:
+            continue
+        if working_days_between(row["made"], row["answered"]) <= answer_days:
+            target = GROUP_TARGET.get(row["group"], TargetType.SCHOOL)
+            index = (window.block_of(month), district(row["institution__district_id"]))
+            on_time[(*index, _target_node(target))] += row["n"]
+
+    # Places: institutions, not children; summed per kind, district and group.
+    places: dict[tuple[str, int, str], tuple[int, int]] = {}
+    rows = (
+        Places.objects.filter(institution__is_active=True)
+        .order_by()
+        .values("institution__kind", "institution__district_id", "group")
+        .annotate(free=Sum("free"), reserved=Sum("reserved"))
+    )
+    for row in rows:
+        key = (row["institution__kind"], row["institution__district_id"], row["group"])
+        places[key] = (row["free"] or 0, row["reserved"] or 0)
+
+    block_dim = _block_dimension()
+    current = {"month": _month_node(window.current)}
+    data = FigureData(
+        window=window,
+        threshold=threshold,
+        answer_days=answer_days,
+        districts=districts,
+        waiting=Cube(
+            "waiting",
+            [district_dim, group_dim],
+            waiting_counts,
+            threshold=threshold,
+            fixed=current,
+        ),
+        pending=Cube("pending", [district_dim, group_dim], pending_counts, threshold=threshold),
+        registered=Cube(
+            "registered", [month_dim, district_dim, target_dim], registered, threshold=threshold
+        ),
+        placed=Cube("placed", [month_dim, district_dim, target_dim], placed, threshold=threshold),
+        stock=Cube(
+            "waiting",
+            [
+                Dimension("month", [_month_node(m) for m in window.months], additive=False),
+                district_dim,
+                target_dim,
+            ],
+            stock,
+            threshold=threshold,
+        ),
+        referrals=Cube(
+            "referrals",
+            [block_dim, district_dim, target_dim, _outcome_dimension()],
+            outcomes,
+            threshold=threshold,
+        ),
+        on_time=Cube(
+            "answered_on_time",
+            [block_dim, district_dim, target_dim],
+            on_time,
+            threshold=threshold,
+        ),
+        places=places,
+    )
+    disclosure.protect(
+        [
+            data.waiting,
+            data.stock,
+            data.pending,
+            data.registered,
+            data.placed,
+            data.referrals,
+            data.on_time,
+        ]
+    )
+    for cube in (
+        data.waiting,
+        data.stock,
+        data.pending,
+        data.registered,
+        data.placed,
+        data.referrals,
+        data.on_time,
+    ):
+        cube.compact()
+    return data
+
+
+def _target(row: Mapping[str, Any]) -> tuple[str, str]:
+    target = row["target_type"]
+    return _target_node(target if target in TARGETS else TargetType.SCHOOL)
+
+
+def _outcome_node(state: str, reason: str) -> Any:
+    if state in (ReferralState.ACCEPTED, ReferralState.ENROLLED, ReferralState.NO_SHOW):
+        return ACCEPTED
+    if state == ReferralState.DECLINED:
+        return _reason_node(reason)
+    if state == ReferralState.EXPIRED:
+        return EXPIRED
+    return WITHDRAWN
+
+
+# --- medians and percentiles ----------------------------------------------------------------
+
+FRACTIONS = (0.5, 0.9)
+
+
+@dataclass
+class Durations:
+    """Medians and 90th percentiles of days, by (month or period node, target node)."""
+
+    to_placement: dict[tuple[Any, Any], tuple[float | None, float | None]]
+    without_place: dict[tuple[Any, Any], tuple[float | None, float | None]]
+
+
+def durations(window: Window, district: int | None) -> Durations:
+    """Days from registration to placement (children placed in a month or period) and days
+    without a place (children waiting at the end of a month, or today), per target type,
+    for one district or all (cached)."""
+    key = f"figures:{CACHE_VERSION}:durations:{window.today.isoformat()}:{district or '-'}"
+    result = cache.get(key)
+    if result is None:
+        base = _cases()
+        if district is not None:
+            base = base.filter(district_id=district)
+        compute = _durations_in_database if use_percentile_cont() else _durations_in_python
+        result = compute(base, window)
+        cache.set(key, result, CACHE_SECONDS)
+    return result
+
+
+def _spans(window: Window) -> list[tuple[Any, dt.date, dt.date]]:
+    """Each month and each period of the window with its first and last day."""
+    spans = [(_month_node(m), m, window.month_end(m)) for m in window.months]
+    for period in PERIODS:
+        months = window.months_of(period)
+        spans.append((window.period_node(period), months[0], window.today))
+    return spans
+
+
+def _target_filters() -> list[tuple[Any, Q]]:
+    return [(TOTAL, Q()), *((_target_node(t), Q(target_type=t)) for t in TARGETS)]
+
+
+def _to_placement_days() -> DaysBetween:
+    return DaysBetween(F("placed_on"), TruncDate("created_at"))
+
+
+def _durations_in_database(base: QuerySet[Case], window: Window) -> Durations:
+    to_placement: dict[str, Any] = {}
+    names: dict[str, tuple[Any, Any, int]] = {}
+    for s, (node, first, last) in enumerate(_spans(window)):
+        for t, (target, target_q) in enumerate(_target_filters()):
+            for f, fraction in enumerate(FRACTIONS):
+                name = f"p{s}_{t}_{f}"
+                names[name] = (node, target, f)
+                to_placement[name] = PercentileCont(
+                    _to_placement_days(),
+                    fraction,
+                    filter=Q(placed_on__gte=first, placed_on__lte=last) & target_q,
+                )
+    placed = base.filter(placed_on__gte=window.start, placed_on__lte=window.today)
+    result_a = _collect(placed.aggregate(**to_placement), names)
+
+    without: dict[str, Any] = {}
+    names_b: dict[str, tuple[Any, Any, int]] = {}
+    for i, month in enumerate(window.months):
+        day = window.month_end(month)
+        when = Q(state__in=WAITING_STATES) if month == window.current else _waiting_at(day)
+        for t, (target, target_q) in enumerate(_target_filters()):
+            for f, fraction in enumerate(FRACTIONS):
+                name = f"w{i}_{t}_{f}"
+                names_b[name] = (_month_node(month), target, f)
+                without[name] = PercentileCont(
+                    DaysBetween(_date(day), F("waiting_since")), fraction, filter=when & target_q
+                )
+    result_b = _collect(base.aggregate(**without), names_b)
+    return Durations(to_placement=result_a, without_place=result_b)
+
+
+def _collect(
+    values: Mapping[str, float | None], names: Mapping[str, tuple[Any, Any, int]]
+) -> dict[tuple[Any, Any], tuple[float | None, float | None]]:
+    out: dict[tuple[Any, Any], list[float | None]] = defaultdict(lambda: [None, None])
+    for name, (node, target, f) in names.items():
+        value = values.get(name)
+        out[(node, target)][f] = None if value is None else float(value)
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _durations_in_python(base: QuerySet[Case], window: Window) -> Durations:
+    """SQLite: the same figures from lists of day counts (integers, no personal data)."""
+    spans = _spans(window)
+    days: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    rows = (
+        base.filter(placed_on__gte=window.start, placed_on__lte=window.today)
+        .annotate(days=_to_placement_days())
+        .values_list("target_type", "placed_on", "days")
+    )
+    for target, placed_on, count in rows:
+        for node, first, last in spans:
+            if first <= placed_on <= last:
+                days[(node, TOTAL)].append(count)
+                days[(node, _target_node(target))].append(count)
+    to_placement = _percentiles(days)
+
+    ends = {f"d{i}": window.month_end(m) for i, m in enumerate(window.months)}
+    annotations = {}
+    for i, month in enumerate(window.months):
+        day = ends[f"d{i}"]
+        when = Q(state__in=WAITING_STATES) if month == window.current else _waiting_at(day)
+        annotations[f"d{i}"] = _conditional_days(when, day)
+    first_end = window.month_end(window.start)
+    could_wait = (Q(placed_on__isnull=True) | Q(placed_on__gt=first_end)) & (
+        Q(closed_on__isnull=True) | Q(closed_on__gt=first_end)
+    )
+    waiting_rows = (
+        base.filter(waiting_since__lte=window.today)
+        .filter(Q(state__in=WAITING_STATES) | could_wait)
+        .annotate(**annotations)
+        .values_list("target_type", *ends)
+    )
+    days_b: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+    for target, *counts in waiting_rows:
+        for month, count in zip(window.months, counts, strict=True):
+            if count is not None:
+                days_b[(_month_node(month), TOTAL)].append(count)
+                days_b[(_month_node(month), _target_node(target))].append(count)
+    return Durations(to_placement=to_placement, without_place=_percentiles(days_b))
+
+
+def _conditional_days(when: Q, day: dt.date) -> Any:
+    from django.db.models import Case as When_
+    from django.db.models import When
+
+    return When_(
+        When(when, then=DaysBetween(_date(day), F("waiting_since"))),
+        default=None,
+        output_field=IntegerField(),
+    )
+
+
+def _percentiles(
+    days: Mapping[tuple[Any, Any], list[int]],
+) -> dict[tuple[Any, Any], tuple[float | None, float | None]]:
+    return {
+        key: (
+            disclosure.percentile(values, FRACTIONS[0]),
+            disclosure.percentile(values, FRACTIONS[1]),
+        )
+        for key, values in days.items()
+    }
+
+
+# --- the page: tables, charts and notes -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One table cell as shown: ``text`` is what the page, CSV and XLSX show; ``value`` is the
+    number behind it (None when hidden or not applicable)."""
+
+    text: str
+    value: int | float | None = None
+    suppressed: bool = False
+    numeric: bool = True
+
+
+@dataclass
+class Row:
+    header: str
+    cells: list[Cell]
+    total: bool = False
+    level: int = 0
+
+
+@dataclass
+class Table:
+    key: str
+    caption: str
+    row_label: str
+    columns: list[str]
+    rows: list[Row]
+
+    @property
+    def has_suppressed(self) -> bool:
+        return any(c.suppressed for r in self.rows for c in r.cells)
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    intro: str
+    tables: list[Table]
+    charts: list[charts.Chart] = field(default_factory=list)
+
+
+@dataclass
+class FiguresPage:
+    """Everything the figures page, its print view and every export show."""
+
+    title: str
+    as_of: dt.date
+    filters: FigureFilters
+    filter_labels: list[tuple[str, str]]
+    sections: list[Section]
+    footnotes: list[str]
+    threshold: int
+    period_choices: list[tuple[str, str]]
+    district_choices: list[tuple[int, str]]
+    target_choices: list[tuple[str, str]]
+    cache_key: str
+
+    @property
+    def tables(self) -> list[Table]:
+        return [t for s in self.sections for t in s.tables]
+
+
+def figures_page(filters: FigureFilters, *, today: dt.date | None = None) -> FiguresPage:
+    """The figures page for the filters, in the active language (cached for a few minutes)."""
+    data = figure_data(today)
+    if filters.district is not None and filters.district not in dict(data.districts):
+        filters = FigureFilters(period=filters.period, target=filters.target)
+    key = (
+        f"figures:{CACHE_VERSION}:page:{data.window.today.isoformat()}:{data.threshold}:"
+        f"{data.answer_days}:{filters.key}:{get_language()}"
+    )
+    page = cache.get(key)
+    if page is None:
+        page = _PageBuilder(data, filters).build(cache_key=key)
+        cache.set(key, page, CACHE_SECONDS)
+    return page
+
+
+def _count(value: int | None) -> Cell:
+    if value is None:
+        return Cell(SYMBOL, None, suppressed=True)
+    return Cell(str(value), value)
+
+
+def _days(value: float | None, *, population: int | None, threshold: int) -> Cell:
+    if population == 0 or (value is None and population is not None and population >= threshold):
+        return Cell(NOT_APPLICABLE, None)
+    if value is None or not disclosure.statistic_visible(
+        population=population, threshold=threshold
+    ):
+        return Cell(SYMBOL, None, suppressed=True)
+    rounded = round(value, 1)
+    if float(rounded).is_integer():
+        return Cell(str(int(rounded)), int(rounded))
+    return Cell(number_format(rounded, decimal_pos=1), rounded)
+
+
+def _na() -> Cell:
+    return Cell(NOT_APPLICABLE, None, numeric=False)
+
+
+def _month_label(window: Window, month: dt.date) -> str:
+    label = date_format(month, "F Y")
+    if month == window.current:
+        return gettext("%(month)s (so far)") % {"month": label}
+    return label
+
+
+def _target_label(target: str) -> str:
+    return str(TargetType(target).label)
+
+
+def _group_label(group: str) -> str:
+    if group in Group.values:
+        return str(Group(group).label)
+    return gettext("grade or age group not yet known")
+
+
+class _PageBuilder:
+    def __init__(self, data: FigureData, filters: FigureFilters) -> None:
+        self.data, self.filters, self.window = data, filters, data.window
+        self.t = data.threshold
+        self.names = dict(data.districts)
+        self.dsel: Any = ("district", filters.district) if filters.district else TOTAL
+        self.targets = [filters.target] if filters.target else TARGETS
+        self.tsel: Any = _target_node(filters.target) if filters.target else TOTAL
+        self.period = self.window.period_node(filters.period)
+        self.months = self.window.months_of(filters.period)
+        self.durations = durations(self.window, filters.district)
+
+    # --- helpers ---
+
+    def districts(self) -> list[tuple[Any, str]]:
+        if self.filters.district:
+            return [(self.dsel, self.names[self.filters.district])]
+        rows = [(("district", i), name) for i, name in self.data.districts]
+        return [*rows, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
+
+    def in_district(self, district_id: int) -> bool:
+        return self.filters.district is None or district_id == self.filters.district
+
+    def places_by(self, key: str) -> dict[Any, list[int]]:
+        """Free and reserved places summed by target+district, target+group or kind+district."""
+        sums: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
+        for (kind, district_id, group), (free, reserved) in self.data.places.items():
+            target = target_for_kind(kind)
+            if target not in self.targets:
+                continue
+            if key == "district":
+                k: Any = (target, district_id)
+            elif key == "kind":
+                k = (kind, district_id)
+            else:
+                if not self.in_district(district_id):
+                    continue
+                k = (target, group if GROUP_TARGET.get(group) == target else f"{target}:?")
+            sums[k][0] += free
+            sums[k][1] += reserved
+        return sums
+
+    @staticmethod
+    def _places_cells(free: int, reserved: int) -> list[Cell]:
+        return [Cell(str(free), free), Cell(str(reserved), reserved)]
+
+    # --- sections ---
+
+    def build(self, *, cache_key: str) -> FiguresPage:
+        window, f = self.window, self.filters
+        months = self.months
+        period_text = (
+            f"{PERIOD_LABELS[f.period]} ({date_format(months[0], 'F Y')} \u2013 "
+            f"{date_format(months[-1], 'F Y')})"
+        )
+        labels = [
+            (gettext("Period"), period_text),
+            (gettext("District"), self.names[f.district] if f.district else gettext("all")),
+            (gettext("Target type"), _target_label(f.target) if f.target else gettext("all")),
+        ]
+        sections = [self.capacity(), self.placement(), self.referrals()]
+        return FiguresPage(
+            title=gettext("Figures"),
+            as_of=window.today,
+            filters=f,
+            filter_labels=labels,
+            sections=sections,
+            footnotes=self.footnotes(),
+            threshold=self.t,
+            period_choices=[(p, str(PERIOD_LABELS[p])) for p in PERIODS],
+            district_choices=list(self.data.districts),
+            target_choices=[(t, _target_label(t)) for t in TARGETS],
+            cache_key=cache_key,
+        )
+
+    def capacity(self) -> Section:
+        by_district = self.places_by("district")
+        columns = [
+            gettext("Free places"),
+            gettext("Reserved places"),
+            gettext("Children waiting"),
+            gettext("Referrals pending"),
+        ]
+        tables = []
+        for target in self.targets:
+            node = _target_node(target)
+            rows = []
+            for d, name in self.districts():
+                district_id = d[1]
+                free, reserved = by_district.get((target, district_id), (0, 0))
+                waiting, pending = (d, node), (d, node)
+                values = (
+                    free,
+                    reserved,
+                    self.data.waiting.value(waiting),
+                    self.data.pending.value(pending),
+                )
+                if not any(values) and not self.filters.district:
+                    continue
+                rows.append(
+                    Row(
+                        name,
+                        [
+                            *self._places_cells(free, reserved),
+                            _count(self.data.waiting.shown(waiting)),
+                            _count(self.data.pending.shown(pending)),
+                        ],
+                    )
+                )
+            if not self.filters.district:
+                free = sum(v[0] for k, v in by_district.items() if k[0] == target)
+                reserved = sum(v[1] for k, v in by_district.items() if k[0] == target)
+                rows.append(
+                    Row(
+                        gettext("Total"),
+                        [
+                            *self._places_cells(free, reserved),
+                            _count(self.data.waiting.shown((TOTAL, node))),
+                            _count(self.data.pending.shown((TOTAL, node))),
+                        ],
+                        total=True,
+                    )
+                )
+            tables.append(
+                Table(
+                    key=f"capacity-{target}",
+                    caption=gettext("Places and demand by district: %(target)s")
+                    % {"target": _target_label(target)},
+                    row_label=gettext("District"),
+                    columns=columns,
+                    rows=rows,
+                )
+            )
+
+        by_group = self.places_by("group")
+        rows = []
+        for target in self.targets:
+            node = _target_node(target)
+            free = sum(v[0] for k, v in by_group.items() if k[0] == target)
+            reserved = sum(v[1] for k, v in by_group.items() if k[0] == target)
+            rows.append(
+                Row(
+                    _target_label(target),
+                    [
+                        *self._places_cells(free, reserved),
+                        _count(self.data.waiting.shown((self.dsel, node))),
+                        _count(self.data.pending.shown((self.dsel, node))),
+                    ],
+                    total=True,
+                )
+            )
+            for group in [*_groups(target), f"{target}:?"]:
+                g = ("group", group)
+                free, reserved = by_group.get((target, group), (0, 0))
+                values = (
+                    free,
+                    reserved,
+                    self.data.waiting.value((self.dsel, g)),
+                    self.data.pending.value((self.dsel, g)),
+                )
+                if not any(values):
+                    continue
+                rows.append(
+                    Row(
+                        _group_label(group),
+                        [
+                            *self._places_cells(free, reserved),
+                            _count(self.data.waiting.shown((self.dsel, g))),
+                            _count(self.data.pending.shown((self.dsel, g))),
+                        ],
+                        level=1,
+                    )
+                )
+        if not self.filters.target:
+            free = sum(v[0] for v in by_group.values())
+            reserved = sum(v[1] for v in by_group.values())
+            rows.append(
+                Row(
+                    gettext("All target types"),
+                    [
+                        *self._places_cells(free, reserved),
+                        _count(self.data.waiting.shown((self.dsel, TOTAL))),
+                        _count(self.data.pending.shown((self.dsel, TOTAL))),
+                    ],
+                    total=True,
+                )
+            )
+        tables.append(
+            Table(
+                key="capacity-groups",
+                caption=gettext("Places and demand by grade or age group"),
+                row_label=gettext("Grade or age group"),
+                columns=columns,
+                rows=rows,
+            )
+        )
+
+        tables.append(self.kinds_table())
+        if self.filters.district:
+            tables.append(self.institutions_table())
+        tables.append(self.waiting_days_table())
+        return Section(
+            key="capacity",
+            title=gettext("Places and children waiting today"),
+            intro=gettext(
+                "Free and reserved places as the institutions report them; children whose case "
+                "is open and who have no place yet; referrals still waiting for an answer."
+            ),
+            tables=tables,
+        )
+
+    def kinds_table(self) -> Table:
+        kinds = [k for k in InstitutionKind.values if target_for_kind(k) in self.targets]
+        by_kind = self.places_by("kind")
+        rows = []
+        totals = [0] * (len(kinds) + 1)
+        for d, name in self.districts():
+            district_id = d[1]
+            if not any((k, district_id) in by_kind for k in kinds):
+                continue
+            values = [by_kind.get((k, district_id), (0, 0))[0] for k in kinds]
+            values.append(sum(values))
+            totals = [a + b for a, b in zip(totals, values, strict=True)]
+            rows.append(Row(name, [Cell(str(v), v) for v in values]))
+        if not self.filters.district and rows:
+            rows.append(Row(gettext("Total"), [Cell(str(v), v) for v in totals], total=True))
+        return Table(
+            key="free-places-kinds",
+            caption=gettext("Free places by institution kind and district"),
+            row_label=gettext("District"),
+            columns=[*(str(InstitutionKind(k).label) for k in kinds), gettext("Total")],
+            rows=rows,
+        )
+
+    def institutions_table(self) -> Table:
+        """Places per institution (figures about institutions, not children)."""
+        kinds = [k for k in InstitutionKind.values if target_for_kind(k) in self.targets]
+        stale_days = OfficeSettings.current().places_stale_days
+        stale_before = timezone.now() - dt.timedelta(days=stale_days)
+        institutions = (
+            Institution.objects.filter(
+                is_active=True, district_id=self.filters.district, kind__in=kinds
+            )
+            .order_by("name")
+            .values("name", "kind")
+            .annotate(
+                free=Coalesce(Sum("places__free"), 0),
+                reserved=Coalesce(Sum("places__reserved"), 0),
+                updated=Max("places__updated_at"),
+            )
+        )
+        rows = []
+        for item in institutions:
+            updated = item["updated"]
+            if updated is None:
+                when = gettext("no figures yet")
+            else:
+                when = date_format(timezone.localtime(updated).date(), "SHORT_DATE_FORMAT")
+                if updated < stale_before:
+                    when = gettext("%(date)s (out of date)") % {"date": when}
+            rows.append(
+                Row(
+                    item["name"],
+                    [
+                        Cell(str(InstitutionKind(item["kind"]).label), None, numeric=False),
+                        *self._places_cells(item["free"], item["reserved"]),
+                        Cell(when, None, numeric=False),
+                    ],
+                )
+            )
+        return Table(
+            key="free-places-institutions",
+            caption=gettext("Free places per institution in %(district)s")
+            % {"district": self.names[self.filters.district or 0]},
+            row_label=gettext("Institution"),
+            columns=[
+                gettext("Kind"),
+                gettext("Free places"),
+                gettext("Reserved places"),
+                gettext("Figures updated"),
+            ],
+            rows=rows,
+        )
+
+    def waiting_days_table(self) -> Table:
+        current = _month_node(self.window.current)
+        rows = []
+        nodes = [(_target_node(t), _target_label(t)) for t in self.targets]
+        if not self.filters.target:
+            nodes.append((TOTAL, gettext("All target types")))
+        for node, label in nodes:
+            count = self.data.waiting.shown((self.dsel, node))
+            median, p90 = self.durations.without_place.get((current, node), (None, None))
+            rows.append(
+                Row(
+                    label,
+                    [
+                        _count(count),
+                        _days(median, population=count, threshold=self.t),
+                        _days(p90, population=count, threshold=self.t),
+                    ],
+                    total=node == TOTAL,
+                )
+            )
+        return Table(
+            key="waiting-days",
+            caption=gettext("Days without a place: children waiting today"),
+            row_label=gettext("Target type"),
+            columns=[
+                gettext("Children waiting"),
+                gettext("Median days"),
+                gettext("90th percentile of days"),
+            ],
+            rows=rows,
+        )
+
+    def placement(self) -> Section:
+        columns = [
+            gettext("Registered"),
+            gettext("Placed"),
+            gettext("Waiting at the end of the month"),
+            gettext("Median days from registration to placement"),
+            gettext("90th percentile of days from registration to placement"),
+            gettext("Median days without a place (waiting at the end of the month)"),
+            gettext("90th percentile of days without a place"),
+        ]
+        nodes = (
+            [(self.tsel, _target_label(self.filters.target))]
+            if self.filters.target
+            else [
+                (TOTAL, gettext("all target types")),
+                *((_target_node(t), _target_label(t)) for t in TARGETS),
+            ]
+        )
+        tables = []
+        for node, label in nodes:
+            rows = []
+            for month in self.months:
+                m = _month_node(month)
+                placed = self.data.placed.shown((m, self.dsel, node))
+                stock = self.data.stock.shown((m, self.dsel, node))
+                a = self.durations.to_placement.get((m, node), (None, None))
+                b = self.durations.without_place.get((m, node), (None, None))
+                rows.append(
+                    Row(
+                        _month_label(self.window, month),
+                        [
+                            _count(self.data.registered.shown((m, self.dsel, node))),
+                            _count(placed),
+                            _count(stock),
+                            _days(a[0], population=placed, threshold=self.t),
+                            _days(a[1], population=placed, threshold=self.t),
+                            _days(b[0], population=stock, threshold=self.t),
+                            _days(b[1], population=stock, threshold=self.t),
+                        ],
+                    )
+                )
+            placed = self.data.placed.shown((self.period, self.dsel, node))
+            a = self.durations.to_placement.get((self.period, node), (None, None))
+            rows.append(
+                Row(
+                    gettext("Total: %(period)s") % {"period": PERIOD_LABELS[self.filters.period]},
+                    [
+                        _count(self.data.registered.shown((self.period, self.dsel, node))),
+                        _count(placed),
+                        _na(),
+                        _days(a[0], population=placed, threshold=self.t),
+                        _days(a[1], population=placed, threshold=self.t),
+                        _na(),
+                        _na(),
+                    ],
+                    total=True,
+                )
+            )
+            tables.append(
+                Table(
+                    key=f"placement-{'all' if node == TOTAL else node[1]}",
+                    caption=gettext("Children registered, placed and waiting per month: %(target)s")
+                    % {"target": label},
+                    row_label=gettext("Month"),
+                    columns=columns,
+                    rows=rows,
+                )
+            )
+        return Section(
+            key="placement",
+            title=gettext("Placement by month"),
+            intro=gettext(
+                "Children registered and placed per month, children still without a place at "
+                "the end of each month, and how long it took."
+            ),
+            tables=tables,
+            charts=self.placement_charts(tables[0]),
+        )
+
+    def placement_charts(self, table: Table) -> list[charts.Chart]:
+        categories = [date_format(m, "M y") for m in self.months]
+        body = [r for r in table.rows if not r.total]
+
+        def column(i: int) -> list[float | None]:
+            return [r.cells[i].value for r in body]
+
+        note = gettext(
+            "The numbers are in the table “%(table)s”. A hidden value is marked • and not drawn."
+        ) % {"table": table.caption}
+        return [
+            charts.bar_chart(
+                key="chart-flow",
+                title=gettext("Children registered and placed per month"),
+                description=note,
+                categories=categories,
+                series=[
+                    charts.Series(gettext("Registered"), column(0)),
+                    charts.Series(gettext("Placed"), column(1)),
+                ],
+            ),
+            charts.bar_chart(
+                key="chart-waiting",
+                title=gettext("Children waiting at the end of each month"),
+                description=note,
+                categories=categories,
+                series=[charts.Series(gettext("Waiting"), column(2))],
+            ),
+            charts.line_chart(
+                key="chart-days",
+                title=gettext("Median days per month"),
+                description=note,
+                categories=categories,
+                series=[
+                    charts.Series(gettext("Registration to placement"), column(3)),
+                    charts.Series(gettext("Without a place (end of month)"), column(5)),
+                ],
+            ),
+        ]
+
+    def referrals(self) -> Section:
+        outcome_columns: list[tuple[Any, str]] = [
+            (ACCEPTED, gettext("Accepted")),
+            *(
+                (
+                    ("reason", r),
+                    gettext("Declined: %(reason)s") % {"reason": DeclineReason(r).label},
+                )
+                for r in DeclineReason.values
+            ),
+            (DECLINED, gettext("Declined in total")),
+            (EXPIRED, gettext("Expired without an answer")),
+            (WITHDRAWN, gettext("Withdrawn")),
+            (TOTAL, gettext("Total")),
+        ]
+        on_time_label = gettext("Answered within %(days)s working days") % {
+            "days": self.data.answer_days
+        }
+        columns = [label for _node, label in outcome_columns] + [on_time_label]
+        cube, on_time = self.data.referrals, self.data.on_time
+
+        def cells(district: Any, target: Any) -> list[Cell]:
+            out = [
+                _count(cube.shown((self.period, district, target, o))) for o, _l in outcome_columns
+            ]
+            out.append(_count(on_time.shown((self.period, district, target))))
+            return out
+
+        rows = []
+        for d, name in self.districts():
+            if not cube.value((self.period, d, self.tsel, TOTAL)) and not self.filters.district:
+                continue
+            rows.append(Row(name, cells(d, self.tsel)))
+        if not self.filters.district:
+            rows.append(Row(gettext("Total"), cells(TOTAL, self.tsel), total=True))
+        target_text = (
+            _target_label(self.filters.target)
+            if self.filters.target
+            else gettext("all target types")
+        )
+        by_district = Table(
+            key="referrals-districts",
+            caption=gettext("Referrals by the institution's district and outcome: %(target)s")
+            % {"target": target_text},
+            row_label=gettext("District"),
+            columns=columns,
+            rows=rows,
+        )
+        rows = [Row(_target_label(t), cells(self.dsel, _target_node(t))) for t in self.targets]
+        if not self.filters.target:
+            rows.append(Row(gettext("All target types"), cells(self.dsel, TOTAL), total=True))
+        by_target = Table(
+            key="referrals-targets",
+            caption=gettext("Referrals by target type and outcome"),
+            row_label=gettext("Target type"),
+            columns=columns,
+            rows=rows,
+        )
+        return Section(
+            key="referrals",
+            title=gettext("Referrals made in the period"),
+            intro=gettext(
+                "Referrals made in the period by their outcome so far; referrals still pending "
+                "are counted under places and demand."
+            ),
+            tables=[by_district, by_target],
+        )
+
+    def footnotes(self) -> list[str]:
+        return [
+            gettext(
+                "%(symbol)s hidden: fewer than %(threshold)s children, or hidden so that such a "
+                "number cannot be worked out from totals or from other tables on this page."
+            )
+            % {"symbol": SYMBOL, "threshold": self.t},
+            gettext(
+                "Medians and percentiles are shown only where at least %(threshold)s children "
+                "are counted and their number is shown; %(na)s: none or not applicable."
+            )
+            % {"threshold": self.t, "na": NOT_APPLICABLE},
+            gettext(
+                "Free and reserved places are figures about institutions, not about children, "
+                "and are shown in full."
+            ),
+            gettext(
+                "Waiting: the case is open and the child has no place yet (intake to referred, "
+                "or on hold). Days without a place count from the arrival in the city (or the "
+                "registration); days to placement from the registration to the first day "
+                "attended."
+            ),
+            gettext(
+                "Referrals are counted by the month they were made and by the district of the "
+                "institution; answered means accepted or declined."
+            ),
+            gettext(
+                "Figures as of %(date)s; they are recomputed at most every %(minutes)s minutes."
+            )
+            % {
+                "date": date_format(self.window.today, "SHORT_DATE_FORMAT"),
+                "minutes": CACHE_SECONDS // 60,
+            },
+        ]
+
+
+# --- exports ---------------------------------------------------------------------------------
+
+
+def _head(page: FiguresPage) -> list[list[str]]:
+    rows = [[page.title], [gettext("As of"), date_format(page.as_of, "SHORT_DATE_FORMAT")]]
+    rows += [[label, value] for label, value in page.filter_labels]
+    return rows
+
+
+def page_rows(page: FiguresPage) -> list[list[Any]]:
+    """The page as rows of cells: heading, every table (caption, header, rows), footnotes.
+    Cells are :class:`Cell` inside tables and plain text elsewhere."""
+    rows: list[list[Any]] = [*_head(page), []]
+    for table in page.tables:
+        rows.append([table.caption])
+        rows.append([table.row_label, *table.columns])
+        for row in table.rows:
+            rows.append([row.header, *row.cells])
+        if not table.rows:
+            rows.append([gettext("No figures.")])
+        rows.append([])
+    rows += [[note] for note in page.footnotes]
+    return rows
+
+
+def page_csv(page: FiguresPage) -> str:
+    """CSV (semicolon-separated, as German spreadsheets expect) of exactly what the page shows;
+    hidden cells are the symbol."""
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
+    for row in page_rows(page):
+        writer.writerow([c.text if isinstance(c, Cell) else c for c in row])
+    return out.getvalue()
+
+
+def page_xlsx(page: FiguresPage) -> bytes:
+    """An XLSX workbook with the same rows as the CSV; numbers as numbers."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = gettext("Figures")[:31]
+    bold = Font(bold=True)
+    captions = {t.caption for t in page.tables}
+    headers = {(t.row_label, *t.columns) for t in page.tables}
+    for r, row in enumerate(page_rows(page), start=1):
+        texts = tuple(c.text if isinstance(c, Cell) else c for c in row)
+        for c, item in enumerate(row, start=1):
+            if isinstance(item, Cell):
+                value: Any = item.value if item.value is not None else item.text
+            else:
+                value = item
+            cell = sheet.cell(row=r, column=c, value=value)
+            if (len(row) == 1 and item in captions) or texts in headers or r == 1:
+                cell.font = bold
+    sheet.column_dimensions["A"].width = 42
+    book.properties.creator = "Ankommen"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def log_export(*, actor: Any, fmt: str, filters: FigureFilters, via: str) -> None:
+    """Record an export (or print view) of the figures in the audit log."""
+    from coordination.audit import audit_log
+
+    audit_log(
+        actor=actor,
+        action="figures.export",
+        detail={"format": fmt, "filters": filters.as_dict(), "via": via},
+    )

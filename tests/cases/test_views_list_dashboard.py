@@ -1,0 +1,131 @@
+"""Case list and dashboard: filters, paging, constant queries, only names decrypted."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from cases.models import Case
+from coordination.crypto import Keyring
+from coordination.models import AuditEntry
+from tests.factories import CaseFactory
+
+
+def make_cases(coordinator, district, count: int, **data) -> list[Case]:
+    return [
+        CaseFactory(coordinator=coordinator, district=district, given_name=f"Kind{i}",
+                    arrival_city=timezone.localdate() - dt.timedelta(days=10 + i), **data)
+        for i in range(count)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def decrypted(monkeypatch):
+    """The contexts (app.model.field) decrypted during the test."""
+    seen: list[str] = []
+    real = Keyring.decrypt
+
+    def spy(self, token, *, context):
+        seen.append(context)
+        return real(self, token, context=context)
+
+    monkeypatch.setattr(Keyring, "decrypt", spy)
+    return seen
+
+
+def test_the_list_shows_the_cases_and_logs_one_view_entry(coord_client, coordinator, district):
+    cases = make_cases(coordinator, district, 3)
+    html = coord_client.get(reverse("cases:list")).content.decode()
+    for case in cases:
+        assert case.reference in html and case.given_name in html
+    entry = AuditEntry.objects.get(action="case.view")
+    assert entry.detail == {"view": "list", "references": sorted(c.reference for c in cases)}
+    assert entry.fields == ["family_name", "given_name"]
+
+
+def test_the_list_decrypts_only_the_names(coord_client, coordinator, district, decrypted):
+    make_cases(coordinator, district, 3, notes="geheim", health_notes="Asthma")
+    decrypted.clear()
+    coord_client.get(reverse("cases:list"))
+    assert set(decrypted) == {"cases.case.given_name", "cases.case.family_name"}
+    assert len(decrypted) == 6
+
+
+def test_the_dashboard_decrypts_only_the_names(coord_client, coordinator, district, decrypted):
+    make_cases(coordinator, district, 3, notes="geheim")
+    decrypted.clear()
+    coord_client.get(reverse("cases:dashboard"))
+    assert set(decrypted) <= {"cases.case.given_name", "cases.case.family_name"}
+
+
+def queries_for(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize("url", ["cases:list", "cases:dashboard"])
+def test_the_number_of_queries_does_not_grow_with_the_cases(coord_client, coordinator,
+                                                             colleague, district, url):  # fmt: skip
+    url = reverse(url) + ("?sort=newest&waiting=under_target" if url == "cases:list" else "")
+    make_cases(coordinator, district, 2)
+    coord_client.get(url)  # warm-up: the office settings row and the session are created once
+    few = queries_for(coord_client, url)
+    make_cases(colleague, district, 60)  # more than a page
+    assert queries_for(coord_client, url) == few
+
+
+def test_list_queries_have_an_upper_bound(coord_client, coordinator, district,
+                                          django_assert_max_num_queries) -> None:  # fmt: skip
+    make_cases(coordinator, district, 55)
+    url = reverse("cases:list") + "?q=Haddad&state=intake&age=6-9"
+    coord_client.get(url)  # warm-up: the office settings row and the session are created once
+    # session, user, roles, count, page, audit entry (+ lock on PostgreSQL), the filter
+    # choices, the session save: independent of the number of cases.
+    with django_assert_max_num_queries(17):
+        coord_client.get(url)
+    with django_assert_max_num_queries(17):
+        coord_client.get(reverse("cases:dashboard"))
+
+
+def test_paging_by_fifty(coord_client, coordinator, district) -> None:
+    make_cases(coordinator, district, 55)
+    first = coord_client.get(reverse("cases:list")).context["page"]
+    assert (len(first.object_list), first.paginator.num_pages) == (50, 2)
+    second = coord_client.get(reverse("cases:list") + "?page=2").context["page"]
+    assert len(second.object_list) == 5
+    assert coord_client.get(reverse("cases:list") + "?page=abc").status_code == 200
+
+
+def test_search_and_filters_narrow_the_list(coord_client, coordinator, district) -> None:
+    make_cases(coordinator, district, 3)
+    wanted = CaseFactory(coordinator=coordinator, district=district, given_name="Olena",
+                         family_name="Kovalenko", birth_date=dt.date(2016, 5, 12))  # fmt: skip
+    page = coord_client.get(reverse("cases:list") + "?q=Kovalenko+12.05.2016").context["page"]
+    assert list(page.object_list) == [wanted]
+    page = coord_client.get(reverse("cases:list") + f"?q={wanted.reference}").context["page"]
+    assert list(page.object_list) == [wanted]
+
+
+def test_invalid_filters_are_reported_and_ignored(coord_client, coordinator, district) -> None:
+    make_cases(coordinator, district, 2)
+    response = coord_client.get(reverse("cases:list") + "?state=bogus&district=abc&age=99")
+    assert response.status_code == 200
+    assert {"state", "district", "age"} <= set(response.context["form"].errors)
+    assert response.context["page"].paginator.count == 2
+
+
+def test_the_dashboard_shows_counts_and_flags(coord_client, coordinator, district) -> None:
+    make_cases(coordinator, district, 1)
+    CaseFactory(coordinator=coordinator, district=district, given_name="Lang",
+                arrival_city=timezone.localdate() - dt.timedelta(days=120))  # fmt: skip
+    response = coord_client.get(reverse("cases:dashboard"))
+    html = response.content.decode()
+    assert response.context["totals"]["over_limit"] == 1
+    assert "over the legal limit" in html  # a text badge, not colour alone
+    assert html.index("Lang") < html.index("Kind0")  # longest waiting first
