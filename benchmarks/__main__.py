@@ -56,13 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.cpu_count() or 1,
         help="generator processes (default: CPU count)",
     )
-    parser.add_argument("--requests", type=int, help="timed requests per page (default 60)")
-    parser.add_argument("--warmup", type=int, help="untimed requests per page first (default 5)")
+    parser.add_argument("--requests", type=int, help="timed requests per page (default 50)")
+    parser.add_argument("--warmup", type=int, help="untimed requests per page first (default 3)")
     parser.add_argument(
         "--page-time-cap",
         type=float,
-        default=45.0,
-        help="stop timing a page after this many seconds (default 45)",
+        default=120.0,
+        help="stop timing a page after this many seconds per size (default 120; a safety "
+        "net: fewer than --requests requests are then reported as such)",
     )
     parser.add_argument("--pages", help="only these pages (comma-separated keys)")
     parser.add_argument("--load-seconds", type=int, help="load test duration (default 15)")
@@ -70,7 +71,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--rotation-time-cap",
         type=float,
-        help="stop rotate_field_keys after this many seconds (default 60)",
+        help="stop rotate_field_keys after this many seconds (default 30)",
     )
     parser.add_argument("--crypto-values", type=int, help="values per crypto run (default 20000)")
     parser.add_argument("--skip-pages", action="store_true")
@@ -98,10 +99,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error(f"--cases: sizes between 1 and {MAX_CASES:,}")
     if args.in_place and len(args.sizes) != 1:
         parser.error("--in-place takes exactly one size")
-    args.requests = args.requests or (20 if args.quick else 60)
-    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 5)
+    args.requests = args.requests or (20 if args.quick else 50)
+    args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 3)
     args.load_seconds = args.load_seconds or (5 if args.quick else 15)
-    args.rotation_time_cap = args.rotation_time_cap or (20.0 if args.quick else 60.0)
+    args.rotation_time_cap = args.rotation_time_cap or (15.0 if args.quick else 30.0)
     return args
 
 
@@ -304,7 +305,7 @@ def measure_pages(
         found, contexts = pages.run(
             databases, requests=args.requests, warmup=args.warmup,
             time_cap=args.page_time_cap, do_explain=explain, only=only, log=log,
-            traced=2 if args.quick else 5,
+            traced=1 if args.quick else 2,
         )  # fmt: skip
         for size, page_results in found.items():
             results = data["results"][str(size)]

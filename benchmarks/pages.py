@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from django.core.cache import cache
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -44,7 +45,9 @@ class PageSpec:
     label: str
     role: str  # attribute of BenchUsers
     url: Callable[[dict[str, Any]], str | None]
-    note: str = ""
+    # Empty Django's cache before every request: the figures are cached for minutes, and the
+    # first manager after that waits for the whole computation.
+    cold: bool = False
 
 
 @dataclass
@@ -120,8 +123,13 @@ def page_specs() -> list[PageSpec]:
         PageSpec("case_detail", "case page", "coordinator",
                  lambda ctx: _reverse("cases:detail", ctx["case_pk"])),
         PageSpec("inbox", "institution inbox", "staff", lambda ctx: _reverse("referrals:inbox")),
-        PageSpec("figures", "management figures", "management", lambda ctx: _reverse("figures")),
-        PageSpec("figures_csv", "figures CSV export", "management", export),
+        PageSpec("figures", "management figures (cached)", "management",
+                 lambda ctx: _reverse("figures")),
+        PageSpec("figures_cold", "management figures (cold cache)", "management",
+                 lambda ctx: _reverse("figures"), cold=True),
+        PageSpec("figures_csv", "figures CSV export (cached)", "management", export),
+        PageSpec("figures_csv_cold", "figures CSV export (cold cache)", "management", export,
+                 cold=True),
     ]  # fmt: skip
 
 
@@ -249,6 +257,12 @@ class SizeState:
         return self.clients[role]
 
 
+def _get(client: Client, url: str, *, cold: bool) -> Any:
+    if cold:
+        cache.clear()
+    return client.get(url)
+
+
 def _summarise(result: PageResult, times: list[float]) -> None:
     ms = [t * 1000 for t in times]
     result.requests = len(ms)
@@ -258,12 +272,16 @@ def _summarise(result: PageResult, times: list[float]) -> None:
     result.max_ms = round(max(ms), 2)
 
 
-def _inspect(state: SizeState, result: PageResult, *, do_explain: bool, traced: int) -> None:
+def _inspect(
+    state: SizeState, result: PageResult, *, do_explain: bool, traced: int, cold: bool
+) -> None:
     """Untimed: query count, plans, tracemalloc peak of one request."""
     client = state.client(result.role)
     url = str(result.url)
     counts = []
     for _ in range(3):  # the least of three: a cache expiring (60 s) adds a query at random
+        if cold:
+            cache.clear()
         with CaptureQueriesContext(connection) as ctx:
             client.get(url)
         counts.append(len(ctx.captured_queries))
@@ -272,6 +290,8 @@ def _inspect(state: SizeState, result: PageResult, *, do_explain: bool, traced: 
         result.notes.append(f"query counts of three requests: {counts}")
     if do_explain:
         recorded, wrapper = record_statements()
+        if cold:
+            cache.clear()
         with connection.execute_wrapper(wrapper):
             client.get(url)
         result.plans = explain_statements(recorded, state.tables)
@@ -279,7 +299,7 @@ def _inspect(state: SizeState, result: PageResult, *, do_explain: bool, traced: 
     if traced:
         tracemalloc.start()
         for _ in range(traced):
-            client.get(url)
+            _get(client, url, cold=cold)
         result.tracemalloc_peak_kib = round(tracemalloc.get_traced_memory()[1] / 1024, 1)
         tracemalloc.stop()
 
@@ -333,7 +353,7 @@ def run(
             state.activate()
             client = state.client(spec.role)
             for _ in range(warmup):
-                client.get(str(per_size[state.size].url))
+                _get(client, str(per_size[state.size].url), cold=spec.cold)
         started = time.perf_counter()
         cap = time_cap * len(states)
         capped = False
@@ -349,6 +369,8 @@ def run(
                 url = str(result.url)
                 client.get(url)  # untimed: may reconnect after the switch of database
                 for _ in range(min(batch, requests - len(times[state.size]))):
+                    if spec.cold:
+                        cache.clear()
                     t0 = time.perf_counter()
                     response = client.get(url)
                     times[state.size].append(time.perf_counter() - t0)
@@ -376,7 +398,7 @@ def run(
             bad = {s: n for s, n in result.status.items() if not s.startswith("2")}
             if bad:
                 result.notes.append(f"non-2xx responses: {bad}")
-            _inspect(state, result, do_explain=do_explain, traced=traced)
+            _inspect(state, result, do_explain=do_explain, traced=traced, cold=spec.cold)
             log(
                 f"  {spec.label} @ {state.size:,}: median {result.median_ms} ms, "
                 f"p95 {result.p95_ms} ms, {result.queries} queries, status {result.status}"

@@ -8,6 +8,7 @@ MAX_TIME_RATIO = 1.5
 MAX_SWEEP_RATIO = 1.5
 MAX_DECRYPT_TO_RAW = 2.0
 MAX_WALL_SECONDS = 15 * 60
+MIN_REQUESTS = 50
 
 
 def _n(size: int | str) -> str:
@@ -54,6 +55,20 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "detail": f"{sweep_small['median_ms']} ms vs {sweep_large['median_ms']} ms "
                           f"({ratio}x)",
             })  # fmt: skip
+    measured = [
+        (size, page)
+        for size, result in data["results"].items()
+        for page in (result.get("pages") or {}).values()
+        if isinstance(page, dict) and page.get("requests")
+    ]
+    if measured:
+        short = [f"{p['label']} @ {_n(size)}: {p['requests']}" for size, p in measured
+                 if p["requests"] < MIN_REQUESTS]  # fmt: skip
+        checks.append({
+            "target": f"every page timed over at least {MIN_REQUESTS} requests",
+            "ok": not short,
+            "detail": "; ".join(short) or f"{len(measured)} page measurements",
+        })  # fmt: skip
     crypto = data.get("crypto") or {}
     if crypto.get("implementations"):
         checks.append({
@@ -110,6 +125,7 @@ def markdown(data: dict[str, Any]) -> str:
     head += [f"p95 ms {_n(s)}" for s in sizes]
     if len(sizes) > 1:
         head.append(f"× ({_n(large)}/{_n(small)})")
+    head.append("KiB " + " / ".join(_n(s) for s in sizes))
     out.append("**Pages** (server time per request, Django test client, logged in as the role)")
     out.append("")
     out.append("| " + " | ".join(head) + " |")
@@ -131,6 +147,8 @@ def markdown(data: dict[str, Any]) -> str:
         row += [_fmt(p.get("p95_ms")) for p in per]
         if len(sizes) > 1:
             row.append(_fmt(_ratio(per[-1].get("median_ms"), per[0].get("median_ms")), "×"))
+        row.append(" / ".join(_fmt(round(p["bytes"] / 1024)) if p.get("bytes") else "–"
+                              for p in per))  # fmt: skip
         out.append("| " + " | ".join(row) + " |")
     out.append("")
 

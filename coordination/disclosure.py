@@ -273,9 +273,11 @@ class Cube:
         self._cells: dict[Cell, int] = dict(cells)
         self._published_rule = published
         self._published: dict[Cell, bool] = {}
-        self._primary = frozenset(
-            c for c, v in self._cells.items() if v < self.threshold and self._is_published(c)
-        )
+        # Small counts need a box whether published or not: a cell that is never shown can
+        # still be worked out from shown ones (12 months minus 6 months, a district's total
+        # minus its target types).
+        self._sensitive = frozenset(c for c, v in self._cells.items() if v < self.threshold)
+        self._primary = frozenset(c for c in self._sensitive if self._is_published(c))
         self._suppressed: set[Cell] = set(self._primary)
         self._protected: set[Cell] = set()
         self._fibers: dict[tuple[int, Cell], list[int]] | None = None
@@ -402,23 +404,21 @@ class Cube:
                 chosen.append(p)
         return chosen
 
-    def _free_leaves(
-        self, k: int, cell: Cell, under: frozenset[int], taken: list[int]
-    ) -> list[int]:
-        """Zero leaves under a node whose cells are never published: free corners that may
+    def _free_leaves(self, k: int, cell: Cell, among: Iterable[int], taken: list[int]) -> list[int]:
+        """Zero leaves (of ``among``) whose cells are never published: free corners that may
         go up (a small dimension only)."""
         dim = self.dims[k]
         if len(dim.leaves) > _SMALL_DIMENSION:
             return []
         return [
             p
-            for p in sorted(under)
+            for p in sorted(among)
             if p not in taken
             and self._replace(cell, k, p) not in self._cells
             and not self._is_published(self._replace(cell, k, p))
         ][:_PRESELECT]
 
-    def _moves(self, k: int, cell: Cell, value: int) -> list[Move]:
+    def _moves(self, k: int, cell: Cell, forced: bool) -> list[Move]:
         """The cheapest elementary changes along dimension k that keep every subtotal."""
         dim = self.dims[k]
         node = cell[k]
@@ -430,6 +430,8 @@ class Cube:
         if not dim._is_leaf[node]:
             inside += self._free_leaves(k, cell, under, inside)
         outside = [] if node == 0 else self._pick(k, cell, line, under, False)
+        if node != 0:
+            outside += self._free_leaves(k, cell, set(dim.leaves) - under, outside)
         candidates = [dim._chain_move(a) for a in inside]
         candidates += [dim._difference_move(a, b) for a in inside for b in outside]
         ranked: list[tuple[int, int, int, Move]] = []
@@ -441,9 +443,9 @@ class Cube:
                 edge = self._replace(cell, k, position)
                 v = self._cells.get(edge, 0)
                 public = self._is_published(edge)
-                # A published zero cannot be hidden; with the cell at 1 the box cannot turn
-                # around, so a corner that goes down must stay above its lower bound.
-                if (public and v == 0) or (sign < 0 and value == 1 and v <= _floor(public)):
+                # A published zero cannot be hidden; when the cell itself cannot go down, the
+                # box cannot turn around, so a corner that goes down must stay above its floor.
+                if (public and v == 0) or (sign < 0 and forced and v <= _floor(public)):
                     break
                 if public and edge not in self._suppressed:
                     cost += v
@@ -467,9 +469,13 @@ class Cube:
             for dim, p in zip(self.dims, current, strict=True)
         )
 
-    def _evaluate(self, moves: Sequence[Move], limit: float) -> tuple[int, list[Cell]] | None:
-        """The cost of a box and its corners, or None if it is impossible or costs >= limit."""
+    def _evaluate(
+        self, moves: Sequence[Move], limit: float
+    ) -> tuple[int, list[Cell], list[Cell]] | None:
+        """The cost of a box, its published corners (to hide) and all its corners, or None if
+        it is impossible or costs >= limit."""
         corners: list[Cell] = []
+        every: list[Cell] = []
         cost = 0
         down_ok = up_ok = True
         for combo in itertools.product(*moves):
@@ -488,20 +494,26 @@ class Cube:
                     up_ok = False
                 if not (down_ok or up_ok):
                     return None
+            every.append(corner)
             if public:
                 if corner not in self._suppressed:
                     cost += v
                     if cost >= limit:
                         return None
                 corners.append(corner)
-        return cost, corners
+        return cost, corners, every
 
-    def _best_box(self, cell: Cell) -> list[Cell]:
-        value = self._cells[cell]
-        options = [self._moves(k, cell, value) for k in range(len(self.dims))]
-        best: tuple[int, list[Cell]] | None = None
+    def _best_box(self, cell: Cell) -> tuple[list[Cell], list[Cell]]:
+        forced = self._cells[cell] <= _floor(self._is_published(cell))
+        options = [self._moves(k, cell, forced) for k in range(len(self.dims))]
+        best: tuple[int, list[Cell], list[Cell]] | None = None
         widest = max(len(o) for o in options)
+        # Widen the search one rank at a time; after the first box is found look one rank
+        # further (a corner shared by two dimensions can make a later pair cheaper).
+        last = widest
         for budget in range(1, widest + 1):
+            if budget > last:
+                break
             ranges = [range(min(budget, len(o))) for o in options]
             for ranks in itertools.product(*ranges):
                 if max(ranks) != budget - 1:
@@ -512,14 +524,16 @@ class Cube:
                 )
                 if found is not None:
                     best = found
-            if best is not None:
-                break
+                    if best[0] == 0:
+                        return best[1], best[2]
+            if best is not None and last == widest:
+                last = budget + 1
         if best is None:
             found = self._evaluate(self._fallback(cell), math.inf)
             if found is None:  # pragma: no cover - the fallback box always works
                 raise AssertionError(f"{self.name}: no box for a hidden cell")
             best = found
-        return best[1]
+        return best[1], best[2]
 
     def compact(self) -> None:
         """Drop the search indexes once protected (smaller to cache)."""
@@ -529,12 +543,15 @@ class Cube:
     def _protect_pending(self) -> bool:
         """Cover every hidden, not yet covered cell with a box; True if anything changed."""
         changed = False
-        pending = sorted(self._suppressed - self._protected, key=lambda c: (self._cells[c], c))
+        pending = sorted(
+            (self._suppressed | self._sensitive) - self._protected,
+            key=lambda c: (self._cells[c], c),
+        )
         for cell in pending:
             if cell in self._protected:
                 continue
-            corners = self._best_box(cell)
-            self._hide(corners)
+            hidden, corners = self._best_box(cell)
+            self._hide(hidden)
             self._protected.update(corners)
             changed = True
         return changed

@@ -115,12 +115,14 @@ class AdminAccessAuditMiddleware:
         return response
 
 
-def _audit_admin_view(request: HttpRequest, url_name: str, kwargs: dict[str, Any]) -> None:
+def _audit_admin_view(
+    request: HttpRequest, url_name: str, kwargs: dict[str, Any], site: Any = None
+) -> None:
     from django.contrib import admin
 
     from coordination.fields import encrypted_fields
 
-    for model, model_admin in admin.site._registry.items():
+    for model, model_admin in (site or admin.site)._registry.items():
         prefix = f"{model._meta.app_label}_{model._meta.model_name}"
         if not url_name.startswith(prefix + "_"):
             continue

@@ -26,6 +26,7 @@ import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.core.cache import cache
@@ -110,6 +111,10 @@ def _group_node(target: str, group: str) -> tuple[str, str]:
     if GROUP_TARGET.get(group) != target:
         group = f"{target}:?"
     return ("group", group)
+
+
+def _leaf_group(target: str, group: str) -> str:
+    return group if GROUP_TARGET.get(group) == target else f"{target}:?"
 
 
 def _reason_node(reason: str) -> tuple[str, str]:
@@ -226,20 +231,75 @@ def _target_dimension() -> Dimension:
     return Dimension("target", [_target_node(t) for t in TARGETS])
 
 
+BAND_LABELS = {
+    "kita_u3": _("Kita: under 3"),
+    "kita_3": _("Kita: 3 to school entry"),
+    "primary": _("Primary (grades 1 to 4)"),
+    "lower_secondary": _("Lower secondary (grades 5 to 10)"),
+    "upper_secondary": _("Upper secondary (grades 11 to 13)"),
+    "vocational": _("Vocational courses"),
+}
+
+
+def band_of(group: str) -> str:
+    """The age band of a grade or age group (its own band for Kita groups); unknown groups
+    get an unknown band per target type ("school:?")."""
+    target = GROUP_TARGET.get(group)
+    if target is None:
+        return group  # "<target>:?"
+    if target == TargetType.KITA:
+        return group
+    if target == TargetType.VOCATIONAL:
+        return "vocational"
+    grade = int(group[1:])
+    return "primary" if grade <= 4 else "lower_secondary" if grade <= 10 else "upper_secondary"
+
+
+def _groups(target: str) -> list[str]:
+    return [*(g for g, t in GROUP_TARGET.items() if t == target), f"{target}:?"]
+
+
+def _bands(target: str) -> list[str]:
+    return list(dict.fromkeys(band_of(g) for g in _groups(target)))
+
+
 def _group_dimension() -> Dimension:
-    """Grade or age group under its target type (target types are subtotals)."""
+    """Grade or age group under its age band under its target type (subtotals)."""
     tree: dict[Any, list[Any]] = {TOTAL: [_target_node(t) for t in TARGETS]}
     for target in TARGETS:
-        tree[_target_node(target)] = [
-            *(("group", g) for g in _groups(target)),
-            ("group", f"{target}:?"),
-        ]
+        tree[_target_node(target)] = [("band", b) for b in _bands(target)]
+        for band in _bands(target):
+            tree[("band", band)] = [("group", g) for g in _groups(target) if band_of(g) == band]
     names = {_target_node(t): ("target", _target_node(t)) for t in TARGETS}
     return Dimension("group", tree, key_names=names)
 
 
-def _groups(target: str) -> list[str]:
-    return [g for g, t in GROUP_TARGET.items() if t == target]
+# What each cube publishes. Single districts are shown by target type and age band and for
+# whole periods; single grades, single months and decline reasons only for the whole city.
+# The cells left out stay unknown to the reader, so small districts do not force the city's
+# totals to be hidden.
+def _by_band_in_districts(index: tuple[Any, ...]) -> bool:
+    district, group = index
+    return district == TOTAL or group[0] != "group"
+
+
+def _months_city_periods_districts(index: tuple[Any, ...]) -> bool:
+    month, district, _target = index
+    return district == TOTAL or month == TOTAL or month[0] == "period"
+
+
+def _referrals_published(index: tuple[Any, ...]) -> bool:
+    block, district, _target, outcome = index
+    return block[0] != "block" and (district == TOTAL or outcome == TOTAL or outcome[0] != "reason")
+
+
+def _stock_published(current: Any, index: tuple[Any, ...]) -> bool:
+    """Waiting at the end of a month: the city every month, single districts only today."""
+    return index[1] == TOTAL or index[0] == current
+
+
+def _on_time_published(index: tuple[Any, ...]) -> bool:
+    return index[0] == TOTAL or index[0][0] != "block"
 
 
 def _outcome_dimension() -> Dimension:
@@ -490,7 +550,14 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
         places[key] = (row["free"] or 0, row["reserved"] or 0)
 
     block_dim = _block_dimension()
-    current = {"month": _month_node(window.current)}
+    current = _month_node(window.current)
+    stock_published = partial(_stock_published, current)
+    by_band, by_period = _by_band_in_districts, _months_city_periods_districts
+    stock_dims = [
+        Dimension("month", [_month_node(m) for m in window.months], additive=False),
+        district_dim,
+        target_dim,
+    ]
     data = FigureData(
         window=window,
         threshold=threshold,
@@ -501,49 +568,48 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
             [district_dim, group_dim],
             waiting_counts,
             threshold=threshold,
-            fixed=current,
+            fixed={"month": current},
+            published=by_band,
         ),
-        pending=Cube("pending", [district_dim, group_dim], pending_counts, threshold=threshold),
-        registered=Cube(
-            "registered", [month_dim, district_dim, target_dim], registered, threshold=threshold
-        ),
-        placed=Cube("placed", [month_dim, district_dim, target_dim], placed, threshold=threshold),
-        stock=Cube(
-            "waiting",
-            [
-                Dimension("month", [_month_node(m) for m in window.months], additive=False),
-                district_dim,
-                target_dim,
-            ],
-            stock,
+        pending=Cube(
+            "pending",
+            [district_dim, group_dim],
+            pending_counts,
             threshold=threshold,
+            published=by_band,
         ),
+        registered=Cube(
+            "registered",
+            [month_dim, district_dim, target_dim],
+            registered,
+            threshold=threshold,
+            published=by_period,
+        ),
+        placed=Cube(
+            "placed",
+            [month_dim, district_dim, target_dim],
+            placed,
+            threshold=threshold,
+            published=by_period,
+        ),
+        stock=Cube("waiting", stock_dims, stock, threshold=threshold, published=stock_published),
         referrals=Cube(
             "referrals",
             [block_dim, district_dim, target_dim, _outcome_dimension()],
             outcomes,
             threshold=threshold,
+            published=_referrals_published,
         ),
         on_time=Cube(
             "answered_on_time",
             [block_dim, district_dim, target_dim],
             on_time,
             threshold=threshold,
+            published=_on_time_published,
         ),
         places=places,
     )
-    disclosure.protect(
-        [
-            data.waiting,
-            data.stock,
-            data.pending,
-            data.registered,
-            data.placed,
-            data.referrals,
-            data.on_time,
-        ]
-    )
-    for cube in (
+    cubes = [
         data.waiting,
         data.stock,
         data.pending,
@@ -551,7 +617,9 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
         data.placed,
         data.referrals,
         data.on_time,
-    ):
+    ]
+    disclosure.protect(cubes)
+    for cube in cubes:
         cube.compact()
     return data
 
@@ -838,6 +906,12 @@ def _target_label(target: str) -> str:
     return str(TargetType(target).label)
 
 
+def _band_label(band: str) -> str:
+    if band in BAND_LABELS:
+        return str(BAND_LABELS[band])
+    return gettext("grade or age group not yet known")
+
+
 def _group_label(group: str) -> str:
     if group in Group.values:
         return str(Group(group).label)
@@ -881,7 +955,7 @@ class _PageBuilder:
             else:
                 if not self.in_district(district_id):
                     continue
-                k = (target, group if GROUP_TARGET.get(group) == target else f"{target}:?")
+                k = (target, _leaf_group(target, group))
             sums[k][0] += free
             sums[k][1] += reserved
         return sums
@@ -978,69 +1052,7 @@ class _PageBuilder:
                 )
             )
 
-        by_group = self.places_by("group")
-        rows = []
-        for target in self.targets:
-            node = _target_node(target)
-            free = sum(v[0] for k, v in by_group.items() if k[0] == target)
-            reserved = sum(v[1] for k, v in by_group.items() if k[0] == target)
-            rows.append(
-                Row(
-                    _target_label(target),
-                    [
-                        *self._places_cells(free, reserved),
-                        _count(self.data.waiting.shown((self.dsel, node))),
-                        _count(self.data.pending.shown((self.dsel, node))),
-                    ],
-                    total=True,
-                )
-            )
-            for group in [*_groups(target), f"{target}:?"]:
-                g = ("group", group)
-                free, reserved = by_group.get((target, group), (0, 0))
-                values = (
-                    free,
-                    reserved,
-                    self.data.waiting.value((self.dsel, g)),
-                    self.data.pending.value((self.dsel, g)),
-                )
-                if not any(values):
-                    continue
-                rows.append(
-                    Row(
-                        _group_label(group),
-                        [
-                            *self._places_cells(free, reserved),
-                            _count(self.data.waiting.shown((self.dsel, g))),
-                            _count(self.data.pending.shown((self.dsel, g))),
-                        ],
-                        level=1,
-                    )
-                )
-        if not self.filters.target:
-            free = sum(v[0] for v in by_group.values())
-            reserved = sum(v[1] for v in by_group.values())
-            rows.append(
-                Row(
-                    gettext("All target types"),
-                    [
-                        *self._places_cells(free, reserved),
-                        _count(self.data.waiting.shown((self.dsel, TOTAL))),
-                        _count(self.data.pending.shown((self.dsel, TOTAL))),
-                    ],
-                    total=True,
-                )
-            )
-        tables.append(
-            Table(
-                key="capacity-groups",
-                caption=gettext("Places and demand by grade or age group"),
-                row_label=gettext("Grade or age group"),
-                columns=columns,
-                rows=rows,
-            )
-        )
-
+        tables.append(self.groups_table(columns))
         tables.append(self.kinds_table())
         if self.filters.district:
             tables.append(self.institutions_table())
@@ -1053,6 +1065,77 @@ class _PageBuilder:
                 "is open and who have no place yet; referrals still waiting for an answer."
             ),
             tables=tables,
+        )
+
+    def _demand_row(self, label: str, node: Any, places: list[int], **kwargs: Any) -> Row:
+        return Row(
+            label,
+            [
+                *self._places_cells(*places),
+                _count(self.data.waiting.shown((self.dsel, node))),
+                _count(self.data.pending.shown((self.dsel, node))),
+            ],
+            **kwargs,
+        )
+
+    def groups_table(self, columns: list[str]) -> Table:
+        """Target type, age band and (for the whole city) grade or age group."""
+        by_group = self.places_by("group")
+
+        def places(groups: Iterable[str]) -> list[int]:
+            wanted = set(groups)
+            return [sum(v[i] for (_t, g), v in by_group.items() if g in wanted) for i in (0, 1)]
+
+        def empty(node: Any, numbers: list[int]) -> bool:
+            return (
+                not any(numbers)
+                and not self.data.waiting.value((self.dsel, node))
+                and not (self.data.pending.value((self.dsel, node)))
+            )
+
+        rows = []
+        for target in self.targets:
+            target_places = places(_groups(target))
+            rows.append(
+                self._demand_row(
+                    _target_label(target), _target_node(target), target_places, total=True
+                )
+            )
+            for band in _bands(target):
+                groups = [g for g in _groups(target) if band_of(g) == band]
+                band_places = places(groups)
+                if empty(("band", band), band_places):
+                    continue
+                rows.append(
+                    self._demand_row(_band_label(band), ("band", band), band_places, level=1)
+                )
+                if self.filters.district or len(groups) == 1:
+                    continue  # grades are shown for the whole city only
+                for group in groups:
+                    group_places = places([group])
+                    if not empty(("group", group), group_places):
+                        rows.append(
+                            self._demand_row(
+                                _group_label(group), ("group", group), group_places, level=2
+                            )
+                        )
+        if not self.filters.target:
+            rows.append(
+                self._demand_row(
+                    gettext("All target types"), TOTAL, places(GROUP_TARGET), total=True
+                )
+            )
+        caption = (
+            gettext("Places and demand by age band")
+            if self.filters.district
+            else gettext("Places and demand by age band and grade or age group")
+        )
+        return Table(
+            key="capacity-groups",
+            caption=caption,
+            row_label=gettext("Age band, grade or age group"),
+            columns=columns,
+            rows=rows,
         )
 
     def kinds_table(self) -> Table:
@@ -1161,6 +1244,8 @@ class _PageBuilder:
         )
 
     def placement(self) -> Section:
+        if self.filters.district:
+            return self.placement_in_district()
         columns = [
             gettext("Registered"),
             gettext("Placed"),
@@ -1183,41 +1268,23 @@ class _PageBuilder:
             rows = []
             for month in self.months:
                 m = _month_node(month)
-                placed = self.data.placed.shown((m, self.dsel, node))
-                stock = self.data.stock.shown((m, self.dsel, node))
+                placed = self.data.placed.shown((m, TOTAL, node))
+                stock = self.data.stock.shown((m, TOTAL, node))
                 a = self.durations.to_placement.get((m, node), (None, None))
                 b = self.durations.without_place.get((m, node), (None, None))
                 rows.append(
                     Row(
                         _month_label(self.window, month),
                         [
-                            _count(self.data.registered.shown((m, self.dsel, node))),
+                            _count(self.data.registered.shown((m, TOTAL, node))),
                             _count(placed),
                             _count(stock),
-                            _days(a[0], population=placed, threshold=self.t),
-                            _days(a[1], population=placed, threshold=self.t),
-                            _days(b[0], population=stock, threshold=self.t),
-                            _days(b[1], population=stock, threshold=self.t),
+                            *self._days_pair(a, placed),
+                            *self._days_pair(b, stock),
                         ],
                     )
                 )
-            placed = self.data.placed.shown((self.period, self.dsel, node))
-            a = self.durations.to_placement.get((self.period, node), (None, None))
-            rows.append(
-                Row(
-                    gettext("Total: %(period)s") % {"period": PERIOD_LABELS[self.filters.period]},
-                    [
-                        _count(self.data.registered.shown((self.period, self.dsel, node))),
-                        _count(placed),
-                        _na(),
-                        _days(a[0], population=placed, threshold=self.t),
-                        _days(a[1], population=placed, threshold=self.t),
-                        _na(),
-                        _na(),
-                    ],
-                    total=True,
-                )
-            )
+            rows.append(self._period_row(node))
             tables.append(
                 Table(
                     key=f"placement-{'all' if node == TOTAL else node[1]}",
@@ -1237,6 +1304,81 @@ class _PageBuilder:
             ),
             tables=tables,
             charts=self.placement_charts(tables[0]),
+        )
+
+    def _days_pair(
+        self, values: tuple[float | None, float | None], population: int | None
+    ) -> list[Cell]:
+        return [_days(v, population=population, threshold=self.t) for v in values]
+
+    def _period_row(self, node: Any) -> Row:
+        placed = self.data.placed.shown((self.period, TOTAL, node))
+        a = self.durations.to_placement.get((self.period, node), (None, None))
+        label = gettext("Total: %(period)s") % {"period": PERIOD_LABELS[self.filters.period]}
+        return Row(
+            label,
+            [
+                _count(self.data.registered.shown((self.period, TOTAL, node))),
+                _count(placed),
+                _na(),
+                *self._days_pair(a, placed),
+                _na(),
+                _na(),
+            ],
+            total=True,
+        )
+
+    def placement_in_district(self) -> Section:
+        """One district: the whole period by target type (its months are too small to show)."""
+        current = _month_node(self.window.current)
+        rows = []
+        nodes = [(_target_node(t), _target_label(t)) for t in self.targets]
+        if not self.filters.target:
+            nodes.append((TOTAL, gettext("All target types")))
+        for node, label in nodes:
+            placed = self.data.placed.shown((self.period, self.dsel, node))
+            waiting = self.data.stock.shown((current, self.dsel, node))
+            a = self.durations.to_placement.get((self.period, node), (None, None))
+            b = self.durations.without_place.get((current, node), (None, None))
+            rows.append(
+                Row(
+                    label,
+                    [
+                        _count(self.data.registered.shown((self.period, self.dsel, node))),
+                        _count(placed),
+                        *self._days_pair(a, placed),
+                        _count(waiting),
+                        *self._days_pair(b, waiting),
+                    ],
+                    total=node == TOTAL,
+                )
+            )
+        district = self.names[self.filters.district or 0]
+        table = Table(
+            key="placement-district",
+            caption=gettext("Children registered and placed in %(district)s: %(period)s")
+            % {"district": district, "period": PERIOD_LABELS[self.filters.period]},
+            row_label=gettext("Target type"),
+            columns=[
+                gettext("Registered"),
+                gettext("Placed"),
+                gettext("Median days from registration to placement"),
+                gettext("90th percentile of days from registration to placement"),
+                gettext("Waiting today"),
+                gettext("Median days without a place (waiting today)"),
+                gettext("90th percentile of days without a place"),
+            ],
+            rows=rows,
+        )
+        return Section(
+            key="placement",
+            title=gettext("Placement in %(district)s") % {"district": district},
+            intro=gettext(
+                "For a single district the figures cover the whole period: its months are too "
+                "small to show without revealing children. The monthly trend is shown for the "
+                "whole city (choose all districts)."
+            ),
+            tables=[table],
         )
 
     def placement_charts(self, table: Table) -> list[charts.Chart]:
@@ -1280,15 +1422,12 @@ class _PageBuilder:
         ]
 
     def referrals(self) -> Section:
-        outcome_columns: list[tuple[Any, str]] = [
-            (ACCEPTED, gettext("Accepted")),
-            *(
-                (
-                    ("reason", r),
-                    gettext("Declined: %(reason)s") % {"reason": DeclineReason(r).label},
-                )
-                for r in DeclineReason.values
-            ),
+        reasons = [
+            (("reason", r), gettext("Declined: %(reason)s") % {"reason": DeclineReason(r).label})
+            for r in DeclineReason.values
+        ]
+        main = [(ACCEPTED, gettext("Accepted"))]
+        rest = [
             (DECLINED, gettext("Declined in total")),
             (EXPIRED, gettext("Expired without an answer")),
             (WITHDRAWN, gettext("Withdrawn")),
@@ -1297,52 +1436,68 @@ class _PageBuilder:
         on_time_label = gettext("Answered within %(days)s working days") % {
             "days": self.data.answer_days
         }
-        columns = [label for _node, label in outcome_columns] + [on_time_label]
         cube, on_time = self.data.referrals, self.data.on_time
 
-        def cells(district: Any, target: Any) -> list[Cell]:
-            out = [
-                _count(cube.shown((self.period, district, target, o))) for o, _l in outcome_columns
-            ]
-            out.append(_count(on_time.shown((self.period, district, target))))
-            return out
+        def table_for(
+            key: str,
+            caption: str,
+            row_label: str,
+            with_reasons: bool,
+            rows: list[tuple[str, Any, Any, bool]],
+        ) -> Table:
+            outcomes = [*main, *(reasons if with_reasons else []), *rest]
+            body = []
+            for label, district, target, total in rows:
+                cells = [
+                    _count(cube.shown((self.period, district, target, o))) for o, _l in outcomes
+                ]
+                cells.append(_count(on_time.shown((self.period, district, target))))
+                body.append(Row(label, cells, total=total))
+            columns = [label for _node, label in outcomes] + [on_time_label]
+            return Table(key=key, caption=caption, row_label=row_label, columns=columns, rows=body)
 
-        rows = []
-        for d, name in self.districts():
-            if not cube.value((self.period, d, self.tsel, TOTAL)) and not self.filters.district:
-                continue
-            rows.append(Row(name, cells(d, self.tsel)))
+        district_rows = [
+            (name, d, self.tsel, False)
+            for d, name in self.districts()
+            if self.filters.district or cube.value((self.period, d, self.tsel, TOTAL))
+        ]
         if not self.filters.district:
-            rows.append(Row(gettext("Total"), cells(TOTAL, self.tsel), total=True))
+            district_rows.append((gettext("Total"), TOTAL, self.tsel, True))
         target_text = (
             _target_label(self.filters.target)
             if self.filters.target
             else gettext("all target types")
         )
-        by_district = Table(
-            key="referrals-districts",
-            caption=gettext("Referrals by the institution's district and outcome: %(target)s")
+        by_district = table_for(
+            "referrals-districts",
+            gettext("Referrals by the institution's district and outcome: %(target)s")
             % {"target": target_text},
-            row_label=gettext("District"),
-            columns=columns,
-            rows=rows,
+            gettext("District"),
+            False,
+            district_rows,
         )
-        rows = [Row(_target_label(t), cells(self.dsel, _target_node(t))) for t in self.targets]
+        target_rows = [(_target_label(t), self.dsel, _target_node(t), False) for t in self.targets]
         if not self.filters.target:
-            rows.append(Row(gettext("All target types"), cells(self.dsel, TOTAL), total=True))
-        by_target = Table(
-            key="referrals-targets",
-            caption=gettext("Referrals by target type and outcome"),
-            row_label=gettext("Target type"),
-            columns=columns,
-            rows=rows,
+            target_rows.append((gettext("All target types"), self.dsel, TOTAL, True))
+        where = (
+            self.names[self.filters.district]
+            if self.filters.district
+            else gettext("the whole city")
+        )
+        by_target = table_for(
+            "referrals-targets",
+            gettext("Referrals by target type and outcome: %(where)s") % {"where": where},
+            gettext("Target type"),
+            not self.filters.district,
+            target_rows,
         )
         return Section(
             key="referrals",
             title=gettext("Referrals made in the period"),
             intro=gettext(
                 "Referrals made in the period by their outcome so far; referrals still pending "
-                "are counted under places and demand."
+                "are counted under places and demand. Decline reasons are shown for the whole "
+                "city only."
             ),
             tables=[by_district, by_target],
         )
@@ -1372,6 +1527,11 @@ class _PageBuilder:
             gettext(
                 "Referrals are counted by the month they were made and by the district of the "
                 "institution; answered means accepted or declined."
+            ),
+            gettext(
+                "Single districts are shown by target type and age band and for the whole "
+                "period; single months, grades and decline reasons for the whole city only, so "
+                "that no filter narrows a table down to a few children."
             ),
             gettext(
                 "Figures as of %(date)s; they are recomputed at most every %(minutes)s minutes."

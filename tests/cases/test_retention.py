@@ -319,12 +319,12 @@ def test_task_and_command_run_the_same_job(closed_case, admin_user_role, capsys)
 
 
 def test_beat_runs_the_task_daily(settings) -> None:
-    entry = settings.CELERY_BEAT_SCHEDULE["daily-retention"]
-    assert entry["task"] == "cases.tasks.apply_retention"
+    from cases.tasks import apply_retention
     from coordination.celery import app
 
-    app.loader.import_default_modules()
-    assert "cases.tasks.apply_retention" in app.tasks
+    entry = settings.CELERY_BEAT_SCHEDULE["daily-retention"]
+    assert entry["task"] == "cases.tasks.apply_retention" == apply_retention.name
+    assert app.tasks[apply_retention.name].name == apply_retention.name
 
 
 # --- the administrators' page -----------------------------------------------------------------

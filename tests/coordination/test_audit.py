@@ -333,7 +333,7 @@ def test_only_administrators_search_the_log(client, request, who) -> None:
     assert client.get(reverse("audit_export")).status_code == 403
 
 
-def test_an_admin_page_showing_an_encrypted_field_is_logged(rf, admin_user_role, monkeypatch):
+def test_an_admin_page_showing_an_encrypted_field_is_logged(rf, admin_user_role) -> None:
     """The safety net for any admin that shows decrypted data (none of ours does)."""
     from django.contrib import admin
 
@@ -344,13 +344,12 @@ def test_an_admin_page_showing_an_encrypted_field_is_logged(rf, admin_user_role,
         fields = ("relation", "name", "phone")
         list_display = ("relation", "email")
 
-    registry = dict(admin.site._registry)
-    registry[Guardian] = LeakyGuardianAdmin(Guardian, admin.site)
-    monkeypatch.setattr(admin.site, "_registry", registry)
+    site = admin.AdminSite(name="leaky")
+    site.register(Guardian, LeakyGuardianAdmin)
     request = rf.get("/admin/cases/guardian/5/change/")
     request.user = admin_user_role
-    _audit_admin_view(request, "cases_guardian_change", {"object_id": "5"})
-    _audit_admin_view(request, "cases_guardian_changelist", {})
+    _audit_admin_view(request, "cases_guardian_change", {"object_id": "5"}, site=site)
+    _audit_admin_view(request, "cases_guardian_changelist", {}, site=site)
     change, listing = AuditEntry.objects.filter(action__startswith="admin.view").order_by("id")
     assert (change.action, change.object_type, change.object_id, change.fields) == (
         "admin.view_change",

@@ -30,49 +30,111 @@ from coordination.disclosure import (
 H = None  # a hidden cell in an expected grid
 
 
-def attacker_values(cube: Cube, *, bound: int = 8) -> dict[tuple, set[int]]:
-    """For every hidden cell, every value consistent with the published cube (brute force).
+Domain = dict[tuple, tuple[int, int]]
+Sum = tuple[tuple[tuple, ...], int, bool]  # unknowns, total, exact (else: at least)
 
-    The unknowns are the detail cells that are hidden (1..bound) or never published
-    (0..bound); every other cell is derived from them.
+
+def _propagate(domains: Domain, sums: list[Sum]) -> Domain | None:
+    """Tighten the bounds of the unknowns until nothing changes; None if impossible."""
+    changed = True
+    while changed:
+        changed = False
+        for terms, total, exact in sums:
+            low = sum(domains[v][0] for v in terms)
+            high = sum(domains[v][1] for v in terms)
+            if high < total or (exact and low > total):
+                return None
+            for v in terms:
+                v_low, v_high = domains[v]
+                new_low = max(v_low, total - (high - v_high))
+                new_high = min(v_high, total - (low - v_low)) if exact else v_high
+                if new_low > new_high:
+                    return None
+                if (new_low, new_high) != (v_low, v_high):
+                    domains[v] = (new_low, new_high)
+                    low += new_low - v_low
+                    high += new_high - v_high
+                    changed = True
+    return domains
+
+
+def _solvable(domains: Domain, sums: list[Sum]) -> bool:
+    tightened = _propagate(dict(domains), sums)
+    if tightened is None:
+        return False
+    open_ = [v for v, (low, high) in tightened.items() if low < high]
+    if not open_:
+        return True
+    v = min(open_, key=lambda u: tightened[u][1] - tightened[u][0])
+    low, high = tightened[v]
+    return any(_solvable({**tightened, v: (x, x)}, sums) for x in range(low, high + 1))
+
+
+def attacker_values(cube: Cube, *, bound: int = 8) -> dict[tuple, set[int]]:
+    """For every hidden cell, the values an attacker cannot rule out (searched exhaustively
+    up to ``bound`` per detail cell; finding a second value proves the cell is protected).
+
+    The unknowns are the detail cells that are hidden (at least 1) or never published (at
+    least 0); every published cell is an exact sum of them, every hidden one at least 1.
     """
     dims = cube.dims
     leaves = [[n for n in d.nodes if d.is_leaf(n)] for d in dims]
     hidden = cube.suppressed_cells()
     cells = cube.cells()
     detail = list(itertools.product(*leaves))
-    unknown = [c for c in detail if c in hidden or not cube.is_published(c)]
-    known = {c: cells.get(c, 0) for c in detail if c not in unknown}
-    everything = list(itertools.product(*(d.nodes for d in dims)))
+    unknown = {c for c in detail if c in hidden or not cube.is_published(c)}
     ancestors = [
         {n: [d.nodes[p] for p in d.ancestors_or_self(d.position(n))] for n in d.nodes} for d in dims
     ]
-    parts = {
-        cell: [c for c in detail if all(cell[k] in ancestors[k][c[k]] for k in range(len(dims)))]
-        for cell in everything
-    }
-    checked = [cell for cell in everything if cube.is_published(cell)]
-    ranges = [range(1 if c in hidden else 0, bound + 1) for c in unknown]
-    found: dict[tuple, set[int]] = {h: set() for h in hidden}
-    for values in itertools.product(*ranges):
-        table = dict(known)
-        table.update(zip(unknown, values, strict=True))
-        derived = {cell: sum(table[c] for c in parts[cell]) for cell in checked}
-        consistent = all(
-            derived[cell] >= 1 if cell in hidden else derived[cell] == cells.get(cell, 0)
-            for cell in checked
-        )
-        if consistent:
-            for h in hidden:
-                found[h].add(derived[h])
+
+    def under(cell: tuple) -> list[tuple]:
+        """The detail cells a cell adds up."""
+        return [c for c in detail if all(cell[k] in ancestors[k][c[k]] for k in range(len(dims)))]
+
+    sums: list[Sum] = []
+    terms_of: dict[tuple, tuple[tuple, ...]] = {}
+    known_of: dict[tuple, int] = {}
+    for cell in itertools.product(*(d.nodes for d in dims)):
+        parts = under(cell)
+        terms_of[cell] = tuple(c for c in parts if c in unknown)
+        known_of[cell] = sum(cells.get(c, 0) for c in parts if c not in unknown)
+        if not cube.is_published(cell):
+            continue
+        if cell in hidden:
+            sums.append((terms_of[cell], 1 - known_of[cell], False))
+        elif terms_of[cell]:
+            sums.append((terms_of[cell], cells.get(cell, 0) - known_of[cell], True))
+    domains = {c: (1 if c in hidden else 0, bound) for c in unknown}
+    # Hidden cells, and small cells that are never published (they could still be derived).
+    small = {c for c, v in cells.items() if v < cube.threshold and not cube.is_published(c)}
+    found: dict[tuple, set[int]] = {}
+    for h in hidden | small:
+        true = cells.get(h, 0)
+        values = {true}
+        for w in sorted(range(0, bound * len(detail) + 1), key=lambda x: abs(x - true)):
+            if w == true or w - known_of[h] < 0 or (h in hidden and w < 1):
+                continue
+            if _solvable(domains, [*sums, (terms_of[h], w - known_of[h], True)]):
+                values.add(w)
+                break
+        found[h] = values
     return found
 
 
 def assert_protected(cube: Cube, *, bound: int = 8) -> None:
     possible = attacker_values(cube, bound=bound)
     for cell, values in possible.items():
-        assert cube.value(cell) in values, f"the true table must be consistent ({cell})"
         assert len(values) >= 2, f"hidden cell {cell} can be worked out: {values}"
+
+
+def test_the_audit_finds_a_cell_that_only_primary_suppression_leaves_open() -> None:
+    # Without secondary suppression the total gives the single hidden child away: the
+    # exhaustive check used by the other tests must see that.
+    cube = Cube("children", [Dimension("d", ["a", "b", "c"])], {("a",): 1, ("b",): 5, ("c",): 4})
+    assert cube.suppressed_cells() == {("a",)}
+    assert attacker_values(cube) == {("a",): {1}}
+    with pytest.raises(AssertionError, match="can be worked out"):
+        assert_protected(cube)
 
 
 def grid_cube(values: Sequence[Sequence[int]], *, threshold: int = 3) -> Cube:
@@ -389,7 +451,7 @@ def small_cubes(draw: st.DrawFn) -> Cube:
     published = None
     if len(dims) == 2 and draw(st.booleans()):
         # Never publish the detail of the first dimension crossed with the second.
-        first, second = dims
+        _first, second = dims
 
         def published(index: tuple) -> bool:
             return index[0] == TOTAL or index[1] == TOTAL or not second.is_leaf(index[1])
@@ -412,5 +474,5 @@ def test_no_hidden_cell_can_be_worked_out_on_random_tables(cube: Cube) -> None:
     assert all(cube.value(c) > 0 for c in cube.suppressed_cells()), "zeros are never hidden"
     detail = itertools.product(*([n for n in d.nodes if d.is_leaf(n)] for d in cube.dims))
     unknown = [c for c in detail if cube.is_suppressed(c) or not cube.is_published(c)]
-    assume(len(unknown) <= 5)  # keeps the brute force small
+    assume(len(unknown) <= 10)  # keeps the exhaustive search small
     assert_protected(cube, bound=max((cube.value(c) for c in unknown), default=0) + 2)

@@ -203,10 +203,13 @@ def test_a_filter_cannot_narrow_a_table_down_to_one_child(world) -> None:  # typ
     south = figures(summaries.FigureFilters(district=world["south"].pk, target="school"))
     assert row(south, "capacity-school", "Süd")[2] == SYMBOL
     assert row(south, "capacity-groups", "School")[2] == SYMBOL
-    assert row(south, "capacity-groups", "Grade 3")[2] == SYMBOL
+    assert row(south, "capacity-groups", "Primary (grades 1 to 4)")[2] == SYMBOL
+    assert "Grade 3" not in [r.header for r in table(south, "capacity-groups").rows], (
+        "single grades are shown for the whole city only"
+    )
     assert row(south, "waiting-days", "School") == [SYMBOL, SYMBOL, SYMBOL]
-    march = row(south, "placement-school", "March 2026 (so far)")
-    assert march[0] == march[2] == SYMBOL, "registered and waiting: 1 child"
+    in_south = row(south, "placement-district", "School")
+    assert in_south[0] == in_south[4] == SYMBOL, "registered and waiting: 1 child"
     assert {"1", "2"}.isdisjoint(child_counts(south)), "no count of 1 or 2 children anywhere"
 
 
