@@ -65,6 +65,12 @@ Move = tuple[tuple[int, int], ...]  # (node position, +1 / -1) along one dimensi
 # back to the always-possible box of the cell and its totals.
 _CANDIDATES_PER_DIMENSION = 6
 _PRESELECT = 6
+# Hiding a total costs this much more per total coordinate than hiding a detail cell.
+_TOTAL_WEIGHT = 4
+# Boxes the partner-by-partner search tries for one hard cell.
+_GUIDED_TRIES = 3000
+# Boxes compared after the first one is found, before the cheapest so far is taken.
+_SEARCH_AFTER_FIRST = 300
 # Dimensions up to this many categories also offer their never-published zero cells.
 _SMALL_DIMENSION = 40
 
@@ -303,6 +309,10 @@ class Cube:
             known = self._published[cell] = bool(self._published_rule(self._index(cell)))
         return known
 
+    @property
+    def published_rule(self) -> Callable[[tuple[Node, ...]], bool] | None:
+        return self._published_rule
+
     def is_published(self, index: Sequence[Node]) -> bool:
         """Whether a page may show this cell at all (as a number or as the symbol)."""
         return self._is_published(self._cell(index))
@@ -391,34 +401,64 @@ class Cube:
         return self._cells.get(self._replace(line, k, position), 0)
 
     def _pick(
-        self, k: int, cell: Cell, line: list[int], wanted: frozenset[int], inside: bool
+        self,
+        k: int,
+        cell: Cell,
+        line: list[int],
+        wanted: frozenset[int],
+        inside: bool,
+        width: int = 1,
+        going_down: bool = False,
     ) -> list[int]:
         """A few cheap leaves of a line, in or outside ``wanted``: hidden ones (free) first,
-        then the smallest counts."""
+        then the smallest counts. ``going_down``: only leaves that can give one away."""
+
+        def fits(p: int) -> bool:
+            if (p in wanted) != inside:
+                return False
+            if not going_down:
+                return True
+            edge = self._replace(cell, k, p)
+            return self._cells.get(edge, 0) > _floor(self._is_published(edge))
+
         hidden = self._fiber_hidden.get(_line(cell, k), set())
-        chosen = sorted(p for p in hidden if (p in wanted) == inside)[:_PRESELECT]
+        chosen = sorted(p for p in hidden if fits(p))[: _PRESELECT * width]
         for p in line:
-            if len(chosen) >= 2 * _PRESELECT:
+            if len(chosen) >= 2 * _PRESELECT * width:
                 break
-            if p not in hidden and (p in wanted) == inside:
+            if p not in hidden and fits(p):
                 chosen.append(p)
         return chosen
 
-    def _free_leaves(self, k: int, cell: Cell, among: Iterable[int], taken: list[int]) -> list[int]:
+    def _free_leaves(
+        self, k: int, cell: Cell, among: Iterable[int], taken: list[int], width: int = 1
+    ) -> list[int]:
         """Zero leaves (of ``among``) whose cells are never published: free corners that may
-        go up (a small dimension only)."""
+        go up (small dimensions only, unless the search is widened)."""
         dim = self.dims[k]
-        if len(dim.leaves) > _SMALL_DIMENSION:
+        if len(dim.leaves) > _SMALL_DIMENSION * width * width:
             return []
-        return [
+        free = [
             p
-            for p in sorted(among)
+            for p in among
             if p not in taken
             and self._replace(cell, k, p) not in self._cells
             and not self._is_published(self._replace(cell, k, p))
-        ][:_PRESELECT]
+        ]
+        # Close relatives first (a change between siblings leaves their subtotal alone), then
+        # categories with many counts elsewhere: the likeliest partners for a box.
+        roots = tuple(0 if d.additive else c for d, c in zip(self.dims, cell, strict=True))
+        mine = set(dim.ancestors_or_self(cell[k]))
+        free.sort(
+            key=lambda p: (
+                -len(mine.intersection(dim.ancestors_or_self(p))),
+                -self._cells.get(self._replace(roots, k, p), 0),
+                p,
+            )
+        )
+        return free[: _PRESELECT * width]
 
-    def _moves(self, k: int, cell: Cell, forced: bool) -> list[Move]:
+    def _moves(self, k: int, cell: Cell, forced: bool, width: int = 1) -> list[Move]:
         """The cheapest elementary changes along dimension k that keep every subtotal."""
         dim = self.dims[k]
         node = cell[k]
@@ -426,17 +466,17 @@ class Cube:
             return [((node, 1),)]
         line = self._fiber(k, cell)
         under = dim._under[node]
-        inside = [node] if dim._is_leaf[node] else self._pick(k, cell, line, under, True)
+        inside = [node] if dim._is_leaf[node] else self._pick(k, cell, line, under, True, width)
         if not dim._is_leaf[node]:
-            inside += self._free_leaves(k, cell, under, inside)
-        outside = [] if node == 0 else self._pick(k, cell, line, under, False)
+            inside += self._free_leaves(k, cell, under, inside, width)
+        outside = [] if node == 0 else self._pick(k, cell, line, under, False, width, forced)
         if node != 0:
-            outside += self._free_leaves(k, cell, set(dim.leaves) - under, outside)
+            outside += self._free_leaves(k, cell, set(dim.leaves) - under, outside, width)
         candidates = [dim._chain_move(a) for a in inside]
         candidates += [dim._difference_move(a, b) for a in inside for b in outside]
-        ranked: list[tuple[int, int, int, Move]] = []
+        ranked: list[tuple[int, int, int, int, Move]] = []
         for order, move in enumerate(candidates):
-            cost = 0
+            cost = zeros = 0
             for position, sign in move:
                 if position == node:
                     continue
@@ -448,15 +488,17 @@ class Cube:
                 if (public and v == 0) or (sign < 0 and forced and v <= _floor(public)):
                     break
                 if public and edge not in self._suppressed:
-                    cost += v
+                    cost += self._cost(edge, v)
+                zeros += v == 0
             else:
-                ranked.append((cost, len(move), order, move))
-        ranked.sort(key=lambda r: r[:3])
-        return [r[3] for r in ranked[:_CANDIDATES_PER_DIMENSION]]
+                # Cheapest first; among equals, those without empty corners (an empty corner
+                # can only go up, which often makes the box impossible).
+                ranked.append((cost, zeros, len(move), order, move))
+        ranked.sort(key=lambda r: r[:4])
+        return [r[4] for r in ranked[: _CANDIDATES_PER_DIMENSION + 4 * (width - 1)]]
 
-    def _fallback(self, cell: Cell) -> tuple[Move, ...]:
-        """The box that always exists: a non-zero detail cell under ``cell`` with every total
-        above it (all corners go up, so no corner can fall below 1)."""
+    def _detail_under(self, cell: Cell) -> Cell:
+        """A non-zero detail cell (all leaves) that adds up into ``cell``."""
         current = cell
         for k, dim in enumerate(self.dims):
             if dim._is_leaf[current[k]]:
@@ -464,10 +506,35 @@ class Cube:
             under = dim._under[current[k]]
             leaf = next(p for p in self._fiber(k, current) if p in under)
             current = self._replace(current, k, leaf)
+        return current
+
+    def _fallback(self, cell: Cell) -> tuple[Move, ...]:
+        """The box that always exists: a non-zero detail cell under ``cell`` with every total
+        above it (all corners go up, so no corner can fall below 1)."""
         return tuple(
             dim._chain_move(p) if dim.additive else ((p, 1),)
-            for dim, p in zip(self.dims, current, strict=True)
+            for dim, p in zip(self.dims, self._detail_under(cell), strict=True)
         )
+
+    def _near_fallbacks(self, cell: Cell) -> list[tuple[Move, ...]]:
+        """Boxes like the fallback, but in one dimension a change towards the category with
+        the most counts instead of up to the total (keeps that dimension's totals shown)."""
+        detail = self._detail_under(cell)
+        chains = self._fallback(cell)
+        boxes = []
+        for k, dim in enumerate(self.dims):
+            if not dim.additive or cell[k] == 0:
+                continue
+            under = dim._under[cell[k]]
+            partners = [p for p in reversed(self._fiber(k, detail)) if p not in under]
+            for partner in partners[:_PRESELECT]:
+                move = dim._difference_move(detail[k], partner)
+                boxes.append((*chains[:k], move, *chains[k + 1 :]))
+        return boxes
+
+    def _cost(self, cell: Cell, value: int) -> int:
+        """What hiding a cell costs: its count, more for totals (hide detail before totals)."""
+        return value * (1 + _TOTAL_WEIGHT * sum(1 for p in cell if p == 0))
 
     def _evaluate(
         self, moves: Sequence[Move], limit: float
@@ -497,22 +564,23 @@ class Cube:
             every.append(corner)
             if public:
                 if corner not in self._suppressed:
-                    cost += v
+                    cost += self._cost(corner, v)
                     if cost >= limit:
                         return None
                 corners.append(corner)
         return cost, corners, every
 
-    def _best_box(self, cell: Cell) -> tuple[list[Cell], list[Cell]]:
+    def _search(self, cell: Cell, width: int) -> tuple[int, list[Cell], list[Cell]] | None:
+        """The cheapest box among the best-ranked changes per dimension, or None."""
         forced = self._cells[cell] <= _floor(self._is_published(cell))
-        options = [self._moves(k, cell, forced) for k in range(len(self.dims))]
+        options = [self._moves(k, cell, forced, width) for k in range(len(self.dims))]
         best: tuple[int, list[Cell], list[Cell]] | None = None
         widest = max(len(o) for o in options)
-        # Widen the search one rank at a time; after the first box is found look one rank
-        # further (a corner shared by two dimensions can make a later pair cheaper).
-        last = widest
+        # Widen the search one rank at a time; once a box is found keep looking (a corner
+        # shared by two dimensions can make a later pair cheaper) for a while.
+        evaluated = 0
         for budget in range(1, widest + 1):
-            if budget > last:
+            if best is not None and evaluated > _SEARCH_AFTER_FIRST:
                 break
             ranges = [range(min(budget, len(o))) for o in options]
             for ranks in itertools.product(*ranges):
@@ -522,17 +590,57 @@ class Cube:
                     [o[r] for o, r in zip(options, ranks, strict=True)],
                     best[0] if best else math.inf,
                 )
+                if best is not None:
+                    evaluated += 1
                 if found is not None:
                     best = found
                     if best[0] == 0:
-                        return best[1], best[2]
-            if best is not None and last == widest:
-                last = budget + 1
+                        return best
+        return best
+
+    def _guided(self, cell: Cell) -> tuple[int, list[Cell], list[Cell]] | None:
+        """Fix the best changes in all dimensions but one and try every partner category in
+        that one (a partner must fit all the others at once, which ranking each dimension
+        alone misses)."""
+        forced = self._cells[cell] <= _floor(self._is_published(cell))
+        options = [self._moves(k, cell, forced)[:3] for k in range(len(self.dims))]
+        detail = self._detail_under(cell)
+        best: tuple[int, list[Cell], list[Cell]] | None = None
+        tried = 0
+        for k, dim in enumerate(self.dims):
+            if not dim.additive or cell[k] == 0:
+                continue
+            under = dim._under[cell[k]]
+            partners = [p for p in reversed(self._fiber(k, detail)) if p not in under]
+            others = [o if j != k else [()] for j, o in enumerate(options)]
+            for combo in itertools.product(*others):
+                for partner in partners:
+                    move = dim._difference_move(detail[k], partner)
+                    box = [*combo[:k], move, *combo[k + 1 :]]
+                    found = self._evaluate(box, best[0] if best else math.inf)
+                    tried += 1
+                    if found is not None:
+                        best = found
+                    if tried > _GUIDED_TRIES:
+                        return best
+        return best
+
+    def _best_box(self, cell: Cell) -> tuple[list[Cell], list[Cell]]:
+        """The published corners to hide and all corners of the box chosen for a cell."""
+        best = self._search(cell, 1)
         if best is None:
-            found = self._evaluate(self._fallback(cell), math.inf)
-            if found is None:  # pragma: no cover - the fallback box always works
+            # Rare: look further before the costly box of the cell and its totals.
+            best = self._search(cell, 3)
+        if best is None:
+            best = self._guided(cell)
+        for box in [] if best is not None else self._near_fallbacks(cell):
+            found = self._evaluate(box, best[0] if best else math.inf)
+            if found is not None:
+                best = found
+        if best is None:
+            best = self._evaluate(self._fallback(cell), math.inf)
+            if best is None:  # pragma: no cover - the fallback box always works
                 raise AssertionError(f"{self.name}: no box for a hidden cell")
-            best = found
         return best[1], best[2]
 
     def compact(self) -> None:

@@ -24,7 +24,7 @@ import csv
 import datetime as dt
 import io
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -77,6 +77,7 @@ CACHE_SECONDS = 300
 WINDOW_MONTHS = 12
 PERIODS = ("12", "6", "3")
 NOT_APPLICABLE = "\u2013"  # en dash: none or not applicable
+NOT_SHOWN = "/"  # not broken down this far (too few children), as in official statistics
 CACHE_VERSION = "v1"
 
 PERIOD_LABELS = {
@@ -275,31 +276,106 @@ def _group_dimension() -> Dimension:
 
 
 # What each cube publishes. Single districts are shown by target type and age band and for
-# whole periods; single grades, single months and decline reasons only for the whole city.
-# The cells left out stay unknown to the reader, so small districts do not force the city's
-# totals to be hidden.
-def _by_band_in_districts(index: tuple[Any, ...]) -> bool:
-    district, group = index
-    return district == TOTAL or group[0] != "group"
+# whole periods; single grades, single months and decline reasons only for the whole city. How
+# deep the districts go is chosen per target type (``Depth``: 2 = age bands, 1 = target type,
+# 0 = not at all): as deep as it costs none of the city's figures (see ``_district_detail``).
+# The cells left out stay unknown to the reader; the small ones among them are protected too.
+Depth = tuple[tuple[str, int], ...]
+BAND_TARGET = {band_of(g): t for g, t in GROUP_TARGET.items()} | {f"{t}:?": t for t in TARGETS}
 
 
-def _months_city_periods_districts(index: tuple[Any, ...]) -> bool:
-    month, district, _target = index
-    return district == TOTAL or month == TOTAL or month[0] == "period"
+def _depth(depth: Depth, target: Any) -> int:
+    """How far single districts are broken down for a target node (TOTAL: the least)."""
+    levels = dict(depth)
+    return min(levels.values()) if target == TOTAL else levels[target[1]]
 
 
-def _referrals_published(index: tuple[Any, ...]) -> bool:
-    block, district, _target, outcome = index
-    return block[0] != "block" and (district == TOTAL or outcome == TOTAL or outcome[0] != "reason")
+def _uniform(level: int) -> Depth:
+    return tuple((t, level) for t in TARGETS)
 
 
-def _stock_published(current: Any, index: tuple[Any, ...]) -> bool:
+def _waiting_published(depth: Depth, index: tuple[Any, ...]) -> bool:
+    district, node = index
+    if district == TOTAL:
+        return True
+    if node == TOTAL or node[0] == "target":
+        return _depth(depth, node) >= 1
+    if node[0] == "band":
+        return _depth(depth, _target_node(BAND_TARGET[node[1]])) >= 2
+    return False
+
+
+MONTHS, DISTRICTS = 1, 2  # detail levels of the flows (registered, placed): bits
+
+
+def _flow_published(depth: Depth, index: tuple[Any, ...]) -> bool:
+    """City periods always; city months for all target types together always, per target
+    type with the MONTHS bit; single districts for whole periods with the DISTRICTS bit."""
+    month, district, target = index
+    period = month == TOTAL or month[0] == "period"
+    levels = dict(depth).values() if target == TOTAL else [dict(depth)[target[1]]]
+    if district == TOTAL:
+        return period or target == TOTAL or all(level & MONTHS for level in levels)
+    return period and all(level & DISTRICTS for level in levels)
+
+
+def _stock_published(current: Any, depth: Depth, index: tuple[Any, ...]) -> bool:
     """Waiting at the end of a month: the city every month, single districts only today."""
-    return index[1] == TOTAL or index[0] == current
+    month, district, target = index
+    return district == TOTAL or (month == current and _depth(depth, target) >= 1)
 
 
-def _on_time_published(index: tuple[Any, ...]) -> bool:
-    return index[0] == TOTAL or index[0][0] != "block"
+def _referrals_published(depth: Depth, index: tuple[Any, ...]) -> bool:
+    block, district, target, outcome = index
+    if block != TOTAL and block[0] == "block":
+        return False
+    if district == TOTAL:
+        return True
+    return _depth(depth, target) >= 1 and (outcome == TOTAL or outcome[0] != "reason")
+
+
+def _on_time_published(depth: Depth, index: tuple[Any, ...]) -> bool:
+    block, district, target = index
+    if block != TOTAL and block[0] == "block":
+        return False
+    return district == TOTAL or _depth(depth, target) >= 1
+
+
+def _core_hidden(cubes: Iterable[Cube], plain: Depth) -> set[tuple[str, tuple[Any, ...]]]:
+    """The hidden cells that the least detailed publication publishes too (the city's
+    figures): more detail must not cost any of them."""
+    found = set()
+    for cube in cubes:
+        rule = cube.published_rule  # partial(rule, ..., depth): the same rule at ``plain``
+        assert isinstance(rule, partial)
+        plain_rule = partial(rule.func, *rule.args[:-1], plain)
+        found |= {(cube.name, i) for i in cube.suppressed_cells() if plain_rule(i)}
+    return found
+
+
+def _detail(build: Any, levels: Sequence[int]) -> list[Cube]:
+    """Protect cubes with as much detail per target type as costs none of the city's figures.
+
+    ``build(depth)`` returns protected cubes; ``levels`` go from the most to the least
+    detailed publication. A sparse breakdown would otherwise force city totals to be hidden
+    (a column of 1s under a published total gives every 1 away); so each target type gets the
+    most detailed level whose suppression hides nothing the plainest level shows.
+    """
+    plain = _uniform(levels[-1])
+    best = build(plain)
+    kept = _core_hidden(best, plain)
+    full = build(_uniform(levels[0]))
+    if _core_hidden(full, plain) <= kept:
+        return full
+    chosen = dict(plain)
+    for target in TARGETS:
+        for level in levels[:-1]:
+            trial = tuple({**chosen, target: level}.items())
+            cubes = build(trial)
+            if _core_hidden(cubes, plain) <= kept:
+                chosen, best = dict(trial), cubes
+                break
+    return best
 
 
 def _outcome_dimension() -> Dimension:
@@ -551,75 +627,82 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
 
     block_dim = _block_dimension()
     current = _month_node(window.current)
-    stock_published = partial(_stock_published, current)
-    by_band, by_period = _by_band_in_districts, _months_city_periods_districts
-    stock_dims = [
-        Dimension("month", [_month_node(m) for m in window.months], additive=False),
-        district_dim,
-        target_dim,
-    ]
+    month_of_stock = Dimension("month", [_month_node(m) for m in window.months], additive=False)
+    t = threshold
+
+    def waiting(depth: Depth) -> list[Cube]:
+        cubes = [
+            Cube(
+                "waiting",
+                [district_dim, group_dim],
+                waiting_counts,
+                threshold=t,
+                fixed={"month": current},
+                published=partial(_waiting_published, depth),
+            ),
+            Cube(
+                "waiting",
+                [month_of_stock, district_dim, target_dim],
+                stock,
+                threshold=t,
+                published=partial(_stock_published, current, depth),
+            ),
+        ]
+        disclosure.protect(cubes)
+        return cubes
+
+    def single(name: str, dims: list[Dimension], counts: Mapping[Any, int], rule: Any) -> Any:
+        def build(depth: Depth) -> list[Cube]:
+            cube = Cube(name, dims, counts, threshold=t, published=partial(rule, depth))
+            disclosure.protect(cube)
+            return [cube]
+
+        return build
+
+    now_waiting, stock_cube = _detail(waiting, [2, 1, 0])
+    (pending,) = _detail(
+        single("pending", [district_dim, group_dim], pending_counts, _waiting_published),
+        [2, 1, 0],
+    )
+    flow_dims = [month_dim, district_dim, target_dim]
+    flow_levels = [MONTHS | DISTRICTS, MONTHS, DISTRICTS, 0]
+    (registered_cube,) = _detail(
+        single("registered", flow_dims, registered, _flow_published), flow_levels
+    )
+    (placed_cube,) = _detail(single("placed", flow_dims, placed, _flow_published), flow_levels)
+    outcome_dims = [block_dim, district_dim, target_dim, _outcome_dimension()]
+    (referrals,) = _detail(
+        single("referrals", outcome_dims, outcomes, _referrals_published), [1, 0]
+    )
+    (answered,) = _detail(
+        single(
+            "answered_on_time", [block_dim, district_dim, target_dim], on_time, _on_time_published
+        ),
+        [1, 0],
+    )
     data = FigureData(
         window=window,
         threshold=threshold,
         answer_days=answer_days,
         districts=districts,
-        waiting=Cube(
-            "waiting",
-            [district_dim, group_dim],
-            waiting_counts,
-            threshold=threshold,
-            fixed={"month": current},
-            published=by_band,
-        ),
-        pending=Cube(
-            "pending",
-            [district_dim, group_dim],
-            pending_counts,
-            threshold=threshold,
-            published=by_band,
-        ),
-        registered=Cube(
-            "registered",
-            [month_dim, district_dim, target_dim],
-            registered,
-            threshold=threshold,
-            published=by_period,
-        ),
-        placed=Cube(
-            "placed",
-            [month_dim, district_dim, target_dim],
-            placed,
-            threshold=threshold,
-            published=by_period,
-        ),
-        stock=Cube("waiting", stock_dims, stock, threshold=threshold, published=stock_published),
-        referrals=Cube(
-            "referrals",
-            [block_dim, district_dim, target_dim, _outcome_dimension()],
-            outcomes,
-            threshold=threshold,
-            published=_referrals_published,
-        ),
-        on_time=Cube(
-            "answered_on_time",
-            [block_dim, district_dim, target_dim],
-            on_time,
-            threshold=threshold,
-            published=_on_time_published,
-        ),
+        waiting=now_waiting,
+        pending=pending,
+        registered=registered_cube,
+        placed=placed_cube,
+        stock=stock_cube,
+        referrals=referrals,
+        on_time=answered,
         places=places,
     )
-    cubes = [
-        data.waiting,
-        data.stock,
-        data.pending,
-        data.registered,
-        data.placed,
-        data.referrals,
-        data.on_time,
-    ]
-    disclosure.protect(cubes)
-    for cube in cubes:
+    for cube in (
+        now_waiting,
+        stock_cube,
+        pending,
+        registered_cube,
+        placed_cube,
+        referrals,
+        answered,
+    ):
         cube.compact()
     return data
 
@@ -964,6 +1047,28 @@ class _PageBuilder:
     def _places_cells(free: int, reserved: int) -> list[Cell]:
         return [Cell(str(free), free), Cell(str(reserved), reserved)]
 
+    @staticmethod
+    def count(cube: Cube, index: tuple[Any, ...]) -> Cell:
+        """A count as published: the number, the symbol if hidden, "/" if never shown here."""
+        if not cube.is_published(index):
+            return Cell(NOT_SHOWN, None)
+        return _count(cube.shown(index))
+
+    @staticmethod
+    def nonzero(cube: Cube, index: tuple[Any, ...]) -> bool:
+        """Whether a published count is above 0 (a hidden count is: zeros are shown). Never
+        looks at a cell that is not published."""
+        return cube.is_published(index) and cube.value(index) > 0
+
+    def days(
+        self, values: tuple[float | None, float | None], cube: Cube, index: tuple[Any, ...]
+    ) -> list[Cell]:
+        """Median and 90th percentile over the children a (published) count counts."""
+        if not cube.is_published(index):
+            return [Cell(NOT_SHOWN, None), Cell(NOT_SHOWN, None)]
+        population = cube.shown(index)
+        return [_days(v, population=population, threshold=self.t) for v in values]
+
     # --- sections ---
 
     def build(self, *, cache_key: str) -> FiguresPage:
@@ -1008,22 +1113,22 @@ class _PageBuilder:
             for d, name in self.districts():
                 district_id = d[1]
                 free, reserved = by_district.get((target, district_id), (0, 0))
-                waiting, pending = (d, node), (d, node)
-                values = (
-                    free,
-                    reserved,
-                    self.data.waiting.value(waiting),
-                    self.data.pending.value(pending),
+                index = (d, node)
+                used = (
+                    free
+                    or reserved
+                    or self.nonzero(self.data.waiting, index)
+                    or self.nonzero(self.data.pending, index)
                 )
-                if not any(values) and not self.filters.district:
+                if not used and not self.filters.district:
                     continue
                 rows.append(
                     Row(
                         name,
                         [
                             *self._places_cells(free, reserved),
-                            _count(self.data.waiting.shown(waiting)),
-                            _count(self.data.pending.shown(pending)),
+                            self.count(self.data.waiting, index),
+                            self.count(self.data.pending, index),
                         ],
                     )
                 )
@@ -1035,8 +1140,8 @@ class _PageBuilder:
                         gettext("Total"),
                         [
                             *self._places_cells(free, reserved),
-                            _count(self.data.waiting.shown((TOTAL, node))),
-                            _count(self.data.pending.shown((TOTAL, node))),
+                            self.count(self.data.waiting, (TOTAL, node)),
+                            self.count(self.data.pending, (TOTAL, node)),
                         ],
                         total=True,
                     )
@@ -1072,8 +1177,8 @@ class _PageBuilder:
             label,
             [
                 *self._places_cells(*places),
-                _count(self.data.waiting.shown((self.dsel, node))),
-                _count(self.data.pending.shown((self.dsel, node))),
+                self.count(self.data.waiting, (self.dsel, node)),
+                self.count(self.data.pending, (self.dsel, node)),
             ],
             **kwargs,
         )
@@ -1089,8 +1194,8 @@ class _PageBuilder:
         def empty(node: Any, numbers: list[int]) -> bool:
             return (
                 not any(numbers)
-                and not self.data.waiting.value((self.dsel, node))
-                and not (self.data.pending.value((self.dsel, node)))
+                and not self.nonzero(self.data.waiting, (self.dsel, node))
+                and not self.nonzero(self.data.pending, (self.dsel, node))
             )
 
         rows = []
@@ -1218,19 +1323,13 @@ class _PageBuilder:
         if not self.filters.target:
             nodes.append((TOTAL, gettext("All target types")))
         for node, label in nodes:
-            count = self.data.waiting.shown((self.dsel, node))
-            median, p90 = self.durations.without_place.get((current, node), (None, None))
-            rows.append(
-                Row(
-                    label,
-                    [
-                        _count(count),
-                        _days(median, population=count, threshold=self.t),
-                        _days(p90, population=count, threshold=self.t),
-                    ],
-                    total=node == TOTAL,
-                )
-            )
+            index = (self.dsel, node)
+            values = self.durations.without_place.get((current, node), (None, None))
+            cells = [
+                self.count(self.data.waiting, index),
+                *self.days(values, self.data.waiting, index),
+            ]
+            rows.append(Row(label, cells, total=node == TOTAL))
         return Table(
             key="waiting-days",
             caption=gettext("Days without a place: children waiting today"),
@@ -1268,19 +1367,18 @@ class _PageBuilder:
             rows = []
             for month in self.months:
                 m = _month_node(month)
-                placed = self.data.placed.shown((m, TOTAL, node))
-                stock = self.data.stock.shown((m, TOTAL, node))
                 a = self.durations.to_placement.get((m, node), (None, None))
                 b = self.durations.without_place.get((m, node), (None, None))
+                index = (m, TOTAL, node)
                 rows.append(
                     Row(
                         _month_label(self.window, month),
                         [
-                            _count(self.data.registered.shown((m, TOTAL, node))),
-                            _count(placed),
-                            _count(stock),
-                            *self._days_pair(a, placed),
-                            *self._days_pair(b, stock),
+                            self.count(self.data.registered, index),
+                            self.count(self.data.placed, index),
+                            self.count(self.data.stock, index),
+                            *self.days(a, self.data.placed, index),
+                            *self.days(b, self.data.stock, index),
                         ],
                     )
                 )
@@ -1306,22 +1404,17 @@ class _PageBuilder:
             charts=self.placement_charts(tables[0]),
         )
 
-    def _days_pair(
-        self, values: tuple[float | None, float | None], population: int | None
-    ) -> list[Cell]:
-        return [_days(v, population=population, threshold=self.t) for v in values]
-
     def _period_row(self, node: Any) -> Row:
-        placed = self.data.placed.shown((self.period, TOTAL, node))
+        index = (self.period, TOTAL, node)
         a = self.durations.to_placement.get((self.period, node), (None, None))
         label = gettext("Total: %(period)s") % {"period": PERIOD_LABELS[self.filters.period]}
         return Row(
             label,
             [
-                _count(self.data.registered.shown((self.period, TOTAL, node))),
-                _count(placed),
+                self.count(self.data.registered, index),
+                self.count(self.data.placed, index),
                 _na(),
-                *self._days_pair(a, placed),
+                *self.days(a, self.data.placed, index),
                 _na(),
                 _na(),
             ],
@@ -1336,19 +1429,18 @@ class _PageBuilder:
         if not self.filters.target:
             nodes.append((TOTAL, gettext("All target types")))
         for node, label in nodes:
-            placed = self.data.placed.shown((self.period, self.dsel, node))
-            waiting = self.data.stock.shown((current, self.dsel, node))
+            flow, today = (self.period, self.dsel, node), (current, self.dsel, node)
             a = self.durations.to_placement.get((self.period, node), (None, None))
             b = self.durations.without_place.get((current, node), (None, None))
             rows.append(
                 Row(
                     label,
                     [
-                        _count(self.data.registered.shown((self.period, self.dsel, node))),
-                        _count(placed),
-                        *self._days_pair(a, placed),
-                        _count(waiting),
-                        *self._days_pair(b, waiting),
+                        self.count(self.data.registered, flow),
+                        self.count(self.data.placed, flow),
+                        *self.days(a, self.data.placed, flow),
+                        self.count(self.data.stock, today),
+                        *self.days(b, self.data.stock, today),
                     ],
                     total=node == TOTAL,
                 )
@@ -1448,10 +1540,8 @@ class _PageBuilder:
             outcomes = [*main, *(reasons if with_reasons else []), *rest]
             body = []
             for label, district, target, total in rows:
-                cells = [
-                    _count(cube.shown((self.period, district, target, o))) for o, _l in outcomes
-                ]
-                cells.append(_count(on_time.shown((self.period, district, target))))
+                cells = [self.count(cube, (self.period, district, target, o)) for o, _l in outcomes]
+                cells.append(self.count(on_time, (self.period, district, target)))
                 body.append(Row(label, cells, total=total))
             columns = [label for _node, label in outcomes] + [on_time_label]
             return Table(key=key, caption=caption, row_label=row_label, columns=columns, rows=body)
@@ -1459,7 +1549,7 @@ class _PageBuilder:
         district_rows = [
             (name, d, self.tsel, False)
             for d, name in self.districts()
-            if self.filters.district or cube.value((self.period, d, self.tsel, TOTAL))
+            if self.filters.district or self.nonzero(cube, (self.period, d, self.tsel, TOTAL))
         ]
         if not self.filters.district:
             district_rows.append((gettext("Total"), TOTAL, self.tsel, True))
@@ -1509,6 +1599,11 @@ class _PageBuilder:
                 "number cannot be worked out from totals or from other tables on this page."
             )
             % {"symbol": SYMBOL, "threshold": self.t},
+            gettext(
+                "%(symbol)s not shown at this level: too few children to break a single "
+                "district down this far without hiding the city's figures."
+            )
+            % {"symbol": NOT_SHOWN},
             gettext(
                 "Medians and percentiles are shown only where at least %(threshold)s children "
                 "are counted and their number is shown; %(na)s: none or not applicable."

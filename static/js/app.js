@@ -6,9 +6,14 @@ document.addEventListener("click", function (event) {
     event.preventDefault();
   }
 });
-// The print button of print views.
+// The print button of print views (hidden until this script can make it work).
 document.addEventListener("click", function (event) {
   if (event.target.closest("[data-print]")) { window.print(); }
+});
+document.addEventListener("DOMContentLoaded", function () {
+  document.querySelectorAll("[data-print][hidden]").forEach(function (button) {
+    button.hidden = false;
+  });
 });
 // A table wider than the screen scrolls inside its wrapper: make the wrapper reachable by
 // keyboard (WCAG 2.1.1) and name it after the table's caption, as long as it scrolls.

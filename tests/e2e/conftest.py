@@ -5,9 +5,10 @@ used through ``executable_path``; Playwright never downloads a browser here. Wit
 (or without the playwright package) the tests are skipped loudly, unless ``E2E=1`` or
 ``REQUIRE_SERVICES=1`` (CI), where they fail.
 
-Each test gets a fresh, transactional database served by pytest-django's ``live_server``,
-a ``Journey`` helper (``journey``) that opens one browser context per person, saves a
-screenshot of every step to ``test-artifacts/e2e/`` and runs axe-core on every page.
+Each test gets a fresh, transactional database served by pytest-django's ``live_server`` and
+the ``journeys`` fixture: ``journeys.open("school")`` gives one person a browser context (German,
+Europe/Berlin); ``Journey.check(step)`` saves a screenshot of the page to ``test-artifacts/e2e/``
+and runs axe-core on it; ``journeys.assert_clean()`` fails on what the pages got wrong.
 """
 
 from __future__ import annotations

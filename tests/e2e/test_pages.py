@@ -58,3 +58,66 @@ def test_login_error_404_and_403_are_clear_and_accessible(journeys: Any) -> None
     )
     j.check("case of another institution")
     journeys.assert_clean()
+
+
+def test_the_other_pages_of_each_role_are_accessible(journeys: Any) -> None:
+    """Pages off the four journeys: forms (also with errors), lists, data protection."""
+    from tests.factories import InstitutionFactory, ReferralFactory
+
+    team = TeamFactory(name="Team Süd")
+    coordinator = UserFactory(
+        username="koordination", role="coordinator", team=team, password=PASSWORD
+    )
+    school = InstitutionFactory(name="Grundschule Metternich")
+    UserFactory(
+        username="schule", role="institution_staff", institutions=[school], password=PASSWORD
+    )
+    UserFactory(
+        username="verwaltung", role="administrator", is_staff=True, is_superuser=True,
+        password=PASSWORD,
+    )  # fmt: skip
+    referral = ReferralFactory(coordinator=coordinator, institution=school)
+    case = referral.case
+
+    j = journeys.open("other pages")
+    page = j.page
+
+    def visit(step: str, url: str) -> None:
+        response = page.goto(url)
+        assert response is not None and response.status == 200, f"{url}: {response.status}"
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
+        j.check(step)
+
+    log_in(page, "koordination")
+    page.goto(reverse("cases:register"))
+    page.get_by_role("button", name="Erfassen", exact=True).click()
+    expect(page.get_by_role("alert").first).to_contain_text("Bitte prüfen Sie Ihre Eingaben")
+    invalid = page.locator("[aria-invalid=true]").first
+    expect(invalid).to_be_visible()
+    j.check("registration with errors")
+    visit("case list filtered", reverse("cases:list") + "?state=ready")
+    visit("edit case", reverse("cases:edit", args=[case.pk]))
+    visit("add family contact", reverse("cases:guardian_add", args=[case.pk]))
+    visit("copy of the stored data", reverse("cases:access_report", args=[case.pk]))
+    visit("withdraw referral", reverse("referrals:withdraw", args=[referral.pk]))
+    visit("referral as coordinator", reverse("referrals:detail", args=[referral.pk]))
+    page.get_by_role("button", name="Abmelden").click()
+
+    log_in(page, "schule")
+    visit("free places", reverse("referrals:places"))
+    visit("all referrals", reverse("referrals:inbox") + "?show=all")
+    page.get_by_role("button", name="Abmelden").click()
+
+    log_in(page, "verwaltung")
+    visit("audit log", reverse("audit_search"))
+    visit("retention", reverse("cases:retention"))
+    visit("second factor", reverse("otp_setup"))
+    journeys.assert_clean()
+
+
+def log_in(page: Any, username: str) -> None:
+    page.goto(reverse("login"))
+    page.get_by_label("Benutzername").fill(username)
+    page.get_by_label("Passwort").fill(PASSWORD)
+    page.get_by_role("button", name="Anmelden").click()
+    expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
