@@ -30,6 +30,8 @@ from django.urls import NoReverseMatch, get_resolver, reverse
 BIG_TABLE_ROWS = 10_000
 # "Who waits longest over the service target": a full page of 50 of the team's open cases.
 LIST_FILTERS = {"waiting": "over_target", "sort": "waiting"}
+COLD_REQUESTS = 5
+COLD_CAP_S = 30.0
 
 
 @dataclass
@@ -67,6 +69,7 @@ class PageResult:
     tracemalloc_peak_kib: float | None = None
     seq_scans: list[str] = field(default_factory=list)
     skipped: str = ""
+    cold: bool = False
     notes: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
 
@@ -127,9 +130,8 @@ def page_specs() -> list[PageSpec]:
                  lambda ctx: _reverse("figures")),
         PageSpec("figures_cold", "management figures (cold cache)", "management",
                  lambda ctx: _reverse("figures"), cold=True),
+        # The export reads the same (cached) figures as the page: its cold cost is the page's.
         PageSpec("figures_csv", "figures CSV export (cached)", "management", export),
-        PageSpec("figures_csv_cold", "figures CSV export (cold cache)", "management", export,
-                 cold=True),
     ]  # fmt: skip
 
 
@@ -257,12 +259,6 @@ class SizeState:
         return self.clients[role]
 
 
-def _get(client: Client, url: str, *, cold: bool) -> Any:
-    if cold:
-        cache.clear()
-    return client.get(url)
-
-
 def _summarise(result: PageResult, times: list[float]) -> None:
     ms = [t * 1000 for t in times]
     result.requests = len(ms)
@@ -273,33 +269,39 @@ def _summarise(result: PageResult, times: list[float]) -> None:
 
 
 def _inspect(
-    state: SizeState, result: PageResult, *, do_explain: bool, traced: int, cold: bool
-) -> None:
-    """Untimed: query count, plans, tracemalloc peak of one request."""
+    state: SizeState, result: PageResult, *, do_explain: bool, traced: int,
+    recorded: tuple[int, list[tuple[str, Any]]] | None = None,
+) -> None:  # fmt: skip
+    """Untimed: query count, plans, tracemalloc peak of a request.
+
+    ``recorded`` (count, statements) were captured during a timed request already (cold
+    pages, where every request recomputes everything): nothing is requested again.
+    """
     client = state.client(result.role)
     url = str(result.url)
-    counts = []
-    for _ in range(3):  # the least of three: a cache expiring (60 s) adds a query at random
-        if cold:
-            cache.clear()
-        with CaptureQueriesContext(connection) as ctx:
-            client.get(url)
-        counts.append(len(ctx.captured_queries))
-    result.queries = min(counts)
-    if max(counts) != min(counts):
-        result.notes.append(f"query counts of three requests: {counts}")
+    if recorded is not None:
+        result.queries, statements = recorded
+    else:
+        counts = []
+        for _ in range(3):  # the least of three: a cache expiring (60 s) adds a query at random
+            with CaptureQueriesContext(connection) as ctx:
+                client.get(url)
+            counts.append(len(ctx.captured_queries))
+        result.queries = min(counts)
+        if max(counts) != min(counts):
+            result.notes.append(f"query counts of three requests: {counts}")
+        statements = []
+        if do_explain:
+            statements, wrapper = record_statements()
+            with connection.execute_wrapper(wrapper):
+                client.get(url)
     if do_explain:
-        recorded, wrapper = record_statements()
-        if cold:
-            cache.clear()
-        with connection.execute_wrapper(wrapper):
-            client.get(url)
-        result.plans = explain_statements(recorded, state.tables)
+        result.plans = explain_statements(statements, state.tables)
         result.seq_scans = sorted({s for p in result.plans for s in p["seq_scans"]})
-    if traced:
+    if traced and recorded is None:
         tracemalloc.start()
         for _ in range(traced):
-            _get(client, url, cold=cold)
+            client.get(url)
         result.tracemalloc_peak_kib = round(tracemalloc.get_traced_memory()[1] / 1024, 1)
         tracemalloc.stop()
 
@@ -338,7 +340,7 @@ def run(
             state.activate()
             url = spec.url(state.ctx)
             per_size[state.size] = PageResult(
-                key=spec.key, label=spec.label, url=url, role=spec.role,
+                key=spec.key, label=spec.label, url=url, role=spec.role, cold=spec.cold,
                 skipped="" if url else "URL not found (page not built yet)",
             )  # fmt: skip
         if any(r.skipped for r in per_size.values()):
@@ -348,17 +350,21 @@ def run(
                 results[size].append(result)
             continue
 
+        # A cold page recomputes everything on every request (minutes at state scale): a few
+        # requests within COLD_CAP_S per size, the first one recorded for count and plans.
+        wanted = min(requests, COLD_REQUESTS) if spec.cold else requests
+        cap = (COLD_CAP_S if spec.cold else time_cap) * len(states)
         times: dict[int, list[float]] = {s.size: [] for s in states}
+        recorded: dict[int, tuple[int, list[tuple[str, Any]]]] = {}
         for state in states:
             state.activate()
             client = state.client(spec.role)
-            for _ in range(warmup):
-                _get(client, str(per_size[state.size].url), cold=spec.cold)
+            for _ in range(0 if spec.cold else warmup):
+                client.get(str(per_size[state.size].url))
         started = time.perf_counter()
-        cap = time_cap * len(states)
         capped = False
         round_no = 0
-        while any(len(t) < requests for t in times.values()) and not capped:
+        while any(len(t) < wanted for t in times.values()) and not capped:
             # alternate the order each round: neither size always goes first
             order = states if round_no % 2 == 0 else list(reversed(states))
             round_no += 1
@@ -367,30 +373,41 @@ def run(
                 result = per_size[state.size]
                 client = state.client(spec.role)
                 url = str(result.url)
-                client.get(url)  # untimed: may reconnect after the switch of database
-                for _ in range(min(batch, requests - len(times[state.size]))):
+                if not spec.cold:
+                    client.get(url)  # untimed: may reconnect after the switch of database
+                for _ in range(min(batch, wanted - len(times[state.size]))):
+                    first_cold = spec.cold and not times[state.size]
                     if spec.cold:
                         cache.clear()
+                        if first_cold:
+                            statements, wrapper = record_statements()
                     t0 = time.perf_counter()
-                    response = client.get(url)
+                    if first_cold:
+                        with connection.execute_wrapper(wrapper):
+                            response = client.get(url)
+                        recorded[state.size] = (len(statements), statements)
+                    else:
+                        response = client.get(url)
                     times[state.size].append(time.perf_counter() - t0)
                     code = str(response.status_code)
                     result.status[code] = result.status.get(code, 0) + 1
                     if result.bytes is None:
                         result.bytes = -1 if response.streaming else len(response.content)
-                if time.perf_counter() - started > cap:
-                    capped = True
+                    if time.perf_counter() - started > cap and all(times.values()):
+                        capped = True
+                        break
+                if capped:
                     break
         for state in states:
             state.activate()
             result = per_size[state.size]
-            if times[state.size]:
-                _summarise(result, times[state.size])
-            else:
-                result.skipped = "time cap reached before this size was measured"
-                results[state.size].append(result)
-                continue
-            if capped:
+            _summarise(result, times[state.size])
+            if spec.cold:
+                result.notes.append(
+                    f"cold: Django's cache emptied before every request; {result.requests} "
+                    f"request(s), at most {COLD_REQUESTS} within {COLD_CAP_S:.0f} s per size"
+                )
+            elif capped:
                 result.notes.append(
                     f"stopped after {result.requests} of {requests} requests: the time cap "
                     f"({time_cap:.0f} s per size) was reached"
@@ -398,7 +415,8 @@ def run(
             bad = {s: n for s, n in result.status.items() if not s.startswith("2")}
             if bad:
                 result.notes.append(f"non-2xx responses: {bad}")
-            _inspect(state, result, do_explain=do_explain, traced=traced, cold=spec.cold)
+            _inspect(state, result, do_explain=do_explain, traced=traced,
+                     recorded=recorded.get(state.size))  # fmt: skip
             log(
                 f"  {spec.label} @ {state.size:,}: median {result.median_ms} ms, "
                 f"p95 {result.p95_ms} ms, {result.queries} queries, status {result.status}"

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
+    from django.core.cache import cache
     from django.test import Client
     from pyinstrument import Profiler
 
@@ -58,10 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(3):
             client.get(url)
         profiler = Profiler(interval=0.0005)
-        profiler.start()
         for _ in range(args.requests):
+            if spec.cold:
+                cache.clear()  # untimed, outside the profile
+            profiler.start()
             client.get(url)
-        profiler.stop()
+            profiler.stop()
         text = profiler.output_text(unicode=True, color=False, show_all=False)
         path = RESULTS / f"profile-{args.page}-{args.cases}.txt"
         path.write_text(f"{spec.label} {url} x{args.requests}\n\n{text}", encoding="utf-8")

@@ -16,12 +16,35 @@ from django.http import HttpRequest
 from cases.models import Case, CaseEvent
 
 CASE_FIELDS = (
-    "reference", "state", "team", "coordinator", "target_type", "wanted_group", "district",
-    "birth_year", "waiting_since", "state_changed_at", "placed_on", "closed_on",
-    "close_reason", "archive_status", "erased_at", "created_at", "updated_at",
-)  # fmt: skip
-EVENT_FIELDS = ("case", "at", "actor", "kind", "transition", "from_state", "to_state", "reason",
-                "fields")  # fmt: skip
+    "reference",
+    "state",
+    "team",
+    "coordinator",
+    "target_type",
+    "wanted_group",
+    "district",
+    "birth_year",
+    "waiting_since",
+    "state_changed_at",
+    "placed_on",
+    "closed_on",
+    "close_reason",
+    "archive_status",
+    "erased_at",
+    "created_at",
+    "updated_at",
+)
+EVENT_FIELDS = (
+    "case",
+    "at",
+    "actor",
+    "kind",
+    "transition",
+    "from_state",
+    "to_state",
+    "reason",
+    "fields",
+)
 
 
 def _user_name(relation: str) -> tuple[str, ...]:
@@ -50,8 +73,11 @@ class CaseAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Case]:
         # Load no encrypted column at all: nothing is decrypted on admin pages.
-        return super().get_queryset(request).only(*CASE_FIELDS, *_user_name("coordinator"),
-                                                  "team__name", "district__name")  # fmt: skip
+        return (
+            super()
+            .get_queryset(request)
+            .only(*CASE_FIELDS, *_user_name("coordinator"), "team__name", "district__name")
+        )
 
 
 @admin.register(CaseEvent)

@@ -205,17 +205,40 @@ class CaseForm(KernForm):
     )
 
     SECTIONS: tuple[tuple[Any, tuple[str, ...]], ...] = (
-        (_("The child"), ("given_name", "family_name", "birth_date", "gender", "nationality",
-                          "languages", "interpreter_needed", "interpreter_language")),
-        (_("Arrival and residence"), ("address", "arrival_germany", "arrival_city",
-                                      "residence_status")),
+        (
+            _("The child"),
+            (
+                "given_name",
+                "family_name",
+                "birth_date",
+                "gender",
+                "nationality",
+                "languages",
+                "interpreter_needed",
+                "interpreter_language",
+            ),
+        ),
+        (
+            _("Arrival and residence"),
+            ("address", "arrival_germany", "arrival_city", "residence_status"),
+        ),
         (_("Place wanted"), ("target_type", "wanted_group", "district", "waiting_since")),
-        (_("Schooling and German"), ("school_years", "last_grade", "literate_own_script",
-                                     "german_level")),
-        (_("Health and support"), ("support_needed", "support_notes", "measles_proof",
-                                   "school_health_check", "health_notes")),
+        (
+            _("Schooling and German"),
+            ("school_years", "last_grade", "literate_own_script", "german_level"),
+        ),
+        (
+            _("Health and support"),
+            (
+                "support_needed",
+                "support_notes",
+                "measles_proof",
+                "school_health_check",
+                "health_notes",
+            ),
+        ),
         (_("Notes"), ("notes",)),
-    )  # fmt: skip
+    )
 
     def sections(self) -> list[tuple[Any, list[forms.BoundField]]]:
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
@@ -304,6 +327,9 @@ class CaseForm(KernForm):
         data = {name: self.cleaned_data.get(name) for name in EDITABLE_FIELDS}
         for name in ("gender", "residence_status", "german_level", "wanted_group"):
             data[name] = data[name] or ""
+        if data["waiting_since"] is None:
+            # Left empty: registration derives it from the arrival; an edit keeps it.
+            del data["waiting_since"]
         return data
 
 
@@ -401,28 +427,35 @@ class CaseFilterForm(KernForm):
             "Reference, exact name, family name, birth date (DD.MM.YYYY) or name and birth date."
         ),
     )
-    state = forms.ChoiceField(label=_("State"), choices=_blank(State.choices, _("all")),
-                              required=False)  # fmt: skip
+    state = forms.ChoiceField(
+        label=_("State"), choices=_blank(State.choices, _("all")), required=False
+    )
     target = forms.ChoiceField(
         label=_("Target"), choices=_blank(TargetType.choices, _("all")), required=False
     )
     district = forms.ModelChoiceField(
-        label=_("District"), queryset=District.objects.order_by("name"), required=False,
+        label=_("District"),
+        queryset=District.objects.order_by("name"),
+        required=False,
         empty_label=_("all"),
-    )  # fmt: skip
+    )
     age = forms.ChoiceField(
         label=_("Age"),
         choices=_blank(AGE_BAND_LABELS, _("all")),
         required=False,
     )
     team = forms.ModelChoiceField(
-        label=_("Team"), queryset=Team.objects.order_by("name"), required=False,
+        label=_("Team"),
+        queryset=Team.objects.order_by("name"),
+        required=False,
         empty_label=_("all"),
-    )  # fmt: skip
+    )
     coordinator = forms.ModelChoiceField(
-        label=_("Coordinator"), queryset=coordinators_for_assignment(), required=False,
+        label=_("Coordinator"),
+        queryset=coordinators_for_assignment(),
+        required=False,
         empty_label=_("all"),
-    )  # fmt: skip
+    )
     mine = forms.BooleanField(label=_("Only cases assigned to me"), required=False)
     waiting = forms.ChoiceField(
         label=_("Waiting time"),

@@ -372,7 +372,9 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
     """List due cases (and tell the administrators), erase the decided ones, prune the
     audit log past its own retention period. ``dry_run`` changes nothing."""
     report = RetentionReport(dry_run=dry_run)
-    for case in cases_due_for_retention(today=today).iterator(chunk_size=500):
+    # A list first (plain fields only): erasing while a cursor reads the same table is not
+    # safe on SQLite.
+    for case in list(cases_due_for_retention(today=today)):
         if case.archive_status == ArchiveStatus.NONE:
             report.awaiting_offer.append(case.reference)
         elif case.archive_status == ArchiveStatus.OFFERED:
@@ -389,7 +391,7 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
                 report.erased.append(case.reference)
     now = timezone.now()
     if today is not None:
-        now = now.replace(year=today.year, month=today.month, day=today.day)
+        now = timezone.make_aware(dt.datetime.combine(today, dt.time(12)))
     cutoff = audit_cutoff(months=OfficeSettings.current().audit_retention_months, now=now)
     report.audit_pruned = audit_prune(before=cutoff, dry_run=dry_run)
     if not dry_run and (report.awaiting_offer or report.awaiting_decision):

@@ -96,17 +96,23 @@ def coordinator_required(view: View) -> View:
 
 
 def _audit_view(request: HttpRequest, case: Case, fields: Iterable[str], view: str) -> None:
-    audit_log(actor=request.user, action="case.view", obj=case, fields=fields,
-              detail={"view": view})  # fmt: skip
+    audit_log(
+        actor=request.user, action="case.view", obj=case, fields=fields, detail={"view": view}
+    )
 
 
-def _audit_listed(request: HttpRequest, cases: Iterable[Case], fields: Iterable[str],
-                  view: str) -> None:  # fmt: skip
+def _audit_listed(
+    request: HttpRequest, cases: Iterable[Case], fields: Iterable[str], view: str
+) -> None:
     """One entry for a page that lists several cases' names (constant cost per page)."""
     references = sorted({c.reference for c in cases})
     if references:
-        audit_log(actor=request.user, action="case.view", fields=fields,
-                  detail={"view": view, "references": references})  # fmt: skip
+        audit_log(
+            actor=request.user,
+            action="case.view",
+            fields=fields,
+            detail={"view": view, "references": references},
+        )
 
 
 def _next_or(request: HttpRequest, default: str) -> str:
@@ -171,8 +177,9 @@ def bulk_assign(request: HttpRequest) -> HttpResponse:
         return HttpResponseRedirect(target)
     coordinator = form.cleaned_data["coordinator"]
     try:
-        count = case_assign(cases=form.cleaned_data["cases"], by=request.user,
-                            coordinator=coordinator)  # fmt: skip
+        count = case_assign(
+            cases=form.cleaned_data["cases"], by=request.user, coordinator=coordinator
+        )
     except DomainError as exc:
         messages.error(request, str(exc.message))
     else:
@@ -258,9 +265,16 @@ def register(request: HttpRequest) -> HttpResponse:
         if checks:
             # The warning shows the names of the matching cases the user may open.
             _audit_listed(request, checks["named"], IDENTITY_SHOWN, "intake-check")
-        return render(request, "cases/register.html", {
-            "form": form, "formset": formset, "checks": checks, "review_token": review_token,
-        })  # fmt: skip
+        return render(
+            request,
+            "cases/register.html",
+            {
+                "form": form,
+                "formset": formset,
+                "checks": checks,
+                "review_token": review_token,
+            },
+        )
 
     if request.method != "POST":
         form = IntakeForm()
@@ -327,13 +341,21 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
     shared = list(case_shared_with(case=case))
     candidates = _sibling_candidates(user, case) if case.erased_at is None else []
     transitions = [
-        {"name": name, "label": label, "needs_reason": name in REASON_REQUIRED,
-         "is_close": name == "close"}
+        {
+            "name": name,
+            "label": label,
+            "needs_reason": name in REASON_REQUIRED,
+            "is_close": name == "close",
+        }
         for name, label in case_transitions_for(user=user, case=case)
-    ]  # fmt: skip
+    ]
     _audit_view(request, case, [*_personal_fields(), "guardians", "history"], "detail")
-    _audit_listed(request, [s for s, ok in siblings if ok] + candidates, ("given_name",
-                  "family_name"), "detail-siblings")  # fmt: skip
+    _audit_listed(
+        request,
+        [s for s, ok in siblings if ok] + candidates,
+        ("given_name", "family_name"),
+        "detail-siblings",
+    )
     return render(
         request,
         "cases/detail.html",
@@ -387,10 +409,15 @@ def _display_sections(case: Case) -> list[tuple[Any, list[tuple[Any, str]]]]:
     if case.erased_at is not None:
         return []
     return [
-        (title, [(capfirst(Case._meta.get_field(n).verbose_name), _display_value(case, n))
-                 for n in names])
+        (
+            title,
+            [
+                (capfirst(Case._meta.get_field(n).verbose_name), _display_value(case, n))
+                for n in names
+            ],
+        )
         for title, names in CaseForm.SECTIONS
-    ]  # fmt: skip
+    ]
 
 
 def _sibling_candidates(user: Any, case: Case) -> list[Case]:
@@ -415,9 +442,13 @@ def transition(request: HttpRequest, pk: int) -> HttpResponse:
     data = form.cleaned_data
     try:
         case_transition(
-            case=case, by=request.user, transition=data["transition"], reason=data["reason"],
-            comment=data["comment"], expected_state=data["expected_state"],
-        )  # fmt: skip
+            case=case,
+            by=request.user,
+            transition=data["transition"],
+            reason=data["reason"],
+            comment=data["comment"],
+            expected_state=data["expected_state"],
+        )
     except DomainError as exc:
         messages.error(request, str(exc.message))
     else:
@@ -438,8 +469,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method != "POST":
         form = CaseForm(initial=CaseForm.initial_for(case))
         _audit_view(request, case, _personal_fields(), "edit")
-        return render(request, "cases/edit.html", {"case": case, "form": form,
-                                                   "version": version})  # fmt: skip
+        return render(request, "cases/edit.html", {"case": case, "form": form, "version": version})
     form = CaseForm(request.POST)
     if form.is_valid():
         try:
@@ -447,8 +477,9 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         except ValueError:
             expected = None
         try:
-            changed = case_update(case=case, by=request.user, data=form.service_data(),
-                                  expected_updated_at=expected)  # fmt: skip
+            changed = case_update(
+                case=case, by=request.user, data=form.service_data(), expected_updated_at=expected
+            )
         except DomainError as exc:
             form.add_error(None, str(exc.message))
             # Keep the input; the next save is a deliberate one over the newer version.
@@ -483,22 +514,23 @@ def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None)
         form = GuardianForm(request.POST)
         if form.is_valid():
             try:
-                guardian_save(case=case, by=request.user, data=form.cleaned_data,
-                              guardian=guardian)  # fmt: skip
+                guardian_save(case=case, by=request.user, data=form.cleaned_data, guardian=guardian)
             except DomainError as exc:
                 form.add_error(None, str(exc.message))
             else:
                 messages.success(request, _("The family contact was saved."))
                 return redirect("cases:detail", pk=case.pk)
-    return render(request, "cases/guardian_form.html", {"case": case, "form": form,
-                                                        "guardian": guardian})  # fmt: skip
+    return render(
+        request, "cases/guardian_form.html", {"case": case, "form": form, "guardian": guardian}
+    )
 
 
 # --- assignment, sharing, siblings -----------------------------------------------------------
 
 
-def _case_action(request: HttpRequest, pk: int, form: Any, act: Callable[[Case, dict], Any],
-                 success: str) -> HttpResponse:  # fmt: skip
+def _case_action(
+    request: HttpRequest, pk: int, form: Any, act: Callable[[Case, dict], Any], success: str
+) -> HttpResponse:
     """Shared body of the small POST-only actions on a case page."""
     case = case_get_for_user(user=request.user, pk=pk)
     bound = form(case)
@@ -518,35 +550,40 @@ def _case_action(request: HttpRequest, pk: int, form: Any, act: Callable[[Case, 
 @require_POST
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
-        request, pk,
+        request,
+        pk,
         lambda case: AssignForm(request.POST, prefix="assign"),
-        lambda case, data: case_assign(cases=[case], by=request.user,
-                                       coordinator=data["coordinator"]),
+        lambda case, data: case_assign(
+            cases=[case], by=request.user, coordinator=data["coordinator"]
+        ),
         _("The case was assigned."),
-    )  # fmt: skip
+    )
 
 
 @coordinator_required
 @require_POST
 def share(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
-        request, pk,
+        request,
+        pk,
         lambda case: ShareForm(request.POST, case=case, prefix="share"),
         lambda case, data: case_share(case=case, by=request.user, with_user=data["with_user"]),
         _("The case was shared."),
-    )  # fmt: skip
+    )
 
 
 @coordinator_required
 @require_POST
 def unshare(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
-        request, pk,
-        lambda case: UnshareForm(request.POST, shared_with=case_shared_with(case=case),
-                                 prefix="unshare"),
+        request,
+        pk,
+        lambda case: UnshareForm(
+            request.POST, shared_with=case_shared_with(case=case), prefix="unshare"
+        ),
         lambda case, data: case_unshare(case=case, by=request.user, with_user=data["with_user"]),
         _("The case is no longer shared with this colleague."),
-    )  # fmt: skip
+    )
 
 
 @coordinator_required

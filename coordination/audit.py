@@ -10,6 +10,7 @@ period, records the prune as an entry of its own and leaves the rest verifiable.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 import hashlib
 import ipaddress
@@ -230,8 +231,6 @@ def audit_cutoff(*, months: int, now: dt.datetime | None = None) -> dt.datetime:
     month_index = now.year * 12 + (now.month - 1) - months
     year, month = divmod(month_index, 12)
     month += 1
-    import calendar
-
     day = min(now.day, calendar.monthrange(year, month)[1])
     return now.replace(year=year, month=month, day=day)
 

@@ -191,6 +191,7 @@ class Dimension:
             for ancestor in self._ancestors[leaf]:
                 under[ancestor].add(leaf)
         self._under = [frozenset(u) for u in under]
+        self._differences: dict[tuple[int, int], Move] = {}
         names = dict(key_names or {})
         self._key_parts: list[tuple[tuple[str, Hashable], ...]] = []
         for position in range(len(nodes)):
@@ -225,11 +226,15 @@ class Dimension:
         return tuple((p, 1) for p in self._ancestors[leaf])
 
     def _difference_move(self, plus: int, minus: int) -> Move:
-        up, down = self._ancestors[plus], self._ancestors[minus]
-        common = set(up) & set(down)
-        return tuple((p, 1) for p in up if p not in common) + tuple(
-            (p, -1) for p in down if p not in common
-        )
+        move = self._differences.get((plus, minus))
+        if move is None:
+            up, down = self._ancestors[plus], self._ancestors[minus]
+            common = set(up) & set(down)
+            move = tuple((p, 1) for p in up if p not in common) + tuple(
+                (p, -1) for p in down if p not in common
+            )
+            self._differences[(plus, minus)] = move
+        return move
 
 
 class UnpublishedCell(LookupError):
@@ -302,10 +307,10 @@ class Cube:
         return tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
 
     def _is_published(self, cell: Cell) -> bool:
-        if self._published_rule is None:
-            return True
         known = self._published.get(cell)
         if known is None:
+            if self._published_rule is None:
+                return True
             known = self._published[cell] = bool(self._published_rule(self._index(cell)))
         return known
 
@@ -466,7 +471,11 @@ class Cube:
             return [((node, 1),)]
         line = self._fiber(k, cell)
         under = dim._under[node]
-        inside = [node] if dim._is_leaf[node] else self._pick(k, cell, line, under, True, width)
+        inside = (
+            [node]
+            if dim._is_leaf[node]
+            else self._pick(k, cell, line, under, True, width)[: _PRESELECT * width]
+        )
         if not dim._is_leaf[node]:
             inside += self._free_leaves(k, cell, under, inside, width)
         outside = [] if node == 0 else self._pick(k, cell, line, under, False, width, forced)
@@ -545,15 +554,16 @@ class Cube:
         every: list[Cell] = []
         cost = 0
         down_ok = up_ok = True
-        for combo in itertools.product(*moves):
-            corner = tuple(p for p, _sign in combo)
+        positions = [[p for p, _s in move] for move in moves]
+        signs = [[s for _p, s in move] for move in moves]
+        for corner, corner_signs in zip(
+            itertools.product(*positions), itertools.product(*signs), strict=True
+        ):
             v = self._cells.get(corner, 0)
             public = self._is_published(corner)
             if public and v == 0:
                 return None
-            sign = 1
-            for _p, s in combo:
-                sign *= s
+            sign = math.prod(corner_signs)
             if v <= _floor(public):
                 if sign < 0:
                     down_ok = False

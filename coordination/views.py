@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -45,7 +46,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     """Store the user's language (German or English) and return to the page."""
     language = request.POST.get("language", "")
     if language in {"de", "en"}:
-        type(request.user).objects.filter(pk=request.user.pk).update(language=language)
+        get_user_model().objects.filter(pk=request.user.pk).update(language=language)
     target = request.POST.get("next") or "/"
     if not target.startswith("/") or target.startswith("//"):
         target = "/"

@@ -8,8 +8,9 @@ and queues the e-mail to the other side on commit.
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
-from typing import Any
+from collections.abc import Callable
+from functools import partial, wraps
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -34,6 +35,8 @@ from referrals.models import (
     Referral,
     ReferralState,
 )
+
+T = TypeVar("T")
 
 
 class WaitlistConfirmationNeeded(DomainError):
@@ -80,14 +83,38 @@ def _lock_case(case: Case) -> Case:
     return locked
 
 
+def _atomic_logging_refusals(func: Callable[..., T]) -> Callable[..., T]:
+    """``transaction.atomic`` that writes the audit row of a refused transition afterwards.
+
+    Inside the service's transaction the row would be rolled back with everything else.
+    """
+    atomic_func = transaction.atomic(func)
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return atomic_func(*args, **kwargs)
+        except TransitionRefused as exc:
+            audit = getattr(exc, "audit", None)
+            if audit is not None:
+                audit_log(**audit)
+            raise
+
+    return wrapper
+
+
 def _require_perm(referral: Referral, method_name: str, by: Any) -> None:
     """Refuse (and log) a transition the user may not take in the referral's state."""
     method = getattr(referral, method_name)
     if by is not None and not has_transition_perm(method, by):
-        audit_log(actor=by, action="referral.transition_refused", obj=referral,
-                  case_reference=referral.case.reference,
-                  detail={"transition": method_name, "state": referral.state})  # fmt: skip
-        raise TransitionRefused()
+        refused = TransitionRefused()
+        # Logged by _atomic_logging_refusals once the transaction has rolled back.
+        refused.audit = {  # type: ignore[attr-defined]
+            "actor": by, "action": "referral.transition_refused", "obj": referral,
+            "case_reference": referral.case.reference,
+            "detail": {"transition": method_name, "state": referral.state},
+        }  # fmt: skip
+        raise refused
 
 
 def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
@@ -130,7 +157,7 @@ def _release_place(referral: Referral) -> None:
     Referral.objects.filter(pk=referral.pk).update(place_reserved=False)
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_create(
     *,
     case: Case,
@@ -176,7 +203,7 @@ def referral_create(
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None = None) -> Referral:
     """The institution accepts; one free place of the group is reserved (never overbooked)."""
     referral = _lock(referral)
@@ -211,7 +238,7 @@ def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None =
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_decline(*, referral: Referral, by: Any, reason: str, comment: str = "") -> Referral:
     """The institution declines with a coded reason; the case looks for a place again."""
     if reason not in DeclineReason.values:
@@ -234,7 +261,7 @@ def referral_decline(*, referral: Referral, by: Any, reason: str, comment: str =
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referral:
     """The institution confirms the first day attended; the case becomes placed."""
     today = timezone.localdate()
@@ -265,7 +292,7 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_no_show(*, referral: Referral, by: Any, comment: str = "") -> Referral:
     """Accepted, but the child never came: the place is released, the case looks again."""
     referral = _lock(referral)
@@ -277,7 +304,7 @@ def referral_no_show(*, referral: Referral, by: Any, comment: str = "") -> Refer
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_withdraw(*, referral: Referral, by: Any, comment: str = "") -> Referral:
     """The coordinator withdraws an open referral; a reserved place is released."""
     if not comment.strip():
@@ -291,7 +318,7 @@ def referral_withdraw(*, referral: Referral, by: Any, comment: str = "") -> Refe
     return referral
 
 
-@transaction.atomic
+@_atomic_logging_refusals
 def referral_expire(*, referral: Referral) -> Referral:
     """No answer by the deadline (called by the reminder sweep): the case looks again."""
     referral = _lock(referral)

@@ -228,7 +228,7 @@ def build_role_world():  # type: ignore[no-untyped-def]
     )  # fmt: skip
     ready_case = CaseFactory(coordinator=coordinator, ready=True, district=district)
     other_case = CaseFactory(coordinator=users["coordinator_other_team"], district=district)
-    OfficeSettings.current()
+    OfficeSettings.objects.get_or_create(pk=1)  # not .current(): its cache may be stale
     audit_log(actor=users["administrator"], action="test.world")
     device = TOTPDevice.objects.create(user=users["management"], name="spare", confirmed=False)
     now = timezone.now()

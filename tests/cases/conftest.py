@@ -19,8 +19,9 @@ def audit_actions(db):
     """The audit actions written so far, oldest first."""
 
     def actions(**filters) -> list[str]:
-        return list(AuditEntry.objects.filter(**filters).order_by("id").values_list(
-            "action", flat=True))  # fmt: skip
+        return list(
+            AuditEntry.objects.filter(**filters).order_by("id").values_list("action", flat=True)
+        )
 
     return actions
 

@@ -11,8 +11,13 @@ from tests.factories import CaseFactory
 
 @pytest.fixture
 def case(coordinator, district):
-    return CaseFactory(coordinator=coordinator, district=district, given_name="Geheimname",
-                       notes="Geheimnotiz", clarification=True)  # fmt: skip
+    return CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        given_name="Geheimname",
+        notes="Geheimnotiz",
+        clarification=True,
+    )
 
 
 @pytest.fixture
@@ -23,8 +28,9 @@ def no_decryption(monkeypatch):
     monkeypatch.setattr(Keyring, "decrypt", refuse)
 
 
-def test_the_case_admin_lists_and_shows_no_personal_field(client, admin_user_role, case,
-                                                          no_decryption) -> None:  # fmt: skip
+def test_the_case_admin_lists_and_shows_no_personal_field(
+    client, admin_user_role, case, no_decryption
+) -> None:
     client.force_login(admin_user_role)
     listing = client.get(reverse("admin:cases_case_changelist"))
     assert listing.status_code == 200
@@ -42,8 +48,9 @@ def test_the_case_admin_is_read_only(client, admin_user_role, case) -> None:
     assert 'name="_save"' not in page
 
 
-def test_the_history_admin_is_read_only_and_hides_comments(client, admin_user_role, case,
-                                                           no_decryption) -> None:  # fmt: skip
+def test_the_history_admin_is_read_only_and_hides_comments(
+    client, admin_user_role, case, no_decryption
+) -> None:
     client.force_login(admin_user_role)
     listing = client.get(reverse("admin:cases_caseevent_changelist"))
     assert listing.status_code == 200 and case.reference in listing.content.decode()

@@ -38,8 +38,10 @@ def test_assigning_to_another_team_moves_the_case(coordinator, other_coordinator
 
 def test_only_to_a_coordinator_with_a_team(coordinator, district) -> None:
     case = CaseFactory(coordinator=coordinator, district=district)
-    for target in (UserFactory(role="institution_staff", team=coordinator.team),
-                   UserFactory(role="coordinator")):  # fmt: skip
+    for target in (
+        UserFactory(role="institution_staff", team=coordinator.team),
+        UserFactory(role="coordinator"),
+    ):
         with pytest.raises(DomainError, match="coordinator with a team"):
             case_assign(cases=[case], by=coordinator, coordinator=target)
 
@@ -51,8 +53,9 @@ def test_nobody_assigns_a_case_they_may_not_work(coordinator, other_coordinator,
     assert Case.objects.get(pk=case.pk).coordinator_id == coordinator.pk
 
 
-def test_a_bulk_assignment_is_all_or_nothing(coordinator, other_coordinator, colleague,
-                                             district) -> None:  # fmt: skip
+def test_a_bulk_assignment_is_all_or_nothing(
+    coordinator, other_coordinator, colleague, district
+) -> None:
     mine = CaseFactory(coordinator=coordinator, district=district)
     foreign = CaseFactory(coordinator=other_coordinator, district=district)
     with pytest.raises(NotAllowed):

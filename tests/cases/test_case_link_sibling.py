@@ -20,8 +20,10 @@ def test_linking_merges_families_and_contacts(coordinator, district) -> None:
     old_family = second.family_id
     case_link_sibling(case=first, by=coordinator, sibling=second)
     assert Case.objects.get(pk=second.pk).family_id == first.family_id
-    assert sorted(Guardian.objects.filter(family=first.family).values_list("name", flat=True)) \
-        == ["Rasha", "Yousef"]  # fmt: skip
+    assert sorted(Guardian.objects.filter(family=first.family).values_list("name", flat=True)) == [
+        "Rasha",
+        "Yousef",
+    ]
     assert not Family.objects.filter(pk=old_family).exists()
     assert CaseEvent.objects.filter(kind=CaseEvent.Kind.SIBLING).count() == 2
 

@@ -44,15 +44,28 @@ def test_references_count_up_and_are_never_reused(coordinator) -> None:
 
 def test_waiting_since_is_the_arrival_in_the_city_or_today(coordinator) -> None:
     arrived = timezone.localdate() - dt.timedelta(days=20)
-    assert case_register(by=coordinator, data={**DATA, "arrival_city": arrived}).waiting_since \
-        == arrived  # fmt: skip
+    assert (
+        case_register(by=coordinator, data={**DATA, "arrival_city": arrived}).waiting_since
+        == arrived
+    )
     assert case_register(by=coordinator, data=DATA).waiting_since == timezone.localdate()
 
 
 def test_family_contacts_history_and_audit_are_written(coordinator) -> None:
-    case = case_register(by=coordinator, data=DATA, guardians=[
-        {"name": "Iryna Kovalenko", "relation": "mother", "phone": "+49 170 1",
-         "email": "", "preferred_language": "Ukrainisch", "is_contact_person": True}])  # fmt: skip
+    case = case_register(
+        by=coordinator,
+        data=DATA,
+        guardians=[
+            {
+                "name": "Iryna Kovalenko",
+                "relation": "mother",
+                "phone": "+49 170 1",
+                "email": "",
+                "preferred_language": "Ukrainisch",
+                "is_contact_person": True,
+            }
+        ],
+    )
     assert Guardian.objects.get(family=case.family).name == "Iryna Kovalenko"
     assert list(case.events.values_list("kind", flat=True)) == [CaseEvent.Kind.CREATED]
     entry = AuditEntry.objects.get(action="case.create")
@@ -63,14 +76,16 @@ def test_family_contacts_history_and_audit_are_written(coordinator) -> None:
 def test_blind_indexes_make_the_new_case_findable(coordinator) -> None:
     case = case_register(by=coordinator, data=DATA)
     assert list(cases_search(user=coordinator, query="olena KOVALENKO")) == [case]
-    assert list(cases_matching_identity(given_name="Olena", family_name="Kowalenko",
-                                        birth_date=DATA["birth_date"])) == [case]  # fmt: skip
+    assert list(
+        cases_matching_identity(
+            given_name="Olena", family_name="Kowalenko", birth_date=DATA["birth_date"]
+        )
+    ) == [case]
 
 
 def test_a_sibling_joins_the_existing_family(coordinator) -> None:
     first = case_register(by=coordinator, data=DATA)
-    second = case_register(by=coordinator, data={**DATA, "given_name": "Maksym"},
-                           sibling_of=first)  # fmt: skip
+    second = case_register(by=coordinator, data={**DATA, "given_name": "Maksym"}, sibling_of=first)
     assert second.family_id == first.family_id
     assert first.events.filter(kind=CaseEvent.Kind.SIBLING).exists()
 

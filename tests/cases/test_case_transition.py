@@ -25,8 +25,11 @@ def test_the_happy_path_writes_one_event_per_step(case, coordinator) -> None:
     assert case.state == State.READY
     event = case.events.filter(kind=CaseEvent.Kind.TRANSITION).last()
     assert (event.from_state, event.to_state, event.actor, event.comment) == (
-        "clarification", "ready", coordinator, "alles da"
-    )  # fmt: skip
+        "clarification",
+        "ready",
+        coordinator,
+        "alles da",
+    )
     assert AuditEntry.objects.filter(action="case.transition").count() == 2
 
 
@@ -57,14 +60,16 @@ def test_close_needs_a_coded_reason(case, coordinator) -> None:
 def test_no_close_while_a_referral_is_open(coordinator, institution) -> None:
     referral = ReferralFactory(coordinator=coordinator, institution=institution)
     with pytest.raises(TransitionRefused, match="Withdraw the open referral"):
-        case_transition(case=referral.case, by=coordinator, transition="close",
-                        reason="moved_away")  # fmt: skip
+        case_transition(case=referral.case, by=coordinator, transition="close", reason="moved_away")
 
 
 @pytest.mark.parametrize("transition", ["hold", "back_to_clarification", "reopen"])
 def test_some_steps_need_a_reason(coordinator, district, transition) -> None:
-    state = {"hold": {"clarification": True}, "back_to_clarification": {"ready": True},
-             "reopen": {"closed": True}}[transition]  # fmt: skip
+    state = {
+        "hold": {"clarification": True},
+        "back_to_clarification": {"ready": True},
+        "reopen": {"closed": True},
+    }[transition]
     case = CaseFactory(coordinator=coordinator, district=district, **state)
     with pytest.raises(DomainError, match="reason"):
         case_transition(case=case, by=coordinator, transition=transition)
@@ -99,8 +104,9 @@ def test_a_transition_not_allowed_in_this_state_is_refused_and_logged(case, coor
     with pytest.raises(TransitionRefused):
         case_transition(case=case, by=coordinator, transition="mark_ready")  # from intake
     assert AuditEntry.objects.get(action="case.transition_refused").detail == {
-        "transition": "mark_ready", "state": "intake"
-    }  # fmt: skip
+        "transition": "mark_ready",
+        "state": "intake",
+    }
 
 
 def test_a_coordinator_of_another_team_is_refused_and_logged(case, other_coordinator) -> None:
@@ -112,23 +118,27 @@ def test_a_coordinator_of_another_team_is_refused_and_logged(case, other_coordin
 @pytest.mark.parametrize("role", ["institution_staff", "management", "administrator"])
 def test_other_roles_cannot_take_transitions(case, role) -> None:
     with pytest.raises(TransitionRefused):
-        case_transition(case=case, by=UserFactory(role=role, team=case.team),
-                        transition="start_clarification")  # fmt: skip
+        case_transition(
+            case=case, by=UserFactory(role=role, team=case.team), transition="start_clarification"
+        )
 
 
 def test_the_state_the_page_showed_must_still_hold(case, coordinator, colleague) -> None:
-    case_transition(case=Case.objects.get(pk=case.pk), by=colleague,
-                    transition="start_clarification")  # fmt: skip
+    case_transition(
+        case=Case.objects.get(pk=case.pk), by=colleague, transition="start_clarification"
+    )
     fresh = Case.objects.get(pk=case.pk)
     with pytest.raises(ConcurrentChange):
-        case_transition(case=fresh, by=coordinator, transition="hold", comment="x",
-                        expected_state="intake")  # fmt: skip
+        case_transition(
+            case=fresh, by=coordinator, transition="hold", comment="x", expected_state="intake"
+        )
 
 
 def test_a_stale_object_cannot_overwrite_a_concurrent_transition(case, coordinator, colleague):
     stale = Case.objects.get(pk=case.pk)
-    case_transition(case=Case.objects.get(pk=case.pk), by=colleague, transition="close",
-                    reason="duplicate")  # fmt: skip
+    case_transition(
+        case=Case.objects.get(pk=case.pk), by=colleague, transition="close", reason="duplicate"
+    )
     with pytest.raises(ConcurrentChange):
         case_transition(case=stale, by=coordinator, transition="start_clarification")
     case = Case.objects.get(pk=case.pk)

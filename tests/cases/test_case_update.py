@@ -39,8 +39,11 @@ def test_no_change_writes_nothing(case, coordinator) -> None:
 
 
 def test_blind_indexes_follow_the_new_values(case, coordinator) -> None:
-    case_update(case=case, by=coordinator, data={"family_name": "Darwish",
-                                                 "birth_date": dt.date(2015, 1, 2)})  # fmt: skip
+    case_update(
+        case=case,
+        by=coordinator,
+        data={"family_name": "Darwish", "birth_date": dt.date(2015, 1, 2)},
+    )
     assert list(cases_search(user=coordinator, query="Darwish")) == [case]
     assert not cases_search(user=coordinator, query="Haddad").exists()
     assert Case.objects.get(pk=case.pk).birth_year == 2015
@@ -63,13 +66,15 @@ def test_a_save_over_a_newer_version_is_refused(case, coordinator, colleague) ->
     version = shown.updated_at
     case_update(case=Case.objects.get(pk=case.pk), by=colleague, data={"notes": "Kollegin"})
     with pytest.raises(ConcurrentChange):
-        case_update(case=shown, by=coordinator, data={"notes": "meins"},
-                    expected_updated_at=version)  # fmt: skip
+        case_update(
+            case=shown, by=coordinator, data={"notes": "meins"}, expected_updated_at=version
+        )
     assert Case.objects.get(pk=case.pk).notes == "Kollegin"
 
 
 def test_a_save_with_the_current_version_goes_through(case, coordinator) -> None:
     shown = Case.objects.get(pk=case.pk)
-    case_update(case=shown, by=coordinator, data={"notes": "ok"},
-                expected_updated_at=shown.updated_at)  # fmt: skip
+    case_update(
+        case=shown, by=coordinator, data={"notes": "ok"}, expected_updated_at=shown.updated_at
+    )
     assert Case.objects.get(pk=case.pk).notes == "ok"

@@ -23,15 +23,20 @@ def test_the_demo_has_forty_cases_in_every_state_and_both_teams(seeded) -> None:
     states = Counter(Case.objects.values_list("state", flat=True))
     assert set(states) == set(State.values)
     assert set(Case.objects.values_list("team__name", flat=True)) == {"Team Nord", "Team Süd"}
-    assert set(Case.objects.values_list("target_type", flat=True)) == {"school", "kita",
-                                                                        "vocational"}  # fmt: skip
+    assert set(Case.objects.values_list("target_type", flat=True)) == {
+        "school",
+        "kita",
+        "vocational",
+    }
 
 
 def test_referred_and_placed_cases_come_from_real_referrals(seeded) -> None:
     for case in Case.objects.filter(state__in=[State.REFERRED, State.PLACED]):
         assert case.referrals.exists(), case.reference
-    assert Referral.objects.filter(state="enrolled").count() == Case.objects.filter(
-        placed_on__isnull=False).count()  # fmt: skip
+    assert (
+        Referral.objects.filter(state="enrolled").count()
+        == Case.objects.filter(placed_on__isnull=False).count()
+    )
     inbox = Referral.objects.filter(institution__name="Grundschule am Moselufer", state="pending")
     assert inbox.exists()
 
@@ -43,10 +48,12 @@ def test_families_have_siblings_and_contacts(seeded) -> None:
 
 
 def test_the_spelling_variant_pair_is_found_as_a_duplicate(seeded) -> None:
-    mohammed = next(c for c in Case.objects.filter(bidx_family__isnull=False)
-                    if c.given_name == "Mohammed")  # fmt: skip
-    found = cases_matching_identity(given_name="Muhammad", family_name="Al Hasan",
-                                    birth_date=mohammed.birth_date)  # fmt: skip
+    mohammed = next(
+        c for c in Case.objects.filter(bidx_family__isnull=False) if c.given_name == "Mohammed"
+    )
+    found = cases_matching_identity(
+        given_name="Muhammad", family_name="Al Hasan", birth_date=mohammed.birth_date
+    )
     assert {c.family_name for c in found} == {"Al-Hassan", "Alhasan"}
 
 

@@ -12,8 +12,13 @@ from tests.factories import CaseFactory
 
 pytestmark = pytest.mark.usefixtures("english")
 
-CONTACT = {"name": "Rasha Haddad", "relation": "mother", "phone": "+49 170 5",
-           "email": "r@example.org", "preferred_language": "Arabisch"}  # fmt: skip
+CONTACT = {
+    "name": "Rasha Haddad",
+    "relation": "mother",
+    "phone": "+49 170 5",
+    "email": "r@example.org",
+    "preferred_language": "Arabisch",
+}
 
 
 @pytest.fixture
@@ -25,8 +30,11 @@ def test_adds_and_changes_a_contact_with_history(case, coordinator) -> None:
     guardian = guardian_save(case=case, by=coordinator, data=CONTACT)
     guardian_save(case=case, by=coordinator, data={"phone": "+49 170 6"}, guardian=guardian)
     stored = Guardian.objects.get(pk=guardian.pk)
-    assert (stored.name, stored.phone, stored.family_id) == ("Rasha Haddad", "+49 170 6",
-                                                             case.family_id)  # fmt: skip
+    assert (stored.name, stored.phone, stored.family_id) == (
+        "Rasha Haddad",
+        "+49 170 6",
+        case.family_id,
+    )
     assert case.events.filter(kind=CaseEvent.Kind.EDITED, fields=["guardians"]).count() == 2
     assert AuditEntry.objects.filter(action="case.update", fields=["guardians"]).count() == 2
 

@@ -33,8 +33,13 @@ PERSONAL = {
     "notes": "Vater sitzt noch in Griechenland fest",
     "last_grade": "Klasse vier in Mossul",
 }
-CONTACT = {"name": "Shirin Qadiri-Bashar", "relation": "mother", "phone": "+49 1577 4412399",
-           "email": "shirin.qb@example.org", "preferred_language": "Sorani-Testsprache"}  # fmt: skip
+CONTACT = {
+    "name": "Shirin Qadiri-Bashar",
+    "relation": "mother",
+    "phone": "+49 1577 4412399",
+    "email": "shirin.qb@example.org",
+    "preferred_language": "Sorani-Testsprache",
+}
 COMMENT = "Familie wohnt vorübergehend bei Onkel Dschamal"
 
 
@@ -73,15 +78,30 @@ def dump_with_sql() -> str:
     return "\n".join(chunks)
 
 
-def test_a_raw_dump_contains_no_personal_value_in_plain_text(coordinator, district,
-                                                             institution, school_user):  # fmt: skip
-    case = CaseFactory(coordinator=coordinator, district=district, ready=True,
-                       target_type="school", wanted_group="g02", **PERSONAL)  # fmt: skip
+def test_a_raw_dump_contains_no_personal_value_in_plain_text(
+    coordinator, district, institution, school_user
+):
+    case = CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        ready=True,
+        target_type="school",
+        wanted_group="g02",
+        **PERSONAL,
+    )
     guardian_save(case=case, by=coordinator, data=CONTACT)
-    case_share(case=case, by=coordinator, with_user=UserFactory(role="coordinator",
-                                                                team=None, username="x"))  # fmt: skip
-    ReferralFactory(coordinator=coordinator, institution=institution, staff=school_user,
-                    case=case, accepted=True)  # fmt: skip
+    case_share(
+        case=case,
+        by=coordinator,
+        with_user=UserFactory(role="coordinator", team=None, username="x"),
+    )
+    ReferralFactory(
+        coordinator=coordinator,
+        institution=institution,
+        staff=school_user,
+        case=case,
+        accepted=True,
+    )
     other = CaseFactory(coordinator=coordinator, district=district, clarification=True)
     case_transition(case=other, by=coordinator, transition="hold", comment=COMMENT)
     case_update(case=other, by=coordinator, data={"notes": PERSONAL["notes"]})
@@ -113,17 +133,23 @@ def test_two_connections_race_one_wins_the_other_is_refused(coordinator, distric
             outcome[name] = "won"
         except ConcurrentChange:
             outcome[name] = "refused"
-        except Exception as exc:  # noqa: BLE001 - reported in the assertion below
+        except Exception as exc:
             outcome[name] = repr(exc)
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=act, args=("hold", coordinator),
-                         kwargs={"transition": "hold", "comment": "Reise"}),
-        threading.Thread(target=act, args=("close", colleague),
-                         kwargs={"transition": "close", "reason": "moved_away"}),
-    ]  # fmt: skip
+        threading.Thread(
+            target=act,
+            args=("hold", coordinator),
+            kwargs={"transition": "hold", "comment": "Reise"},
+        ),
+        threading.Thread(
+            target=act,
+            args=("close", colleague),
+            kwargs={"transition": "close", "reason": "moved_away"},
+        ),
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -133,8 +159,6 @@ def test_two_connections_race_one_wins_the_other_is_refused(coordinator, distric
     final = Case.objects.get(pk=case.pk)
     assert final.state == {"hold": State.ON_HOLD, "close": State.CLOSED}[winner]
     transitions = CaseEvent.objects.filter(case=case, kind=CaseEvent.Kind.TRANSITION)
-    assert list(transitions.values_list("to_state", flat=True)) == ["clarification",
-                                                                    final.state]  # fmt: skip
-    assert AuditEntry.objects.filter(action="case.transition",
-                                     detail__to=final.state).count() == 1  # fmt: skip
+    assert list(transitions.values_list("to_state", flat=True)) == ["clarification", final.state]
+    assert AuditEntry.objects.filter(action="case.transition", detail__to=final.state).count() == 1
     assert Guardian.objects.count() == 0  # nothing else written by the loser

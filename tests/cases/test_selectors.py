@@ -34,8 +34,9 @@ def ago(days: int) -> dt.date:
 # --- visibility ---------------------------------------------------------------------------------
 
 
-def test_a_coordinator_sees_the_team_and_shared_cases_only(coordinator, colleague,
-                                                            other_coordinator, district):  # fmt: skip
+def test_a_coordinator_sees_the_team_and_shared_cases_only(
+    coordinator, colleague, other_coordinator, district
+):
     own = CaseFactory(coordinator=colleague, district=district)
     foreign = CaseFactory(coordinator=other_coordinator, district=district)
     shared = CaseFactory(coordinator=other_coordinator, district=district)
@@ -71,15 +72,27 @@ def test_transitions_offered_depend_on_state_and_user(coordinator, other_coordin
 
 @pytest.fixture
 def amina(coordinator, district):
-    return CaseFactory(coordinator=coordinator, district=district, given_name="Amina",
-                       family_name="Haddad", birth_date=dt.date(2017, 3, 14))  # fmt: skip
+    return CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        given_name="Amina",
+        family_name="Haddad",
+        birth_date=dt.date(2017, 3, 14),
+    )
 
 
 @pytest.mark.parametrize(
     "query",
-    ["Amina Haddad", "  amina   HADDAD ", "Haddad", "14.03.2017", "2017-03-14",
-     "Amina Haddad 14.03.2017", "Haddad 2017-03-14"],
-)  # fmt: skip
+    [
+        "Amina Haddad",
+        "  amina   HADDAD ",
+        "Haddad",
+        "14.03.2017",
+        "2017-03-14",
+        "Amina Haddad 14.03.2017",
+        "Haddad 2017-03-14",
+    ],
+)
 def test_search_finds_by_exact_name_or_birth_date(amina, coordinator, query) -> None:
     assert list(cases_search(user=coordinator, query=query)) == [amina]
 
@@ -109,19 +122,26 @@ def test_search_compiles_to_blind_index_equalities(amina, coordinator) -> None:
     ("given", "family"),
     [("Mohammed", "Al-Hassan"), ("Muhammad", "Al Hasan"), ("Mohamad", "Alhassan")],
 )
-def test_duplicates_are_found_across_spellings_and_teams(other_coordinator, district, given,
-                                                         family) -> None:  # fmt: skip
-    existing = CaseFactory(coordinator=other_coordinator, district=district,
-                           given_name="Mohammed", family_name="Al-Hassan",
-                           birth_date=dt.date(2014, 2, 8))  # fmt: skip
-    found = cases_matching_identity(given_name=given, family_name=family,
-                                    birth_date=dt.date(2014, 2, 8))  # fmt: skip
+def test_duplicates_are_found_across_spellings_and_teams(
+    other_coordinator, district, given, family
+) -> None:
+    existing = CaseFactory(
+        coordinator=other_coordinator,
+        district=district,
+        given_name="Mohammed",
+        family_name="Al-Hassan",
+        birth_date=dt.date(2014, 2, 8),
+    )
+    found = cases_matching_identity(
+        given_name=given, family_name=family, birth_date=dt.date(2014, 2, 8)
+    )
     assert list(found) == [existing]
 
 
 def test_another_birth_date_is_not_a_duplicate(amina) -> None:
-    assert not cases_matching_identity(given_name="Amina", family_name="Haddad",
-                                       birth_date=dt.date(2017, 3, 15)).exists()  # fmt: skip
+    assert not cases_matching_identity(
+        given_name="Amina", family_name="Haddad", birth_date=dt.date(2017, 3, 15)
+    ).exists()
 
 
 def test_possible_siblings_sound_alike_and_are_open(coordinator, district) -> None:
@@ -138,16 +158,25 @@ def test_possible_siblings_sound_alike_and_are_open(coordinator, district) -> No
 def spread(coordinator, colleague, district):
     """Cases of different ages, states and waiting times."""
     return {
-        "new": CaseFactory(coordinator=coordinator, district=district, arrival_city=ago(5),
-                           birth_date=dt.date(TODAY().year - 4, 1, 1), target_type="kita",
-                           wanted_group="kita_3", measles_proof=True),
-        "target": CaseFactory(coordinator=coordinator, district=district, arrival_city=ago(50),
-                              ready=True),
-        "limit": CaseFactory(coordinator=colleague, district=district, arrival_city=ago(120),
-                             clarification=True),
-        "closed": CaseFactory(coordinator=coordinator, district=district, arrival_city=ago(200),
-                              closed=True),
-    }  # fmt: skip
+        "new": CaseFactory(
+            coordinator=coordinator,
+            district=district,
+            arrival_city=ago(5),
+            birth_date=dt.date(TODAY().year - 4, 1, 1),
+            target_type="kita",
+            wanted_group="kita_3",
+            measles_proof=True,
+        ),
+        "target": CaseFactory(
+            coordinator=coordinator, district=district, arrival_city=ago(50), ready=True
+        ),
+        "limit": CaseFactory(
+            coordinator=colleague, district=district, arrival_city=ago(120), clarification=True
+        ),
+        "closed": CaseFactory(
+            coordinator=coordinator, district=district, arrival_city=ago(200), closed=True
+        ),
+    }
 
 
 @pytest.mark.parametrize(
@@ -170,7 +199,8 @@ def test_list_filters(spread, coordinator, filters, expected) -> None:
 
 def test_stuck_filter_uses_the_time_in_the_state(spread, coordinator) -> None:
     Case.objects.filter(pk=spread["target"].pk).update(
-        state_changed_at=timezone.now() - dt.timedelta(days=30))  # fmt: skip
+        state_changed_at=timezone.now() - dt.timedelta(days=30)
+    )
     found = cases_filtered(user=coordinator, filters={"waiting": "stuck"})
     assert list(found) == [spread["target"]]
 
@@ -185,7 +215,8 @@ def test_dashboard_counts_flags_and_lists(spread, coordinator) -> None:
     office.stuck_target_days = 10
     office.save()
     Case.objects.filter(pk=spread["limit"].pk).update(
-        state_changed_at=timezone.now() - dt.timedelta(days=30))  # fmt: skip
+        state_changed_at=timezone.now() - dt.timedelta(days=30)
+    )
     data = case_dashboard(user=coordinator)
     by_state = {row["state"]: (row["mine"], row["total"]) for row in data["states"]}
     assert by_state["intake"] == (1, 1)
@@ -194,6 +225,9 @@ def test_dashboard_counts_flags_and_lists(spread, coordinator) -> None:
     assert data["totals"]["total"] == 4
     assert (data["totals"]["over_target"], data["totals"]["over_limit"]) == (2, 1)
     assert data["totals"]["stuck"] == 1
-    assert [c.pk for c in data["longest"]] == [spread["limit"].pk, spread["target"].pk,
-                                                spread["new"].pk]  # fmt: skip
+    assert [c.pk for c in data["longest"]] == [
+        spread["limit"].pk,
+        spread["target"].pk,
+        spread["new"].pk,
+    ]
     assert [c.pk for c in data["stuck"]] == [spread["limit"].pk]

@@ -16,8 +16,14 @@ from tests.factories import CaseFactory, UserFactory
 
 @pytest.fixture
 def case(coordinator, district):
-    return CaseFactory(coordinator=coordinator, district=district, given_name="Amina",
-                       family_name="Haddad", health_notes="Asthma", clarification=True)  # fmt: skip
+    return CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        given_name="Amina",
+        family_name="Haddad",
+        health_notes="Asthma",
+        clarification=True,
+    )
 
 
 def detail_url(case: Case) -> str:
@@ -29,11 +35,20 @@ def messages_of(response) -> list[str]:
 
 
 def test_the_page_shows_the_data_history_and_allowed_steps(coord_client, case) -> None:
-    Guardian.objects.create(family=case.family, relation="mother", name="Rasha Haddad",
-                            phone="+49 170 9")  # fmt: skip
+    Guardian.objects.create(
+        family=case.family, relation="mother", name="Rasha Haddad", phone="+49 170 9"
+    )
     html = coord_client.get(detail_url(case)).content.decode()
-    for text in ("Amina Haddad", "Asthma", "Rasha Haddad", "+49 170 9", case.reference,
-                 'value="mark_ready"', 'value="hold"', 'value="close"'):  # fmt: skip
+    for text in (
+        "Amina Haddad",
+        "Asthma",
+        "Rasha Haddad",
+        "+49 170 9",
+        case.reference,
+        'value="mark_ready"',
+        'value="hold"',
+        'value="close"',
+    ):
         assert text in html, text
     assert 'value="reopen"' not in html and 'value="start_clarification"' not in html
     assert html.count('name="expected_state" value="clarification"') == 3
@@ -47,8 +62,10 @@ def test_viewing_the_case_is_audit_logged_with_the_fields_shown(coord_client, ca
 
 
 def test_a_transition_button_moves_the_case(coord_client, case) -> None:
-    response = coord_client.post(reverse("cases:transition", args=[case.pk]), {
-        "transition": "hold", "expected_state": "clarification", "comment": "Reise"})  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:transition", args=[case.pk]),
+        {"transition": "hold", "expected_state": "clarification", "comment": "Reise"},
+    )
     assert response.status_code == 302 and response.url == detail_url(case)
     assert Case.objects.get(pk=case.pk).state == State.ON_HOLD
     assert CaseEvent.objects.filter(case=case, to_state="on_hold").get().comment == "Reise"
@@ -57,18 +74,23 @@ def test_a_transition_button_moves_the_case(coord_client, case) -> None:
 def test_a_concurrent_change_is_refused_with_a_message(coord_client, case, colleague) -> None:
     from cases.services import case_transition
 
-    case_transition(case=Case.objects.get(pk=case.pk), by=colleague, transition="hold",
-                    comment="Kollegin")  # fmt: skip
-    response = coord_client.post(reverse("cases:transition", args=[case.pk]), {
-        "transition": "close", "expected_state": "clarification", "reason": "moved_away"})  # fmt: skip
+    case_transition(
+        case=Case.objects.get(pk=case.pk), by=colleague, transition="hold", comment="Kollegin"
+    )
+    response = coord_client.post(
+        reverse("cases:transition", args=[case.pk]),
+        {"transition": "close", "expected_state": "clarification", "reason": "moved_away"},
+    )
     assert "Someone else changed this record" in " ".join(messages_of(response))
     assert Case.objects.get(pk=case.pk).state == State.ON_HOLD
 
 
 @pytest.mark.parametrize("transition", ["place", "reopen", "__init__", "x" * 90])
 def test_a_forged_transition_is_refused_and_logged(coord_client, case, transition) -> None:
-    response = coord_client.post(reverse("cases:transition", args=[case.pk]), {
-        "transition": transition, "expected_state": "clarification"})  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:transition", args=[case.pk]),
+        {"transition": transition, "expected_state": "clarification"},
+    )
     assert response.status_code == 302
     assert messages_of(response)
     assert Case.objects.get(pk=case.pk).state == State.CLARIFICATION
@@ -77,11 +99,13 @@ def test_a_forged_transition_is_refused_and_logged(coord_client, case, transitio
 
 @pytest.mark.parametrize(
     "data",
-    [{"transition": "close", "expected_state": "clarification"},
-     {"transition": "close", "expected_state": "clarification", "reason": "bogus"},
-     {"transition": "hold", "expected_state": "clarification", "comment": "\x00"},
-     {}],
-)  # fmt: skip
+    [
+        {"transition": "close", "expected_state": "clarification"},
+        {"transition": "close", "expected_state": "clarification", "reason": "bogus"},
+        {"transition": "hold", "expected_state": "clarification", "comment": "\x00"},
+        {},
+    ],
+)
 def test_bad_transition_input_is_a_message_not_a_500(coord_client, case, data) -> None:
     response = coord_client.post(reverse("cases:transition", args=[case.pk]), data)
     assert response.status_code == 302
@@ -101,14 +125,18 @@ def test_ready_is_explained_when_placement_data_is_missing(coord_client, coordin
 
 def edit_data(case: Case, **overrides: str) -> dict[str, str]:
     data = {
-        "given_name": case.given_name, "family_name": case.family_name,
-        "birth_date": case.birth_date.isoformat(), "target_type": case.target_type,
-        "wanted_group": case.wanted_group, "district": str(case.district_id),
-        "languages": ", ".join(case.languages), "school_years": "1",
+        "given_name": case.given_name,
+        "family_name": case.family_name,
+        "birth_date": case.birth_date.isoformat(),
+        "target_type": case.target_type,
+        "wanted_group": case.wanted_group,
+        "district": str(case.district_id),
+        "languages": ", ".join(case.languages),
+        "school_years": "1",
         "waiting_since": case.waiting_since.isoformat(),
         "version": Case.objects.get(pk=case.pk).updated_at.isoformat(),
         "health_notes": case.health_notes,
-    }  # fmt: skip
+    }
     data.update(overrides)
     return data
 
@@ -121,17 +149,28 @@ def test_edit_shows_the_current_values_and_is_logged(coord_client, case) -> None
 
 
 def test_edit_saves_through_the_service(coord_client, case) -> None:
-    response = coord_client.post(reverse("cases:edit", args=[case.pk]),
-                                 edit_data(case, family_name="Hadad"))  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:edit", args=[case.pk]), edit_data(case, family_name="Hadad")
+    )
     assert response.status_code == 302
     assert Case.objects.get(pk=case.pk).family_name == "Hadad"
     assert case.events.filter(kind=CaseEvent.Kind.EDITED).exists()
 
 
+def test_clearing_the_waiting_date_keeps_it(coord_client, case) -> None:
+    before = Case.objects.get(pk=case.pk).waiting_since
+    response = coord_client.post(
+        reverse("cases:edit", args=[case.pk]), edit_data(case, waiting_since="", notes="x")
+    )
+    assert response.status_code == 302
+    assert Case.objects.get(pk=case.pk).waiting_since == before
+
+
 def test_edit_validates_like_the_intake(coord_client, case) -> None:
     future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
-    response = coord_client.post(reverse("cases:edit", args=[case.pk]),
-                                 edit_data(case, birth_date=future, languages=""))  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:edit", args=[case.pk]), edit_data(case, birth_date=future, languages="")
+    )
     assert response.status_code == 200
     assert {"birth_date", "languages"} <= set(response.context["form"].errors)
     assert Case.objects.get(pk=case.pk).birth_date == case.birth_date
@@ -152,8 +191,10 @@ def test_edit_over_a_newer_version_is_refused(coord_client, case, colleague) -> 
 
 
 def test_a_contact_is_added_and_edited(coord_client, case) -> None:
-    response = coord_client.post(reverse("cases:guardian_add", args=[case.pk]), {
-        "name": "Rasha", "relation": "mother", "email": "rasha@example.org"})  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:guardian_add", args=[case.pk]),
+        {"name": "Rasha", "relation": "mother", "email": "rasha@example.org"},
+    )
     assert response.status_code == 302
     guardian = Guardian.objects.get(family=case.family)
     url = reverse("cases:guardian_edit", args=[case.pk, guardian.pk])
@@ -171,23 +212,26 @@ def test_a_contact_of_another_family_is_a_404(coord_client, case, coordinator) -
     assert coord_client.get(url).status_code == 404
 
 
-def test_assign_share_and_unshare_from_the_page(coord_client, case, colleague,
-                                                other_coordinator) -> None:  # fmt: skip
-    coord_client.post(reverse("cases:assign", args=[case.pk]),
-                      {"assign-coordinator": colleague.pk})  # fmt: skip
+def test_assign_share_and_unshare_from_the_page(
+    coord_client, case, colleague, other_coordinator
+) -> None:
+    coord_client.post(reverse("cases:assign", args=[case.pk]), {"assign-coordinator": colleague.pk})
     assert Case.objects.get(pk=case.pk).coordinator_id == colleague.pk
-    coord_client.post(reverse("cases:share", args=[case.pk]),
-                      {"share-with_user": other_coordinator.pk})  # fmt: skip
+    coord_client.post(
+        reverse("cases:share", args=[case.pk]), {"share-with_user": other_coordinator.pk}
+    )
     assert cases_visible_to(other_coordinator).filter(pk=case.pk).exists()
-    coord_client.post(reverse("cases:unshare", args=[case.pk]),
-                      {"unshare-with_user": other_coordinator.pk})  # fmt: skip
+    coord_client.post(
+        reverse("cases:unshare", args=[case.pk]), {"unshare-with_user": other_coordinator.pk}
+    )
     assert not cases_visible_to(other_coordinator).filter(pk=case.pk).exists()
 
 
 def test_assigning_to_a_non_coordinator_is_refused(coord_client, case) -> None:
     staff = UserFactory(role="institution_staff")
-    response = coord_client.post(reverse("cases:assign", args=[case.pk]),
-                                 {"assign-coordinator": staff.pk})  # fmt: skip
+    response = coord_client.post(
+        reverse("cases:assign", args=[case.pk]), {"assign-coordinator": staff.pk}
+    )
     assert messages_of(response)
     assert Case.objects.get(pk=case.pk).coordinator.username == "coord"
 
@@ -205,15 +249,27 @@ def test_bulk_assign_from_the_list(coord_client, coordinator, colleague, other_c
     mine = [CaseFactory(coordinator=coordinator) for _ in range(3)]
     foreign = CaseFactory(coordinator=other_coordinator)
     url = reverse("cases:bulk_assign")
-    response = coord_client.post(url, {"assign-cases": [mine[0].pk, foreign.pk],
-                                       "assign-coordinator": colleague.pk})  # fmt: skip
+    response = coord_client.post(
+        url, {"assign-cases": [mine[0].pk, foreign.pk], "assign-coordinator": colleague.pk}
+    )
     assert messages_of(response)  # the forged id is an invalid choice: nothing assigned
     assert not Case.objects.filter(coordinator=colleague).exists()
-    response = coord_client.post(url, {"assign-cases": [c.pk for c in mine],
-                                       "assign-coordinator": colleague.pk,
-                                       "next": "/cases/list/?state=intake"})  # fmt: skip
+    response = coord_client.post(
+        url,
+        {
+            "assign-cases": [c.pk for c in mine],
+            "assign-coordinator": colleague.pk,
+            "next": "/cases/list/?state=intake",
+        },
+    )
     assert response.url == "/cases/list/?state=intake"
     assert Case.objects.filter(coordinator=colleague).count() == 3
-    response = coord_client.post(url, {"assign-cases": [mine[0].pk], "next": "https://evil.example/",
-                                       "assign-coordinator": coordinator.pk})  # fmt: skip
+    response = coord_client.post(
+        url,
+        {
+            "assign-cases": [mine[0].pk],
+            "next": "https://evil.example/",
+            "assign-coordinator": coordinator.pk,
+        },
+    )
     assert response.url == reverse("cases:list")

@@ -18,10 +18,15 @@ from tests.factories import CaseFactory
 
 def make_cases(coordinator, district, count: int, **data) -> list[Case]:
     return [
-        CaseFactory(coordinator=coordinator, district=district, given_name=f"Kind{i}",
-                    arrival_city=timezone.localdate() - dt.timedelta(days=10 + i), **data)
+        CaseFactory(
+            coordinator=coordinator,
+            district=district,
+            given_name=f"Kind{i}",
+            arrival_city=timezone.localdate() - dt.timedelta(days=10 + i),
+            **data,
+        )
         for i in range(count)
-    ]  # fmt: skip
+    ]
 
 
 @pytest.fixture
@@ -70,8 +75,9 @@ def queries_for(client, url: str) -> int:
 
 
 @pytest.mark.parametrize("url", ["cases:list", "cases:dashboard"])
-def test_the_number_of_queries_does_not_grow_with_the_cases(coord_client, coordinator,
-                                                             colleague, district, url):  # fmt: skip
+def test_the_number_of_queries_does_not_grow_with_the_cases(
+    coord_client, coordinator, colleague, district, url
+):
     url = reverse(url) + ("?sort=newest&waiting=under_target" if url == "cases:list" else "")
     make_cases(coordinator, district, 2)
     coord_client.get(url)  # warm-up: the office settings row and the session are created once
@@ -80,8 +86,9 @@ def test_the_number_of_queries_does_not_grow_with_the_cases(coord_client, coordi
     assert queries_for(coord_client, url) == few
 
 
-def test_list_queries_have_an_upper_bound(coord_client, coordinator, district,
-                                          django_assert_max_num_queries) -> None:  # fmt: skip
+def test_list_queries_have_an_upper_bound(
+    coord_client, coordinator, district, django_assert_max_num_queries
+) -> None:
     make_cases(coordinator, district, 55)
     url = reverse("cases:list") + "?q=Haddad&state=intake&age=6-9"
     coord_client.get(url)  # warm-up: the office settings row and the session are created once
@@ -104,8 +111,13 @@ def test_paging_by_fifty(coord_client, coordinator, district) -> None:
 
 def test_search_and_filters_narrow_the_list(coord_client, coordinator, district) -> None:
     make_cases(coordinator, district, 3)
-    wanted = CaseFactory(coordinator=coordinator, district=district, given_name="Olena",
-                         family_name="Kovalenko", birth_date=dt.date(2016, 5, 12))  # fmt: skip
+    wanted = CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        given_name="Olena",
+        family_name="Kovalenko",
+        birth_date=dt.date(2016, 5, 12),
+    )
     page = coord_client.get(reverse("cases:list") + "?q=Kovalenko+12.05.2016").context["page"]
     assert list(page.object_list) == [wanted]
     page = coord_client.get(reverse("cases:list") + f"?q={wanted.reference}").context["page"]
@@ -122,8 +134,12 @@ def test_invalid_filters_are_reported_and_ignored(coord_client, coordinator, dis
 
 def test_the_dashboard_shows_counts_and_flags(coord_client, coordinator, district) -> None:
     make_cases(coordinator, district, 1)
-    CaseFactory(coordinator=coordinator, district=district, given_name="Lang",
-                arrival_city=timezone.localdate() - dt.timedelta(days=120))  # fmt: skip
+    CaseFactory(
+        coordinator=coordinator,
+        district=district,
+        given_name="Lang",
+        arrival_city=timezone.localdate() - dt.timedelta(days=120),
+    )
     response = coord_client.get(reverse("cases:dashboard"))
     html = response.content.decode()
     assert response.context["totals"]["over_limit"] == 1

@@ -9,8 +9,13 @@ from cases.services import case_share
 from tests.factories import CaseFactory, UserFactory
 
 CASE_PAGES = ["cases:detail", "cases:edit", "cases:guardian_add"]
-CASE_POSTS = ["cases:transition", "cases:assign", "cases:share", "cases:unshare",
-              "cases:link_sibling"]  # fmt: skip
+CASE_POSTS = [
+    "cases:transition",
+    "cases:assign",
+    "cases:share",
+    "cases:unshare",
+    "cases:link_sibling",
+]
 PAGES = ["cases:dashboard", "cases:list", "cases:register"]
 
 
@@ -20,9 +25,12 @@ def case(coordinator, district):
 
 
 def all_urls(case) -> list[tuple[str, str]]:
-    return ([("get", reverse(n)) for n in PAGES] + [("post", reverse("cases:bulk_assign"))]
-            + [("get", reverse(n, args=[case.pk])) for n in CASE_PAGES]
-            + [("post", reverse(n, args=[case.pk])) for n in CASE_POSTS])  # fmt: skip
+    return (
+        [("get", reverse(n)) for n in PAGES]
+        + [("post", reverse("cases:bulk_assign"))]
+        + [("get", reverse(n, args=[case.pk])) for n in CASE_PAGES]
+        + [("post", reverse(n, args=[case.pk])) for n in CASE_POSTS]
+    )
 
 
 @pytest.mark.parametrize("role", ["institution_staff", "management", "administrator"])

@@ -403,6 +403,28 @@ def test_cells_that_are_never_published_need_no_hiding_and_cannot_be_shown() -> 
     assert_protected(cube, bound=6)
 
 
+def test_a_small_difference_of_two_published_totals_is_protected_too() -> None:
+    # "Last 12 months" and "last 6 months" are published, "months 1-6" is not: but it is their
+    # difference. One child there must not follow from 11 - 10.
+    periods = Dimension("period", {TOTAL: ["early", "last6"], "last6": ["mid", "last3"]})
+    districts = Dimension("district", ["north", "south"])
+    counts = {
+        ("early", "north"): 1,
+        ("mid", "north"): 4,
+        ("last3", "north"): 6,
+        ("mid", "south"): 3,
+        ("last3", "south"): 5,
+    }
+
+    def published(index: tuple) -> bool:
+        return index[0] in (TOTAL, "last6", "last3")
+
+    cube = Cube("registered", [periods, districts], counts, published=published)
+    protect(cube)
+    assert cube.is_suppressed((TOTAL, "north")) or cube.is_suppressed(("last6", "north"))
+    assert_protected(cube, bound=8)
+
+
 # --- statistics --------------------------------------------------------------------------
 
 

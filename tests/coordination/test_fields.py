@@ -17,8 +17,10 @@ from tests.factories import CaseFactory
 def raw_column(model, pk: int, column: str) -> str | None:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s",  # noqa: S608
-                       [pk])  # fmt: skip
+        cursor.execute(
+            f"SELECT {connection.ops.quote_name(column)} FROM {table} WHERE id = %s",  # noqa: S608
+            [pk],
+        )
         return cursor.fetchone()[0]
 
 
@@ -49,8 +51,12 @@ def test_every_type_round_trips_through_the_database(case) -> None:
 
 
 def test_the_column_holds_a_token_under_the_active_key(case) -> None:
-    for column, plain in [("given_name", "Amina"), ("birth_date", "2016-05-17"),
-                          ("languages", "Arabisch"), ("notes", "Bruder")]:  # fmt: skip
+    for column, plain in [
+        ("given_name", "Amina"),
+        ("birth_date", "2016-05-17"),
+        ("languages", "Arabisch"),
+        ("notes", "Bruder"),
+    ]:
         stored = raw_column(Case, case.pk, column)
         assert key_id_of(stored) == "t1"
         assert plain not in stored
@@ -63,9 +69,14 @@ def test_empty_values_are_stored_as_null(case) -> None:
 
 @pytest.mark.parametrize(
     "lookup",
-    [{"given_name": "Amina"}, {"given_name__icontains": "am"}, {"birth_date__year": 2016},
-     {"family_name__in": ["Haddad"]}, {"notes__startswith": "B"}],
-)  # fmt: skip
+    [
+        {"given_name": "Amina"},
+        {"given_name__icontains": "am"},
+        {"birth_date__year": 2016},
+        {"family_name__in": ["Haddad"]},
+        {"notes__startswith": "B"},
+    ],
+)
 def test_lookups_other_than_isnull_raise(case, lookup) -> None:
     with pytest.raises(EncryptedFieldLookupError, match=r"blind index|encrypted"):
         list(Case.objects.filter(**lookup))
@@ -101,8 +112,11 @@ def test_encrypted_fields_lists_the_personal_columns() -> None:
     assert {"given_name", "family_name", "birth_date", "health_notes", "notes"} <= names
     assert not names & {"reference", "state", "birth_year", "district", "bidx_name"}
     assert {f.name for f in encrypted_fields(Guardian)} == {
-        "name", "phone", "email", "preferred_language"
-    }  # fmt: skip
+        "name",
+        "phone",
+        "email",
+        "preferred_language",
+    }
     assert all(isinstance(f, EncryptedField) for f in encrypted_fields(Case))
 
 

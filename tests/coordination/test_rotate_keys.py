@@ -37,13 +37,19 @@ def old_cases(settings, coordinator, district):
     """Three cases (with guardians and history) written while t0 was the active key."""
     settings.FIELD_ENCRYPTION_KEYS = f"{T0},{T1}"
     cases = [
-        CaseFactory(coordinator=coordinator, district=district, family_name=name,
-                    notes=f"Notiz {name}", clarification=True)
+        CaseFactory(
+            coordinator=coordinator,
+            district=district,
+            family_name=name,
+            notes=f"Notiz {name}",
+            clarification=True,
+        )
         for name in ("Haddad", "Kovalenko", "Ahmadi")
-    ]  # fmt: skip
+    ]
     for case in cases:
-        Guardian.objects.create(family=case.family, relation="mother", name="Mutter",
-                                phone="+49 170 1")  # fmt: skip
+        Guardian.objects.create(
+            family=case.family, relation="mother", name="Mutter", phone="+49 170 1"
+        )
     settings.FIELD_ENCRYPTION_KEYS = f"{T1},{T0}"  # the new key goes first
     return cases
 
@@ -58,8 +64,12 @@ def test_rotation_reencrypts_every_encrypted_column_with_the_active_key(old_case
     output = run("--batch-size", "2")
     assert "cases.Case: 3 rows to re-encrypt" in output
     assert "cases.Case: 2/3" in output and "cases.Case: 3/3" in output  # progress per batch
-    for table, column in [("cases_case", "family_name"), ("cases_case", "notes"),
-                          ("cases_case", "birth_date"), ("cases_guardian", "phone")]:  # fmt: skip
+    for table, column in [
+        ("cases_case", "family_name"),
+        ("cases_case", "notes"),
+        ("cases_case", "birth_date"),
+        ("cases_guardian", "phone"),
+    ]:
         assert {key_id_of(t) for t in raw_tokens(table, column)} == {"t1"}
     assert run("--check").strip().startswith("all encrypted values use the active key")
     # The values are unchanged, and readable with only the new key.
@@ -67,8 +77,10 @@ def test_rotation_reencrypts_every_encrypted_column_with_the_active_key(old_case
 
     settings.FIELD_ENCRYPTION_KEYS = T1
     assert sorted(Case.objects.values_list("family_name", flat=True)) == [
-        "Ahmadi", "Haddad", "Kovalenko"
-    ]  # fmt: skip
+        "Ahmadi",
+        "Haddad",
+        "Kovalenko",
+    ]
     assert Case.objects.get(pk=old_cases[0].pk).notes == "Notiz Haddad"
     assert CaseEvent.objects.filter(case=old_cases[0]).count() == 2
 
@@ -108,8 +120,11 @@ def test_a_value_changed_meanwhile_is_not_overwritten(old_cases, monkeypatch) ->
             # The coordinator saves a change between the rotation's read and write.
             from cases.services import case_update
 
-            case_update(case=Case.objects.get(pk=pk), by=target.coordinator,
-                        data={"family_name": "Kowalenko"})  # fmt: skip
+            case_update(
+                case=Case.objects.get(pk=pk),
+                by=target.coordinator,
+                data={"family_name": "Kowalenko"},
+            )
         return real(model, fields, keyring, pk, tokens)
 
     monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(racing))

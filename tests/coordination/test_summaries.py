@@ -36,6 +36,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NOW = dt.datetime(2026, 3, 18, 10, 0, tzinfo=BERLIN)  # a Wednesday; window April 2025 - March
 ALL = summaries.FigureFilters()
 NA = summaries.NOT_APPLICABLE
+NS = summaries.NOT_SHOWN
 
 
 def at(day: dt.date, hour: int = 10) -> time_machine.travel:
@@ -225,6 +226,28 @@ def test_filtered_pages_only_select_cells_of_the_unfiltered_protection(world) ->
         filtered = figures(summaries.FigureFilters(district=world[district].pk))
         for key in ("capacity-school", "capacity-kita"):
             assert row(filtered, key, name) == row(everything, key, name), (district, key)
+
+
+def test_a_breakdown_that_would_cost_the_city_total_is_not_shown(world) -> None:  # type: ignore[no-untyped-def]
+    # One vocational pupil in each of three districts: showing "•" for each district under a
+    # published city total of 3 would give every 1 away, so either the city's total goes or
+    # the districts do. The page keeps the city's figure and shows "/" for the districts.
+    third = DistrictFactory(name="Ost")
+    world["third"] = third
+    bbs = InstitutionFactory(name="BBS Nord", kind="bbs", district=world["north"])
+    PlacesFactory(institution=bbs, group="bvj", free=6)
+    for district in ("north", "south", "third"):
+        ready(world, district, group="bvj", target="vocational")
+    for _ in range(4):
+        ready(world, "north")
+        ready(world, "south")
+    page = figures()
+    assert row(page, "capacity-vocational", "Total") == ["6", "0", "3", "0"]
+    assert row(page, "capacity-vocational", "Nord") == ["6", "0", NS, "0"], "places stay"
+    shown_rows = [r.header for r in table(page, "capacity-vocational").rows]
+    assert shown_rows == ["Nord", "Total"], "no row appears just because a child is there"
+    assert row(page, "capacity-school", "Nord")[2] == "4", "school keeps its districts"
+    assert any(summaries.NOT_SHOWN in note for note in page.footnotes)
 
 
 def test_tables_sharing_a_total_hide_it_the_same_way(world) -> None:  # type: ignore[no-untyped-def]

@@ -81,8 +81,9 @@ class Command(BaseCommand):
 
     # --- check -------------------------------------------------------------------------
 
-    def _check(self, targets: list[tuple[type[models.Model], list[EncryptedField]]],
-               keyring: Keyring) -> None:  # fmt: skip
+    def _check(
+        self, targets: list[tuple[type[models.Model], list[EncryptedField]]], keyring: Keyring
+    ) -> None:
         remaining = 0
         for model, fields in targets:
             qs = self._annotated(model, fields)
@@ -106,8 +107,13 @@ class Command(BaseCommand):
     def _annotated(model: type[models.Model], fields: list[EncryptedField]) -> models.QuerySet:
         return model._base_manager.annotate(**{f"_raw_{f.attname}": _raw(f) for f in fields})
 
-    def _rotate_model(self, model: type[models.Model], fields: list[EncryptedField],
-                      keyring: Keyring, batch_size: int) -> int:  # fmt: skip
+    def _rotate_model(
+        self,
+        model: type[models.Model],
+        fields: list[EncryptedField],
+        keyring: Keyring,
+        batch_size: int,
+    ) -> int:
         active = keyring.active_id
         any_stale = models.Q()
         for field in fields:
@@ -138,8 +144,13 @@ class Command(BaseCommand):
         return written
 
     @staticmethod
-    def _rotate_row(model: type[models.Model], fields: list[EncryptedField], keyring: Keyring,
-                    pk: Any, tokens: list[str | None]) -> int:  # fmt: skip
+    def _rotate_row(
+        model: type[models.Model],
+        fields: list[EncryptedField],
+        keyring: Keyring,
+        pk: Any,
+        tokens: list[str | None],
+    ) -> int:
         updates: dict[str, models.Value] = {}
         unchanged: list[Exact] = []
         for field, token in zip(fields, tokens, strict=True):
