@@ -95,6 +95,20 @@ def coordinator_required(view: View) -> View:
     return wrapper
 
 
+def case_object_view(view: View) -> View:
+    """Login, then the coordinator role; for everyone else a case URL is a 404, so that
+    the answer never reveals whether the case exists."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_coordinator(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
 def _audit_view(request: HttpRequest, case: Case, fields: Iterable[str], view: str) -> None:
     audit_log(
         actor=request.user, action="case.view", obj=case, fields=fields, detail={"view": view}
@@ -324,7 +338,7 @@ def register(request: HttpRequest) -> HttpResponse:
 # --- the case page ---------------------------------------------------------------------------
 
 
-@coordinator_required
+@case_object_view
 @require_GET
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
@@ -431,7 +445,7 @@ def _sibling_candidates(user: Any, case: Case) -> list[Case]:
     )
 
 
-@coordinator_required
+@case_object_view
 @require_POST
 def transition(request: HttpRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
@@ -458,7 +472,7 @@ def transition(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("cases:detail", pk=case.pk)
 
 
-@coordinator_required
+@case_object_view
 @require_http_methods(["GET", "POST"])
 def edit(request: HttpRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
@@ -497,7 +511,7 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 # --- family contacts -------------------------------------------------------------------------
 
 
-@coordinator_required
+@case_object_view
 @require_http_methods(["GET", "POST"])
 def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
@@ -546,7 +560,7 @@ def _case_action(
     return redirect("cases:detail", pk=case.pk)
 
 
-@coordinator_required
+@case_object_view
 @require_POST
 def assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
@@ -560,7 +574,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@coordinator_required
+@case_object_view
 @require_POST
 def share(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
@@ -572,7 +586,7 @@ def share(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@coordinator_required
+@case_object_view
 @require_POST
 def unshare(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
@@ -586,7 +600,7 @@ def unshare(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@coordinator_required
+@case_object_view
 @require_POST
 def link_sibling(request: HttpRequest, pk: int) -> HttpResponse:
     def form(case: Case) -> LinkSiblingForm:

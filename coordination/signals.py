@@ -71,8 +71,6 @@ def log_role_change(
     """Roles are groups: every grant and removal is logged (admin, shell or seed)."""
     if action not in {"post_add", "post_remove", "post_clear"}:
         return
-    from coordination.roles import ROLES
-
     if isinstance(instance, User):
         users, groups = (
             [instance],
@@ -81,9 +79,8 @@ def log_role_change(
     else:  # changed from the group's side
         users = list(User.objects.filter(pk__in=pk_set or ()))
         groups = [instance.name]
-    groups = [g for g in groups if g in ROLES] or groups
     for user in users:
-        if hasattr(user, "_role_names"):
+        if hasattr(user, "_role_names"):  # roles.role_names caches them on the object
             del user._role_names
         audit_log(
             actor=current_actor(),

@@ -24,26 +24,30 @@ def case(coordinator, district):
     return CaseFactory(coordinator=coordinator, district=district)
 
 
+def page_urls() -> list[tuple[str, str]]:
+    return [("get", reverse(n)) for n in PAGES] + [("post", reverse("cases:bulk_assign"))]
+
+
+def case_urls(case) -> list[tuple[str, str]]:
+    return [("get", reverse(n, args=[case.pk])) for n in CASE_PAGES] + [
+        ("post", reverse(n, args=[case.pk])) for n in CASE_POSTS
+    ]
+
+
 def all_urls(case) -> list[tuple[str, str]]:
-    return (
-        [("get", reverse(n)) for n in PAGES]
-        + [("post", reverse("cases:bulk_assign"))]
-        + [("get", reverse(n, args=[case.pk])) for n in CASE_PAGES]
-        + [("post", reverse(n, args=[case.pk])) for n in CASE_POSTS]
-    )
+    return page_urls() + case_urls(case)
 
 
-@pytest.mark.parametrize("role", ["institution_staff", "management", "administrator"])
-def test_other_roles_get_403_everywhere(client, case, role) -> None:
-    client.force_login(UserFactory(role=role, is_staff=role == "administrator"))
-    for method, url in all_urls(case):
+@pytest.mark.parametrize("role", ["institution_staff", "management", "administrator", ""])
+def test_other_roles_get_403_on_pages_and_404_on_any_case(client, case, role) -> None:
+    client.force_login(UserFactory(role=role or None, is_staff=role == "administrator"))
+    for method, url in page_urls():
         assert getattr(client, method)(url).status_code == 403, url
-
-
-def test_a_user_without_role_gets_403(client, case) -> None:
-    client.force_login(UserFactory())
-    for method, url in all_urls(case):
-        assert getattr(client, method)(url).status_code == 403, url
+    # A case URL never reveals whether the case exists: existing and missing look the same.
+    for method, url in case_urls(case):
+        assert getattr(client, method)(url).status_code == 404, url
+        missing = url.replace(f"/{case.pk}/", "/999999/")
+        assert getattr(client, method)(missing).status_code == 404, missing
 
 
 def test_anonymous_visitors_are_sent_to_the_login(client, case) -> None:
