@@ -245,10 +245,13 @@ def run_after_pages(
     size: int, run_db: str | None, results: dict[str, Any], args: argparse.Namespace, log: Log
 ) -> None:
     """Load, sweep and rotation on one working copy (each changes it), then the plans file."""
+    from django.core.cache import cache
+
     from benchmarks import db, load, pages, rotation, sweep
 
     if run_db is not None:
         db.use_database(run_db)
+    cache.clear()  # nothing cached from another data set
     postgres = db.is_postgres()
     explain = postgres and not args.no_explain
     log(f"=== {size:,} cases: load, sweep, rotation ===")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -245,11 +245,18 @@ class SizeState:
     tables: dict[str, int]
     clients: dict[str, Client] = field(default_factory=dict)
 
+    cache: Any = None  # this data set's own cache: cached figures must not cross sizes
+
     def activate(self) -> None:
         if self.database is not None and connection.settings_dict["NAME"] != self.database:
             from benchmarks.db import use_database
 
             use_database(self.database)
+        if self.cache is None:
+            from django.core.cache.backends.locmem import LocMemCache
+
+            self.cache = LocMemCache(f"ankommen-bench-{self.size}", {})
+        caches["default"] = self.cache
 
     def client(self, role: str) -> Client:
         if role not in self.clients:
@@ -322,6 +329,28 @@ def run(
     between the data sets, so load from other processes on a shared machine hits all sizes
     alike and the ratios stay meaningful. Returns results and context per size.
     """
+    original_cache = caches["default"]
+    try:
+        return _run(
+            databases, requests=requests, warmup=warmup, batch=batch, time_cap=time_cap,
+            do_explain=do_explain, traced=traced, only=only, log=log,
+        )  # fmt: skip
+    finally:
+        caches["default"] = original_cache
+
+
+def _run(
+    databases: dict[int, str | None],
+    *,
+    requests: int,
+    warmup: int,
+    batch: int,
+    time_cap: float,
+    do_explain: bool,
+    traced: int,
+    only: set[str] | None,
+    log: Callable[[str], None],
+) -> tuple[dict[int, list[PageResult]], dict[int, dict[str, Any]]]:
     states: list[SizeState] = []
     for size, database in sorted(databases.items()):
         state = SizeState(size=size, database=database, ctx={}, users=None, tables={})  # type: ignore[arg-type]

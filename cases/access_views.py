@@ -9,8 +9,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -24,8 +23,10 @@ from coordination.roles import is_coordinator
 
 
 def _case_for_report(request: HttpRequest, pk: int) -> Case:
+    # Like every case URL: a 404 for anyone who may not see the case, whatever the role,
+    # so that the answer never reveals whether it exists.
     if not is_coordinator(request.user):
-        raise PermissionDenied
+        raise Http404
     return case_get_for_user(user=request.user, pk=pk)
 
 

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.utils.formats import number_format
+
 from coordination.disclosure import SYMBOL
 
 WIDTH = 720
@@ -130,7 +132,10 @@ def nice_maximum(value: float) -> float:
 
 
 def _fmt(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:.1f}"
+    """A number as text for the reader (localised: "37,5" in German)."""
+    if float(value).is_integer():
+        return str(int(value))
+    return str(number_format(round(value, 1), decimal_pos=1))
 
 
 def _frame(

@@ -15,27 +15,34 @@ of them are protected together. Pages show *projections* of protected cubes; fil
 rows and columns of the same protected cube and never recompute it, so two filtered views can
 not be subtracted from each other to reveal a hidden cell.
 
+A cube may *publish* only some of its cells (``published=``): e.g. single districts only by
+target type, single grades only for the whole city. A page can never show the others
+(``shown`` refuses them).
+
 What the reader is assumed to know
 ----------------------------------
 Every published cell; that every total and subtotal is the sum of its parts, along every
-dimension and at every level; and that zeros are always published, so a hidden cell holds at
-least 1.
+dimension and at every level; that zeros are always published, so a hidden cell holds at least
+1; and that a cell that is never published holds at least 0.
 
 The rules
 ---------
-1. Primary suppression: a count ``0 < n < threshold`` is hidden (default threshold 3; 5 for
-   breakdowns by origin, language or residence status; never below 3). True zeros are shown.
-2. Secondary suppression: every hidden cell lies on a *box* of hidden cells. A box takes, in
-   every dimension, an elementary change that keeps all the dimension's subtotals (``+1`` on one
-   category and ``-1`` on another, or ``+1`` on a category and its totals); the product of these
-   changes adds ``+1``/``-1`` to the box's corners and leaves every published total as it is.
-   If all corners are hidden and the corners that would go down hold at least 2, the table with
-   the box applied is as consistent with everything published as the true one, and it differs in
-   the cell: the cell has at least two possible values. For a plain table with row and column
-   totals the box is the classic rectangle, and choosing the cheapest box (the smallest sum of
-   newly hidden counts) is "hide the next-smallest cell in the same row and column"; the search
-   goes on until every hidden cell is covered (hypercube method, as in tau-argus' GHMITER).
-   A box always exists: the cell with all its totals up to the grand total.
+1. Primary suppression: a published count ``0 < n < threshold`` is hidden (default threshold
+   3; 5 for breakdowns by origin, language or residence status; never below 3). True zeros
+   are shown.
+2. Secondary suppression: every hidden cell, and every small cell that is never published (it
+   could still be worked out: "12 months" minus "6 months" is "months 1 to 6"), lies on a *box*.
+   A box takes, in every dimension, an elementary change that keeps all the dimension's
+   subtotals (``+1`` on one category and ``-1`` on another, or ``+1`` on a category and its
+   totals); the product of these changes adds ``+1``/``-1`` to the box's corners and leaves
+   every other cell as it is. If every published corner is hidden and no corner would fall
+   below what the reader knows it holds, the table with the box applied is as consistent with
+   everything published as the true one, and it differs in the cell: the cell has at least two
+   possible values. For a plain table with row and column totals the box is the classic
+   rectangle, and choosing the cheapest box (the smallest sum of newly hidden counts, totals
+   costing more than detail) is "hide the next-smallest cell in the same row and column";
+   the search goes on until every such cell is covered (hypercube method, as in tau-argus'
+   GHMITER). A box always exists: the cell with all its totals up to the grand total.
 3. Linked cubes (``protect`` with several cubes): cells that describe the same quantity (equal
    ``Cube.key``) are hidden in every cube as soon as they are hidden in one, and each cube then
    covers them with a box of its own, until nothing changes. This is exact when one cube's cells
@@ -43,6 +50,11 @@ The rules
    tables it is the usual consistent-suppression heuristic.
 4. Statistics (median, percentiles) over fewer children than the threshold are not shown, nor
    when the count of their population is hidden (showing it would tell that count is >= 3).
+
+The search for a box is a heuristic (cheapest few changes per dimension, then partner by
+partner, then the always-possible box); the *guarantee* does not depend on it: every box that
+is used is checked corner by corner. ``tests/coordination/test_disclosure.py`` verifies the
+guarantee exhaustively on hand-made and random tables.
 """
 
 from __future__ import annotations
@@ -394,7 +406,11 @@ class Cube:
                     if dim._is_leaf[c[j]]:
                         fibers[_line(c, j)].append(c[j])
             for (j, line), leaves in fibers.items():
-                leaves.sort(key=lambda p, j=j, line=line: (self._at(line, j, p), p))
+
+                def order(p: int, j: int = j, line: Cell = line) -> tuple[int, int]:
+                    return self._at(line, j, p), p
+
+                leaves.sort(key=order)
             self._fibers = dict(fibers)
         return self._fibers.get(_line(cell, k), [])
 
@@ -608,15 +624,17 @@ class Cube:
                         return best
         return best
 
-    def _guided(self, cell: Cell) -> tuple[int, list[Cell], list[Cell]] | None:
+    def _guided(
+        self, cell: Cell, best: tuple[int, list[Cell], list[Cell]] | None = None, tries: int = 0
+    ) -> tuple[int, list[Cell], list[Cell]] | None:
         """Fix the best changes in all dimensions but one and try every partner category in
         that one (a partner must fit all the others at once, which ranking each dimension
         alone misses)."""
         forced = self._cells[cell] <= _floor(self._is_published(cell))
         options = [self._moves(k, cell, forced)[:3] for k in range(len(self.dims))]
         detail = self._detail_under(cell)
-        best: tuple[int, list[Cell], list[Cell]] | None = None
         tried = 0
+        limit = tries or _GUIDED_TRIES
         for k, dim in enumerate(self.dims):
             if not dim.additive or cell[k] == 0:
                 continue
@@ -631,7 +649,9 @@ class Cube:
                     tried += 1
                     if found is not None:
                         best = found
-                    if tried > _GUIDED_TRIES:
+                        if best[0] == 0:
+                            return best
+                    if tried > limit:
                         return best
         return best
 
@@ -643,6 +663,10 @@ class Cube:
             best = self._search(cell, 3)
         if best is None:
             best = self._guided(cell)
+        elif best[0] > 0 and not self._is_published(cell):
+            # A cell that is never shown can nearly always be covered by cells that are never
+            # shown either: look a little harder before hiding published ones for it.
+            best = self._guided(cell, best, _GUIDED_TRIES // 10)
         for box in [] if best is not None else self._near_fallbacks(cell):
             found = self._evaluate(box, best[0] if best else math.inf)
             if found is not None:
@@ -661,9 +685,11 @@ class Cube:
     def _protect_pending(self) -> bool:
         """Cover every hidden, not yet covered cell with a box; True if anything changed."""
         changed = False
+        # Published cells first: their boxes often cover the small cells that are never
+        # published, which then need no box of their own.
         pending = sorted(
             (self._suppressed | self._sensitive) - self._protected,
-            key=lambda c: (self._cells[c], c),
+            key=lambda c: (not self._is_published(c), self._cells[c], c),
         )
         for cell in pending:
             if cell in self._protected:

@@ -10,18 +10,24 @@ How the figures are made
   secondary suppression, ``coordination/disclosure.py``). The page, the filters and every
   export only *select* cells of these protected cubes, so filtering never shows a cell the
   unfiltered page hides and two filtered pages cannot be subtracted from each other.
+* Each cube publishes only some of its cells: single districts by target type and age band
+  for whole periods; single months, grades and decline reasons for the whole city. Per target
+  type, the district (and month) breakdown is only as detailed as it costs none of the city's
+  figures (``_detail``); what is left out is shown as "/".
 * Medians and 90th percentiles of days are computed in the database with PostgreSQL's
   ``percentile_cont``; on SQLite (development) from a list of day counts, plain integers.
   They are shown only over a published count of at least the threshold.
 * Free and reserved places describe institutions, not children, and are shown in full.
 * Results are cached for ``CACHE_SECONDS``; the key holds the date, the thresholds, the
-  filters and the language.
+  districts, the filters and the language. ``figures_header`` is cheap (no figure computed),
+  so a cached page fragment or export never loads the page object.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import hashlib
 import io
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -271,7 +277,9 @@ def _group_dimension() -> Dimension:
         tree[_target_node(target)] = [("band", b) for b in _bands(target)]
         for band in _bands(target):
             tree[("band", band)] = [("group", g) for g in _groups(target) if band_of(g) == band]
-    names = {_target_node(t): ("target", _target_node(t)) for t in TARGETS}
+    names: dict[Any, tuple[str, Any]] = {
+        _target_node(t): ("target", _target_node(t)) for t in TARGETS
+    }
     return Dimension("group", tree, key_names=names)
 
 
@@ -341,15 +349,15 @@ def _on_time_published(depth: Depth, index: tuple[Any, ...]) -> bool:
     return district == TOTAL or _depth(depth, target) >= 1
 
 
-def _core_hidden(cubes: Iterable[Cube], plain: Depth) -> set[tuple[str, tuple[Any, ...]]]:
+def _core_hidden(cubes: Sequence[Cube], plain: Depth) -> set[tuple[int, tuple[Any, ...]]]:
     """The hidden cells that the least detailed publication publishes too (the city's
     figures): more detail must not cost any of them."""
     found = set()
-    for cube in cubes:
+    for number, cube in enumerate(cubes):
         rule = cube.published_rule  # partial(rule, ..., depth): the same rule at ``plain``
         assert isinstance(rule, partial)
         plain_rule = partial(rule.func, *rule.args[:-1], plain)
-        found |= {(cube.name, i) for i in cube.suppressed_cells() if plain_rule(i)}
+        found |= {(number, i) for i in cube.suppressed_cells() if plain_rule(i)}
     return found
 
 
@@ -362,10 +370,13 @@ def _detail(build: Any, levels: Sequence[int]) -> list[Cube]:
     most detailed level whose suppression hides nothing the plainest level shows.
     """
     plain = _uniform(levels[-1])
+    full = build(_uniform(levels[0]))
+    lost = _core_hidden(full, plain)
+    if all(full[number].is_primary(index) for number, index in lost):
+        return full  # only small counts themselves are hidden: nothing to gain
     best = build(plain)
     kept = _core_hidden(best, plain)
-    full = build(_uniform(levels[0]))
-    if _core_hidden(full, plain) <= kept:
+    if lost <= kept:
         return full
     chosen = dict(plain)
     for target in TARGETS:
@@ -472,21 +483,36 @@ class FigureData:
     places: dict[tuple[str, int, str], tuple[int, int]] = field(default_factory=dict)
 
 
-def figure_data(today: dt.date | None = None) -> FigureData:
-    """The protected cubes for the 12 months up to ``today`` (cached for a few minutes)."""
+def figure_data(
+    today: dt.date | None = None, districts: list[tuple[int, str]] | None = None
+) -> FigureData:
+    """The protected cubes for the 12 months up to ``today`` (cached for a few minutes).
+
+    ``districts`` (id, name) saves the query when the caller has them already."""
     today = today or timezone.localdate()
     office = OfficeSettings.current()
     threshold = disclosure.effective_threshold(office.suppression_threshold)
-    key = f"figures:{CACHE_VERSION}:data:{today.isoformat()}:{threshold}:{office.reminder_1_days}"
+    if districts is None:
+        districts = list(District.objects.order_by("name").values_list("id", "name"))
+    key = (
+        f"figures:{CACHE_VERSION}:data:{today.isoformat()}:{threshold}:"
+        f"{office.reminder_1_days}:{_fingerprint(districts)}"
+    )
     data = cache.get(key)
     if data is None:
-        data = _compute_data(Window.ending(today), threshold, office.reminder_1_days)
+        data = _compute_data(Window.ending(today), threshold, office.reminder_1_days, districts)
         cache.set(key, data, CACHE_SECONDS)
     return data
 
 
-def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureData:
-    districts = list(District.objects.order_by("name").values_list("id", "name"))
+def _fingerprint(districts: list[tuple[int, str]]) -> str:
+    """Changes when a district is added, removed or renamed (the cubes list them)."""
+    return hashlib.sha256(repr(districts).encode()).hexdigest()[:12]
+
+
+def _compute_data(
+    window: Window, threshold: int, answer_days: int, districts: list[tuple[int, str]]
+) -> FigureData:
     district_ids = [d for d, _name in districts]
     known = set(district_ids)
 
@@ -501,7 +527,7 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
     # Children waiting today, by district and grade / age group.
     waiting_counts: dict[tuple[Any, ...], int] = defaultdict(int)
     current_stock: dict[tuple[Any, ...], int] = defaultdict(int)
-    rows = (
+    rows: Any = (
         _cases()
         .filter(state__in=WAITING_STATES)
         .values("district_id", "target_type", "wanted_group")
@@ -536,9 +562,9 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
         .annotate(n=Count("id"))
     )
     for row in rows:
-        month = _month_node(_month_start(row["month"]))
-        if month in in_window:
-            registered[(month, district(row["district_id"]), _target(row))] += row["n"]
+        node = _month_node(_month_start(row["month"]))
+        if node in in_window:
+            registered[(node, district(row["district_id"]), _target(row))] += row["n"]
     placed: dict[tuple[Any, ...], int] = defaultdict(int)
     rows = (
         _cases()
@@ -548,9 +574,9 @@ def _compute_data(window: Window, threshold: int, answer_days: int) -> FigureDat
         .annotate(n=Count("id"))
     )
     for row in rows:
-        month = _month_node(_month_start(row["month"]))
-        if month in in_window:
-            placed[(month, district(row["district_id"]), _target(row))] += row["n"]
+        node = _month_node(_month_start(row["month"]))
+        if node in in_window:
+            placed[(node, district(row["district_id"]), _target(row))] += row["n"]
 
     # Children waiting at the end of each past month (the current month is today's count).
     past = window.months[:-1]
@@ -820,6 +846,8 @@ def _durations_in_python(base: QuerySet[Case], window: Window) -> Durations:
         .values_list("target_type", "placed_on", "days")
     )
     for target, placed_on, count in rows:
+        if placed_on is None or count is None:
+            continue
         for node, first, last in spans:
             if first <= placed_on <= last:
                 days[(node, TOTAL)].append(count)
@@ -918,41 +946,116 @@ class Section:
     charts: list[charts.Chart] = field(default_factory=list)
 
 
-@dataclass
-class FiguresPage:
-    """Everything the figures page, its print view and every export show."""
+@dataclass(frozen=True)
+class FiguresHeader:
+    """What the page shows around its figures (cheap: no figure is computed for it)."""
 
     title: str
     as_of: dt.date
     filters: FigureFilters
     filter_labels: list[tuple[str, str]]
-    sections: list[Section]
-    footnotes: list[str]
     threshold: int
     period_choices: list[tuple[str, str]]
     district_choices: list[tuple[int, str]]
     target_choices: list[tuple[str, str]]
     cache_key: str
 
+
+@dataclass
+class FiguresPage:
+    """Everything the figures page, its print view and every export show."""
+
+    header: FiguresHeader
+    sections: list[Section]
+    footnotes: list[str]
+
     @property
     def tables(self) -> list[Table]:
         return [t for s in self.sections for t in s.tables]
 
+    @property
+    def title(self) -> str:
+        return self.header.title
+
+    @property
+    def as_of(self) -> dt.date:
+        return self.header.as_of
+
+    @property
+    def filters(self) -> FigureFilters:
+        return self.header.filters
+
+    @property
+    def filter_labels(self) -> list[tuple[str, str]]:
+        return self.header.filter_labels
+
+    @property
+    def threshold(self) -> int:
+        return self.header.threshold
+
+
+def figures_header(filters: FigureFilters, *, today: dt.date | None = None) -> FiguresHeader:
+    """The page's title, filters (an unknown district falls back to all) and cache key."""
+    today = today or timezone.localdate()
+    office = OfficeSettings.current()
+    threshold = disclosure.effective_threshold(office.suppression_threshold)
+    districts = list(District.objects.order_by("name").values_list("id", "name"))
+    names = dict(districts)
+    if filters.district is not None and filters.district not in names:
+        filters = FigureFilters(period=filters.period, target=filters.target)
+    months = Window.ending(today).months_of(filters.period)
+    period_text = (
+        f"{PERIOD_LABELS[filters.period]} ({date_format(months[0], 'F Y')} \u2013 "
+        f"{date_format(months[-1], 'F Y')})"
+    )
+    labels = [
+        (gettext("Period"), period_text),
+        (gettext("District"), names[filters.district] if filters.district else gettext("all")),
+        (
+            gettext("Target type"),
+            _target_label(filters.target) if filters.target else gettext("all"),
+        ),
+    ]
+    key = (
+        f"figures:{CACHE_VERSION}:page:{today.isoformat()}:{threshold}:"
+        f"{office.reminder_1_days}:{_fingerprint(districts)}:{filters.key}:{get_language()}"
+    )
+    return FiguresHeader(
+        title=gettext("Figures"),
+        as_of=today,
+        filters=filters,
+        filter_labels=labels,
+        threshold=threshold,
+        period_choices=[(p, str(PERIOD_LABELS[p])) for p in PERIODS],
+        district_choices=districts,
+        target_choices=[(t, _target_label(t)) for t in TARGETS],
+        cache_key=key,
+    )
+
 
 def figures_page(filters: FigureFilters, *, today: dt.date | None = None) -> FiguresPage:
     """The figures page for the filters, in the active language (cached for a few minutes)."""
-    data = figure_data(today)
-    if filters.district is not None and filters.district not in dict(data.districts):
-        filters = FigureFilters(period=filters.period, target=filters.target)
-    key = (
-        f"figures:{CACHE_VERSION}:page:{data.window.today.isoformat()}:{data.threshold}:"
-        f"{data.answer_days}:{filters.key}:{get_language()}"
-    )
-    page = cache.get(key)
+    header = figures_header(filters, today=today)
+    page = cache.get(header.cache_key)
     if page is None:
-        page = _PageBuilder(data, filters).build(cache_key=key)
-        cache.set(key, page, CACHE_SECONDS)
+        data = figure_data(today, header.district_choices)
+        page = _PageBuilder(data, header).build()
+        cache.set(header.cache_key, page, CACHE_SECONDS)
     return page
+
+
+def export(filters: FigureFilters, fmt: str, *, today: dt.date | None = None) -> str | bytes:
+    """The page as CSV text or XLSX bytes (cached like the page)."""
+    if fmt not in ("csv", "xlsx"):
+        raise ValueError(f"unknown export format {fmt!r}")
+    header = figures_header(filters, today=today)
+    key = f"{header.cache_key}:{fmt}"
+    body = cache.get(key)
+    if body is None:
+        page = figures_page(header.filters, today=today)
+        body = page_csv(page) if fmt == "csv" else page_xlsx(page)
+        cache.set(key, body, CACHE_SECONDS)
+    return body
 
 
 def _count(value: int | None) -> Cell:
@@ -1002,7 +1105,9 @@ def _group_label(group: str) -> str:
 
 
 class _PageBuilder:
-    def __init__(self, data: FigureData, filters: FigureFilters) -> None:
+    def __init__(self, data: FigureData, header: FiguresHeader) -> None:
+        filters = header.filters
+        self.header = header
         self.data, self.filters, self.window = data, filters, data.window
         self.t = data.threshold
         self.names = dict(data.districts)
@@ -1071,32 +1176,9 @@ class _PageBuilder:
 
     # --- sections ---
 
-    def build(self, *, cache_key: str) -> FiguresPage:
-        window, f = self.window, self.filters
-        months = self.months
-        period_text = (
-            f"{PERIOD_LABELS[f.period]} ({date_format(months[0], 'F Y')} \u2013 "
-            f"{date_format(months[-1], 'F Y')})"
-        )
-        labels = [
-            (gettext("Period"), period_text),
-            (gettext("District"), self.names[f.district] if f.district else gettext("all")),
-            (gettext("Target type"), _target_label(f.target) if f.target else gettext("all")),
-        ]
+    def build(self) -> FiguresPage:
         sections = [self.capacity(), self.placement(), self.referrals()]
-        return FiguresPage(
-            title=gettext("Figures"),
-            as_of=window.today,
-            filters=f,
-            filter_labels=labels,
-            sections=sections,
-            footnotes=self.footnotes(),
-            threshold=self.t,
-            period_choices=[(p, str(PERIOD_LABELS[p])) for p in PERIODS],
-            district_choices=list(self.data.districts),
-            target_choices=[(t, _target_label(t)) for t in TARGETS],
-            cache_key=cache_key,
-        )
+        return FiguresPage(header=self.header, sections=sections, footnotes=self.footnotes())
 
     def capacity(self) -> Section:
         by_district = self.places_by("district")
@@ -1269,12 +1351,11 @@ class _PageBuilder:
     def institutions_table(self) -> Table:
         """Places per institution (figures about institutions, not children)."""
         kinds = [k for k in InstitutionKind.values if target_for_kind(k) in self.targets]
+        district = self.filters.district or 0
         stale_days = OfficeSettings.current().places_stale_days
         stale_before = timezone.now() - dt.timedelta(days=stale_days)
         institutions = (
-            Institution.objects.filter(
-                is_active=True, district_id=self.filters.district, kind__in=kinds
-            )
+            Institution.objects.filter(is_active=True, district_id=district, kind__in=kinds)
             .order_by("name")
             .values("name", "kind")
             .annotate(
@@ -1319,7 +1400,7 @@ class _PageBuilder:
     def waiting_days_table(self) -> Table:
         current = _month_node(self.window.current)
         rows = []
-        nodes = [(_target_node(t), _target_label(t)) for t in self.targets]
+        nodes: list[tuple[Any, str]] = [(_target_node(t), _target_label(t)) for t in self.targets]
         if not self.filters.target:
             nodes.append((TOTAL, gettext("All target types")))
         for node, label in nodes:
@@ -1425,7 +1506,7 @@ class _PageBuilder:
         """One district: the whole period by target type (its months are too small to show)."""
         current = _month_node(self.window.current)
         rows = []
-        nodes = [(_target_node(t), _target_label(t)) for t in self.targets]
+        nodes: list[tuple[Any, str]] = [(_target_node(t), _target_label(t)) for t in self.targets]
         if not self.filters.target:
             nodes.append((TOTAL, gettext("All target types")))
         for node, label in nodes:
@@ -1566,7 +1647,9 @@ class _PageBuilder:
             False,
             district_rows,
         )
-        target_rows = [(_target_label(t), self.dsel, _target_node(t), False) for t in self.targets]
+        target_rows: list[tuple[str, Any, Any, bool]] = [
+            (_target_label(t), self.dsel, _target_node(t), False) for t in self.targets
+        ]
         if not self.filters.target:
             target_rows.append((gettext("All target types"), self.dsel, TOTAL, True))
         where = (

@@ -228,6 +228,14 @@ def build_role_world():  # type: ignore[no-untyped-def]
     )  # fmt: skip
     ready_case = CaseFactory(coordinator=coordinator, ready=True, district=district)
     other_case = CaseFactory(coordinator=users["coordinator_other_team"], district=district)
+    # Two closed cases past their retention period: one to offer, one offered to the archive.
+    from cases.models import Case
+    from cases.retention import case_offer_to_archive
+
+    due = [CaseFactory(coordinator=coordinator, closed=True) for _ in range(2)]
+    long_ago = timezone.localdate() - dt.timedelta(days=5 * 366)
+    Case.objects.filter(pk__in=[c.pk for c in due]).update(closed_on=long_ago)
+    case_offer_to_archive(cases=[due[1]], by=users["administrator"])
     OfficeSettings.objects.get_or_create(pk=1)  # not .current(): its cache may be stale
     audit_log(actor=users["administrator"], action="test.world")
     device = TOTPDevice.objects.create(user=users["management"], name="spare", confirmed=False)
@@ -241,5 +249,5 @@ def build_role_world():  # type: ignore[no-untyped-def]
         users=users, case=case, guardian=guardian, referral=referral, accepted=accepted,
         placed_case=placed_case, ready_case=ready_case, other_case=other_case, team=team,
         other_team=other_team, school=school, other_school=other_school, kita=kita,
-        district=district, device=device,
+        district=district, device=device, due_case=due[0], offered_case=due[1],
     )  # fmt: skip

@@ -61,11 +61,12 @@ CASE = lambda w: {"pk": w.case.pk}  # noqa: E731
 REFERRAL = lambda w: {"pk": w.referral.pk}  # noqa: E731
 SAVED = (200, REDIRECT)  # a form answer: shown again with errors, or done and redirected
 
-# Pages of the coordinator's workspace: other roles are refused; a case of another team is
-# not revealed (404).
+# The coordinator's workspace: other roles are refused. A case URL is a 404 for everyone who
+# may not see that case (another team, or any other role): the answer never reveals that it
+# exists.
 COORDINATOR_PAGE = answers(403, co=200, cx=200)
-OWN_CASE_PAGE = answers(403, co=200, cx=404)
-OWN_CASE_POST = answers(403, co=SAVED, cx=404)
+OWN_CASE_PAGE = answers(404, co=200)
+OWN_CASE_POST = answers(404, co=SAVED)
 ADMIN_ONLY = answers(403, ad=200)
 STAFF_PAGE = answers(403, so=200, sx=200, ki=200)
 # Answering is for the institution's staff: other roles are refused, other staff do not

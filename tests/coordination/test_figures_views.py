@@ -165,6 +165,8 @@ def test_page_has_accessible_tables_and_charts_without_inline_code(  # type: ign
         assert f'<title id="{key}-title">' in html and f'<desc id="{key}-desc">' in html
     assert " style=" not in html and "<script>" not in html.replace("<script src", "")
     assert 'id="fn-hidden"' in html, "the footnote explaining • is on the page"
+    svg_numbers = re.findall(r' (?:x|y|x1|x2|y1|y2|cx|cy|width|height)="([^"]*)"', html)
+    assert svg_numbers and not [n for n in svg_numbers if "," in n], "no German decimal comma"
 
 
 def test_filters_come_from_the_query_string(  # type: ignore[no-untyped-def]

@@ -55,11 +55,9 @@ class Command(BaseCommand):
             target=options["target"],
         )
         with translation.override(options["language"]):
-            page = summaries.figures_page(filters)
-            body: str | bytes = (
-                summaries.page_csv(page) if fmt == "csv" else summaries.page_xlsx(page)
-            )
-        summaries.log_export(actor=None, fmt=fmt, filters=page.filters, via="command")
+            header = summaries.figures_header(filters)
+            body = summaries.export(header.filters, fmt)
+        summaries.log_export(actor=None, fmt=fmt, filters=header.filters, via="command")
         if output:
             path = Path(output)
             if isinstance(body, bytes):
