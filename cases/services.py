@@ -228,6 +228,9 @@ def _case_transition(
         raise DomainError(_("Please give a reason."))
     if transition == "close" and reason not in CloseReason.values:
         raise DomainError(_("Please choose a reason for closing."))
+    if reason and reason not in CloseReason.values:
+        # Only coded reasons are stored in plain text; free text goes to the encrypted comment.
+        comment, reason = f"{reason}\n{comment}".strip(), ""
     from_state = case.state
     try:
         if transition == "close":

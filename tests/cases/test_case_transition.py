@@ -144,3 +144,15 @@ def test_a_stale_object_cannot_overwrite_a_concurrent_transition(case, coordinat
     case = Case.objects.get(pk=case.pk)
     assert case.state == State.CLOSED
     assert case.events.filter(kind=CaseEvent.Kind.TRANSITION).count() == 1
+
+
+def test_free_text_reason_is_stored_encrypted_in_the_comment_not_in_plain_text(coordinator):
+    from cases.models import CaseEvent
+    from cases.services import case_transition
+    from tests.factories import CaseFactory
+
+    case = CaseFactory(coordinator=coordinator)
+    case_transition(case=case, by=coordinator, transition="hold", reason="Familie im Urlaub")
+    event = CaseEvent.objects.filter(case=case, transition="hold").get()
+    assert event.reason == ""
+    assert event.comment == "Familie im Urlaub"
