@@ -803,12 +803,16 @@ def generate_audit(plan: Plan) -> int:
 # --- the whole data set -------------------------------------------------------------------
 
 
-def _chunk_worker(args: tuple[Plan, int, int]) -> dict[str, int]:
-    plan, start, stop = args
+def _chunk_in_process(args: tuple[Plan, int, int]) -> dict[str, int]:
+    return generate_chunk(*args)
+
+
+def _chunk_in_worker(args: tuple[Plan, int, int]) -> dict[str, int]:
+    """In a forked worker: its own connection, closed when the chunk is written."""
     from django.db import connections
 
     try:
-        return generate_chunk(plan, start, stop)
+        return generate_chunk(*args)
     finally:
         connections.close_all()
 
@@ -851,13 +855,13 @@ def generate(size: int, *, seed: int = 20260101, jobs: int = 1, audit: bool = Tr
     totals: dict[str, int] = {}
     jobs = max(1, min(jobs, len(chunks)))
     if jobs == 1:
-        results: Iterable[dict[str, int]] = map(_chunk_worker, chunks)
+        results: Iterable[dict[str, int]] = map(_chunk_in_process, chunks)
     else:
         from django.db import connections
 
         connections.close_all()  # never share a connection with a forked child
         pool = multiprocessing.get_context("fork").Pool(jobs)
-        results = pool.imap_unordered(_chunk_worker, chunks)
+        results = pool.imap_unordered(_chunk_in_worker, chunks)
     try:
         for counts in results:
             for key, value in counts.items():

@@ -200,9 +200,12 @@ def markdown(data: dict[str, Any]) -> str:
 
     def rotation_cell(r: dict[str, Any]) -> str:
         if r.get("rows_per_second") is not None:
-            done = f"{r['rows_done']:,} of {r['rows_total']:,} rows"
-            window = "" if r.get("complete") else f" in the {r['time_cap_s']:.0f} s cap"
-            return f"{r['rows_per_second']:,} ({done}{window})"
+            if r.get("complete"):
+                return f"{r['rows_per_second']:,} (all {r['rows_done']:,} rows with values)"
+            return (
+                f"{r['rows_per_second']:,} ({r['rows_done']:,} of {r['rows_total']:,} rows "
+                f"in the {r['time_cap_s']:.0f} s cap)"
+            )
         return "skipped" if r.get("skipped") else _fmt(r.get("error"))
 
     row("`rotate_field_keys` rows/s", [rotation_cell(r) for r in rot])
@@ -238,3 +241,23 @@ def markdown(data: dict[str, Any]) -> str:
         mark = "✅" if check["ok"] else "❌"
         out.append(f"- {mark} {check['target']}: {check['detail']}")
     return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.report [latest.json]``: print (and rewrite) the Markdown table."""
+    import json
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    path = Path(args[0]) if args else Path(__file__).resolve().parent / "results" / "latest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["targets"] = check_targets(data)
+    table = markdown(data)
+    path.with_suffix(".md").write_text(table, encoding="utf-8")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

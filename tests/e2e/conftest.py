@@ -142,6 +142,9 @@ class Journey:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         shot = ARTIFACTS / f"{_slug(self.name)}-{self.step:02d}-{_slug(step)}.png"
         self.page.screenshot(path=str(shot), full_page=True)
+        current = self.page.locator("header nav [aria-current=page]").count()
+        if current > 1:
+            print(f"[{self.name} / {step}] {current} main navigation links say aria-current=page")
         wide = self.page.evaluate(_TOO_WIDE)
         if wide:
             print(f"[{self.name} / {step}] wider than the window (horizontal scrolling): {wide}")
