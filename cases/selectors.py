@@ -310,16 +310,23 @@ def case_siblings(*, user: Any, case: Case) -> list[tuple[Case, bool]]:
     A sibling the user may not see is loaded without its encrypted columns (only its team is
     shown, as for duplicates).
     """
-    siblings = list(
-        Case.objects.filter(family_id=case.family_id)
-        .exclude(pk=case.pk)
-        .select_related("team")
-        .only("id", "reference", "state", "team", "team__name", "team__mailbox", "erased_at")
-        .order_by("id")
-    )
+    identity = ("id", "reference", "state", "team", "team__name", "team__mailbox", "erased_at")
+    family = Case.objects.filter(family_id=case.family_id).exclude(pk=case.pk)
     visible = set(
-        cases_visible_to(user).filter(pk__in=[s.pk for s in siblings]).values_list("pk", flat=True)
+        cases_visible_to(user)
+        .filter(family_id=case.family_id)
+        .exclude(pk=case.pk)
+        .values_list("pk", flat=True)
     )
+    # Names are loaded (and decrypted) only for the siblings the user may open, in one query.
+    named = {
+        s.pk: s
+        for s in family.filter(pk__in=visible)
+        .select_related("team")
+        .only(*identity, "given_name", "family_name")
+    }
+    others = family.exclude(pk__in=visible).select_related("team").only(*identity)
+    siblings = sorted([*named.values(), *others], key=lambda s: s.pk)
     return [(s, s.pk in visible) for s in siblings]
 
 

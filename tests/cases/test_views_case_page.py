@@ -273,3 +273,25 @@ def test_bulk_assign_from_the_list(coord_client, coordinator, colleague, other_c
         },
     )
     assert response.url == reverse("cases:list")
+
+
+def test_the_case_page_query_count_does_not_grow_with_siblings(
+    coord_client, coordinator, district
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_with(siblings: int) -> int:
+        first = CaseFactory(coordinator=coordinator, district=district, family_name="Kovalenko")
+        from cases.services import case_link_sibling
+
+        for _ in range(siblings):
+            sibling = CaseFactory(coordinator=coordinator, district=district)
+            case_link_sibling(case=first, by=coordinator, sibling=sibling)
+        coord_client.get(detail_url(first))  # warm-up
+        with CaptureQueriesContext(connection) as ctx:
+            response = coord_client.get(detail_url(first))
+        assert response.status_code == 200
+        return len(ctx.captured_queries)
+
+    assert queries_with(1) == queries_with(4)
