@@ -16,7 +16,6 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cologne_phonetics
 from anyascii import anyascii
@@ -24,6 +23,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 NONCE_BYTES = 12
 KEY_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
@@ -39,12 +40,13 @@ class Keyring:
     keys: dict[str, AESGCM]
     blind_key: bytes
 
-    def encrypt(self, plaintext: bytes, *, context: str) -> str:
+    def encrypt(self, plaintext: bytes, *, context: str, aad: bytes | None = None) -> str:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self.keys[self.active_id].encrypt(nonce, plaintext, context.encode())
+        sealed = self.keys[self.active_id].encrypt(nonce, plaintext, aad or context.encode())
         return f"{self.active_id}${base64.b64encode(nonce + sealed).decode('ascii')}"
 
-    def decrypt(self, token: str, *, context: str) -> bytes:
+    def decrypt(self, token: str, *, context: str, aad: bytes | None = None) -> bytes:
+        """Decrypt one token. ``aad`` is ``context`` encoded, passed by fields that keep it."""
         key_id, sep, body = token.partition("$")
         if not sep:
             raise DecryptionError(f"{context}: stored value is not an encrypted token")
@@ -55,8 +57,8 @@ class Keyring:
                 "FIELD_ENCRYPTION_KEYS"
             )
         try:
-            raw = base64.b64decode(body, validate=True)
-            return aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+            raw = binascii.a2b_base64(body, strict_mode=True)
+            return aes.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad or context.encode())
         except (InvalidTag, binascii.Error, ValueError) as exc:
             raise DecryptionError(
                 f"{context}: value does not decrypt with key {key_id!r} of "
@@ -103,14 +105,24 @@ def parse_keyring(field_keys: str, blind_key: str) -> Keyring:
     return Keyring(active_id=active, keys=keys, blind_key=_decode_key(blind_key, "BLIND_INDEX_KEY"))
 
 
-@lru_cache(maxsize=1)
-def _cached_keyring(field_keys: str, blind_key: str) -> Keyring:
-    return parse_keyring(field_keys, blind_key)
+_keyring: Keyring | None = None
 
 
 def get_keyring() -> Keyring:
-    """The keyring for the current settings (cached per key configuration)."""
-    return _cached_keyring(settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY)
+    """The keyring for the current settings, built once (every field value goes through
+    here, so this is a plain global; a change of the key settings resets it)."""
+    global _keyring
+    ring = _keyring
+    if ring is None:
+        ring = _keyring = parse_keyring(settings.FIELD_ENCRYPTION_KEYS, settings.BLIND_INDEX_KEY)
+    return ring
+
+
+@receiver(setting_changed)
+def _reset_keyring(*, setting: str, **kwargs: object) -> None:
+    global _keyring
+    if setting in {"FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}:
+        _keyring = None
 
 
 def generate_key() -> str:

@@ -27,6 +27,7 @@ class EncryptedField(models.TextField):
 
     encrypted = True
     _context: str = ""
+    _aad: bytes = b""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["null"] = True
@@ -41,6 +42,7 @@ class EncryptedField(models.TextField):
     def contribute_to_class(self, cls: type[models.Model], name: str, private_only: bool = False):
         super().contribute_to_class(cls, name, private_only)
         self._context = f"{cls._meta.label_lower}.{name}"
+        self._aad = self._context.encode()
 
     @property
     def context(self) -> str:
@@ -63,12 +65,12 @@ class EncryptedField(models.TextField):
         value = self.to_python(value)
         if self.is_empty(value):
             return None
-        return get_keyring().encrypt(self.to_bytes(value), context=self.context)
+        return get_keyring().encrypt(self.to_bytes(value), context=self._context, aad=self._aad)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return self.empty_value()
-        return self.from_bytes(get_keyring().decrypt(value, context=self.context))
+        return self.from_bytes(get_keyring().decrypt(value, context=self._context, aad=self._aad))
 
     def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         if lookup_name != "isnull":

@@ -35,9 +35,9 @@ def decrypted(monkeypatch):
     seen: list[str] = []
     real = Keyring.decrypt
 
-    def spy(self, token, *, context):
+    def spy(self, token, *, context, aad=None):
         seen.append(context)
-        return real(self, token, context=context)
+        return real(self, token, context=context, aad=aad)
 
     monkeypatch.setattr(Keyring, "decrypt", spy)
     return seen

@@ -137,9 +137,9 @@ def test_task_mail_does_not_decrypt_personal_fields(coordinator, institution, ca
     seen: list[str] = []
     original = Keyring.decrypt
 
-    def spy(self, token, *, context):  # type: ignore[no-untyped-def]
+    def spy(self, token, *, context, aad=None):  # type: ignore[no-untyped-def]
         seen.append(context)
-        return original(self, token, context=context)
+        return original(self, token, context=context, aad=aad)
 
     monkeypatch.setattr(Keyring, "decrypt", spy)
     send_referral_notification.delay("created", referral.pk).get()

@@ -44,9 +44,9 @@ def decrypted_contexts(monkeypatch):
     seen: list[str] = []
     original = Keyring.decrypt
 
-    def spy(self, token, *, context):  # type: ignore[no-untyped-def]
+    def spy(self, token, *, context, aad=None):  # type: ignore[no-untyped-def]
         seen.append(context)
-        return original(self, token, context=context)
+        return original(self, token, context=context, aad=aad)
 
     monkeypatch.setattr(Keyring, "decrypt", spy)
     return seen
