@@ -30,7 +30,7 @@ from cases.models import (
     TargetType,
     groups_for_target,
 )
-from cases.selectors import coordinators_for_assignment
+from cases.selectors import coordinators_for_assignment, teams_visible_to
 from cases.services import EDITABLE_FIELDS
 from coordination.forms import KernForm
 from coordination.models import District, Team
@@ -479,9 +479,17 @@ class CaseFilterForm(KernForm):
         required=False,
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["coordinator"].label_from_instance = _coordinator_label  # type: ignore[attr-defined]
+        if user is not None:
+            # Only the teams whose cases the user can see (their own, and those of cases
+            # shared with them), so the choices stay short in a state-wide installation.
+            teams = teams_visible_to(user)
+            self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+            self.fields["coordinator"].queryset = coordinators_for_assignment().filter(  # type: ignore[attr-defined]
+                team__in=teams
+            )
 
     def filters(self) -> dict[str, Any]:
         """The valid filters only (an invalid one is shown as an error and ignored)."""
@@ -505,6 +513,14 @@ class AssignForm(KernForm):
         empty_label=_("(please choose)"),
     )
 
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None and user.team_id is not None:
+            # Reassigning happens within the team; the choice list stays short.
+            self.fields["coordinator"].queryset = coordinators_for_assignment().filter(  # type: ignore[attr-defined]
+                team_id=user.team_id
+            )
+
 
 class BulkAssignForm(AssignForm):
     """Reassign several cases at once (e.g. when a colleague leaves)."""
@@ -521,17 +537,32 @@ class BulkAssignForm(AssignForm):
 
 
 class ShareForm(KernForm):
-    with_user = CoordinatorChoiceField(
-        label=_("Share with"),
-        queryset=coordinators_for_assignment(),
-        empty_label=_("(please choose)"),
+    """Share with a coordinator of another team, named by user name (a state-wide
+    installation has too many coordinators for a list)."""
+
+    with_user = forms.CharField(
+        label=_("Share with (user name)"),
+        max_length=150,
+        help_text=_("The user name of a coordinator of another team."),
     )
 
     def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["with_user"].queryset = coordinators_for_assignment().exclude(  # type: ignore[attr-defined]
-            team_id=case.team_id
+        self.case = case
+
+    def clean_with_user(self) -> Any:
+        username = self.cleaned_data["with_user"].strip()
+        user = (
+            coordinators_for_assignment()
+            .exclude(team_id=self.case.team_id)
+            .filter(username__iexact=username)
+            .first()
         )
+        if user is None:
+            raise forms.ValidationError(
+                _("There is no coordinator of another team with this user name.")
+            )
+        return user
 
 
 class UnshareForm(KernForm):

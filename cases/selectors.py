@@ -281,6 +281,18 @@ def case_dashboard(*, user: Any, limit: int = 10) -> dict[str, Any]:
     }
 
 
+def teams_visible_to(user: Any) -> QuerySet[Any]:
+    """The user's own team and the teams of cases shared with the user."""
+    from coordination.models import Team
+
+    shared_ids = _shared_case_ids(user) if is_coordinator(user) else []
+    return (
+        Team.objects.filter(Q(pk=getattr(user, "team_id", None)) | Q(cases__in=shared_ids))
+        .distinct()
+        .order_by("name")
+    )
+
+
 def coordinators_for_assignment() -> QuerySet[Any]:
     """Active coordinators with a team: who a case can be assigned or shared to."""
     from django.contrib.auth import get_user_model

@@ -160,7 +160,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 @coordinator_required
 @require_GET
 def case_list(request: HttpRequest) -> HttpResponse:
-    form = CaseFilterForm(request.GET or None)
+    form = CaseFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if request.GET else {}
     cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
     page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -174,7 +174,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "assign_form": AssignForm(prefix="assign"),
+            "assign_form": AssignForm(prefix="assign", user=request.user),
             "filtered": bool(filters),
             "office": OfficeSettings.current(),
         },
@@ -382,7 +382,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "close_reasons": CloseReason.choices,
             "shared": shared,
             "assign_form": AssignForm(
-                initial={"coordinator": case.coordinator_id}, prefix="assign"
+                initial={"coordinator": case.coordinator_id}, prefix="assign", user=user
             ),
             "share_form": ShareForm(case=case, prefix="share"),
             "unshare_form": UnshareForm(shared_with=case_shared_with(case=case), prefix="unshare"),

@@ -218,13 +218,26 @@ def test_assign_share_and_unshare_from_the_page(
     coord_client.post(reverse("cases:assign", args=[case.pk]), {"assign-coordinator": colleague.pk})
     assert Case.objects.get(pk=case.pk).coordinator_id == colleague.pk
     coord_client.post(
-        reverse("cases:share", args=[case.pk]), {"share-with_user": other_coordinator.pk}
+        reverse("cases:share", args=[case.pk]),
+        {"share-with_user": other_coordinator.username.upper()},
     )
     assert cases_visible_to(other_coordinator).filter(pk=case.pk).exists()
     coord_client.post(
         reverse("cases:unshare", args=[case.pk]), {"unshare-with_user": other_coordinator.pk}
     )
     assert not cases_visible_to(other_coordinator).filter(pk=case.pk).exists()
+
+
+def test_sharing_with_an_unknown_or_same_team_user_name_is_a_form_error(
+    coord_client, case, colleague
+) -> None:
+    for name in ("nobody-here", colleague.username):
+        response = coord_client.post(
+            reverse("cases:share", args=[case.pk]), {"share-with_user": name}, follow=True
+        )
+        assert response.status_code == 200
+        assert "no coordinator of another team" in response.content.decode()
+    assert not Case.objects.get(pk=case.pk).caseuserobjectpermission_set.exists()
 
 
 def test_assigning_to_a_non_coordinator_is_refused(coord_client, case) -> None:
