@@ -86,7 +86,7 @@ def test_rotation_reencrypts_every_encrypted_column_with_the_active_key(old_case
 
 
 def test_an_interrupted_rotation_resumes_and_touches_only_old_values(old_cases, monkeypatch):
-    real = rotate_field_keys.Command._rotate_row
+    real = rotate_field_keys.Command._rotate_batch
     calls = {"n": 0}
 
     def flaky(*args, **kwargs):
@@ -95,10 +95,10 @@ def test_an_interrupted_rotation_resumes_and_touches_only_old_values(old_cases, 
             raise RuntimeError("killed")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(flaky))
+    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_batch", staticmethod(flaky))
     with pytest.raises(RuntimeError):
         run("--batch-size", "1")
-    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(real))
+    monkeypatch.undo()
     first_batch = raw_tokens("cases_case", "family_name")
     assert [key_id_of(t) for t in first_batch] == ["t1", "t0", "t0"]
 
@@ -113,21 +113,21 @@ def test_an_interrupted_rotation_resumes_and_touches_only_old_values(old_cases, 
 def test_a_value_changed_meanwhile_is_not_overwritten(old_cases, monkeypatch) -> None:
     """Compare-and-set: the application's newer write wins over the rotation's."""
     target = old_cases[1]
-    real = rotate_field_keys.Command._rotate_row
+    real = rotate_field_keys.Command._rotate_batch
 
-    def racing(model, fields, keyring, pk, tokens):
-        if model is Case and pk == target.pk:
+    def racing(model, fields, keyring, rows):
+        if model is Case and target.pk in [row[0] for row in rows]:
             # The coordinator saves a change between the rotation's read and write.
             from cases.services import case_update
 
             case_update(
-                case=Case.objects.get(pk=pk),
+                case=Case.objects.get(pk=target.pk),
                 by=target.coordinator,
                 data={"family_name": "Kowalenko"},
             )
-        return real(model, fields, keyring, pk, tokens)
+        return real(model, fields, keyring, rows)
 
-    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_row", staticmethod(racing))
+    monkeypatch.setattr(rotate_field_keys.Command, "_rotate_batch", staticmethod(racing))
     run()
     assert Case.objects.get(pk=target.pk).family_name == "Kowalenko"
     run("--check")
