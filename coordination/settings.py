@@ -286,6 +286,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "referrals.tasks.send_waiting_digests",
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
+    "warm-figures": {
+        # Shorter than the figures' cache time (5 minutes), so the cache never runs cold.
+        "task": "coordination.tasks.warm_figures",
+        "schedule": 240.0,
+        "options": {"expires": 230},
+    },
     "daily-retention": {
         "task": "cases.tasks.apply_retention",
         "schedule": crontab(hour=2, minute=30),
