@@ -12,7 +12,7 @@ def database_ok() -> bool:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
             return cursor.fetchone() == (1,)
-    except Exception:  # noqa: BLE001 - any database error means "down"
+    except Exception:
         return False
 
 
@@ -27,9 +27,9 @@ def broker_ok(timeout: float = 2.0) -> bool:
 
     try:
         with app.connection_for_write(broker_url()) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=1, timeout=max(1, round(timeout)))
             return True
-    except Exception:  # noqa: BLE001 - any broker error means "down"
+    except Exception:
         return False
 
 

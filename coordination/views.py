@@ -46,7 +46,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
     """Store the user's language (German or English) and return to the page."""
     language = request.POST.get("language", "")
     if language in {"de", "en"}:
-        get_user_model().objects.filter(pk=request.user.pk).update(language=language)
+        get_user_model().objects.filter(pk=request.user.pk or 0).update(language=language)
     target = request.POST.get("next") or "/"
     if not target.startswith("/") or target.startswith("//"):
         target = "/"

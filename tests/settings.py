@@ -19,7 +19,7 @@ os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("ANKOMMEN_VAR_DIR", os.path.join(tempfile.gettempdir(), "ankommen-test-var"))
 
-from coordination.settings import *  # noqa: E402,F403
+from coordination.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

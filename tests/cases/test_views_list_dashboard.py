@@ -92,7 +92,8 @@ def test_list_queries_have_an_upper_bound(
     make_cases(coordinator, district, 55)
     url = reverse("cases:list") + "?q=Haddad&state=intake&age=6-9"
     coord_client.get(url)  # warm-up: the office settings row and the session are created once
-    # session, user, roles, shared case ids, count, page, audit entry (+ lock on PostgreSQL), the filter
+    # session, user, roles, shared case ids, count, page, audit entry (+ lock on
+    # PostgreSQL), the filter
     # choices, the session save: independent of the number of cases.
     with django_assert_max_num_queries(19):
         coord_client.get(url)

@@ -41,7 +41,8 @@ def test_production_settings_refuse_to_start_without_encryption_keys() -> None:
 
 
 def test_deploy_check_is_clean_under_production_settings() -> None:
-    env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT"}}
+    dropped = {"DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update({
         "ANKOMMEN_IGNORE_DOTENV": "1", "DEBUG": "0", "SECRET_KEY": "k" * 30 + "Z9!" + "q" * 30,
         "FIELD_ENCRYPTION_KEYS": "p1:" + "A" * 43 + "=", "BLIND_INDEX_KEY": "B" * 43 + "=",

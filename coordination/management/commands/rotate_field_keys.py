@@ -182,16 +182,16 @@ class Command(BaseCommand):
                 values.extend([token, new])
             stale_per_row[pk] = stale
         per_row = "(" + ", ".join(["%s::bigint"] + ["%s::text"] * (2 * len(fields))) + ")"
-        names = ["pk"] + [n for f in fields for n in (f"o_{f.column}", f"n_{f.column}")]
-        sets = ", ".join(f"{qn(f.column)} = v.{qn('n_' + f.column)}" for f in fields)
-        same = " AND ".join(
-            f"t.{qn(f.column)} IS NOT DISTINCT FROM v.{qn('o_' + f.column)}" for f in fields
-        )
+        columns = [str(f.column) for f in fields]
+        pk_column = str(model._meta.pk.column) if model._meta.pk else "id"
+        names = ["pk"] + [n for c in columns for n in (f"o_{c}", f"n_{c}")]
+        sets = ", ".join(f"{qn(c)} = v.{qn('n_' + c)}" for c in columns)
+        same = " AND ".join(f"t.{qn(c)} IS NOT DISTINCT FROM v.{qn('o_' + c)}" for c in columns)
         sql = (
             f"UPDATE {qn(model._meta.db_table)} AS t SET {sets} "  # noqa: S608 - names quoted
             f"FROM (VALUES {', '.join([per_row] * len(rows))}) AS v({', '.join(map(qn, names))}) "
-            f"WHERE t.{qn(model._meta.pk.column)} = v.pk AND {same} "
-            f"RETURNING t.{qn(model._meta.pk.column)}"
+            f"WHERE t.{qn(pk_column)} = v.pk AND {same} "
+            f"RETURNING t.{qn(pk_column)}"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, values)
