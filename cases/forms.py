@@ -419,6 +419,8 @@ GuardianFormSet = forms.formset_factory(
 class CaseFilterForm(KernForm):
     """The case list's filters (GET). Invalid values are reported and ignored."""
 
+    hide_optional = True  # every filter is optional: no "optional" mark on each label
+
     q = forms.CharField(
         label=_("Search"),
         required=False,

@@ -36,6 +36,10 @@ def navigation(request: HttpRequest) -> dict[str, Any]:
             url = reverse(name)
         except NoReverseMatch:
             continue
-        items.append({"url": url, "label": label, "active": request.path.startswith(url)})
+        items.append({"url": url, "label": label, "active": False})
+    # Only the longest matching entry is the current page (/cases/ and /cases/list/ both match).
+    matching = [item for item in items if request.path.startswith(item["url"])]
+    if matching:
+        max(matching, key=lambda item: len(item["url"]))["active"] = True
     role_labels = [roles.ROLE_LABELS[r] for r in roles.ROLES if r in roles.role_names(user)]
     return {"nav_items": items, "user_roles": role_labels}

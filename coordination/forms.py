@@ -47,8 +47,13 @@ class KernFormMixin:
         super().full_clean()  # type: ignore[misc]
         for name in getattr(self, "errors", {}):
             if name in self.fields:
-                self.fields[name].widget.attrs["aria-invalid"] = "true"
-                self.fields[name].widget.attrs["aria-describedby"] = f"id_{name}_error"
+                field = self.fields[name]
+                auto_id = self[name].auto_id  # type: ignore[index]  # honours the form prefix
+                described = f"{auto_id}_error"
+                if field.help_text:
+                    described += f" {auto_id}_helptext"
+                field.widget.attrs["aria-invalid"] = "true"
+                field.widget.attrs["aria-describedby"] = described
 
 
 class KernForm(KernFormMixin, forms.Form):

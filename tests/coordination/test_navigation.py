@@ -1,0 +1,27 @@
+"""The navigation marks exactly one entry as the current page."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+
+
+def test_only_the_longest_matching_entry_is_current(client, coordinator) -> None:
+    client.force_login(coordinator)
+    response = client.get(reverse("cases:list"))
+    items = response.context["nav_items"]
+    current = [item["url"] for item in items if item["active"]]
+    assert current == [reverse("cases:list")]
+    assert response.content.decode().count('aria-current="page"') >= 1
+
+
+def test_field_errors_point_at_their_prefixed_error_element(db) -> None:
+    from django import forms
+
+    from coordination.forms import KernForm
+
+    class Form(KernForm):
+        day = forms.DateField(label="Day", help_text="A day")
+
+    form = Form({"p-day": "not a date"}, prefix="p")
+    assert not form.is_valid()
+    assert form.fields["day"].widget.attrs["aria-describedby"] == "id_p-day_error id_p-day_helptext"
