@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 
@@ -19,20 +20,24 @@ from coordination.audit import (
 
 
 class UserLanguageMiddleware:
-    """A logged-in user's chosen language wins over the browser's (German by default)."""
+    """German first: every request is German unless the logged-in user chose English.
+
+    The browser's Accept-Language is ignored on purpose (no LocaleMiddleware).
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         user = getattr(request, "user", None)
-        language = getattr(user, "language", None) if user and user.is_authenticated else None
-        if language:
-            translation.activate(language)
-            request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
+        chosen = getattr(user, "language", None) if user and user.is_authenticated else None
+        language = chosen if chosen in {"de", "en"} else settings.LANGUAGE_CODE
+        # Activated on every request (like Django's LocaleMiddleware), so the language of
+        # one request never carries over to the next one of the same thread.
+        translation.activate(language)
+        request.LANGUAGE_CODE = language  # type: ignore[attr-defined]
         response = self.get_response(request)
-        if language:
-            response.headers.setdefault("Content-Language", language)
+        response.headers.setdefault("Content-Language", language)
         return response
 
 

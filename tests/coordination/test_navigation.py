@@ -25,3 +25,27 @@ def test_field_errors_point_at_their_prefixed_error_element(db) -> None:
     form = Form({"p-day": "not a date"}, prefix="p")
     assert not form.is_valid()
     assert form.fields["day"].widget.attrs["aria-describedby"] == "id_p-day_error id_p-day_helptext"
+
+
+def test_login_page_is_german_even_for_an_english_browser(client, db) -> None:
+    response = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert 'lang="de"' in response.content.decode()
+    assert "Anmelden" in response.content.decode()
+
+
+def test_a_user_who_chose_english_gets_english_pages(client, coordinator) -> None:
+    coordinator.language = "en"
+    coordinator.save(update_fields=["language"])
+    client.force_login(coordinator)
+    response = client.get(reverse("cases:list"))
+    assert 'lang="en"' in response.content.decode()
+
+
+def test_an_english_users_language_does_not_leak_to_the_next_request(client, coordinator):
+    coordinator.language = "en"
+    coordinator.save(update_fields=["language"])
+    client.force_login(coordinator)
+    client.get(reverse("cases:list"))
+    client.logout()
+    response = client.get(reverse("login"))
+    assert 'lang="de"' in response.content.decode()
