@@ -11,7 +11,7 @@ from django.http import Http404
 from django.utils import timezone
 from django_fsm import has_transition_perm
 
-from cases.models import WAITING_STATES, Case, CaseUserObjectPermission, State
+from cases.models import WAITING_STATES, Case, CaseUserObjectPermission, Guardian, State
 from cases.services import USER_TRANSITIONS
 from coordination.crypto import blind_index, phonetic
 from coordination.roles import COORDINATOR, is_coordinator
@@ -348,3 +348,16 @@ def cases_visible_ids(*, user: Any, ids: Iterable[int]) -> set[int]:
     if not ids:
         return set()
     return set(cases_visible_to(user).filter(pk__in=ids).values_list("pk", flat=True))
+
+
+def case_guardians(*, case: Case) -> list[Guardian]:
+    """The family contacts of a case the caller has already authorised (its family's)."""
+    return list(Guardian.objects.filter(family_id=case.family_id))
+
+
+def guardian_get_for_case(*, case: Case, pk: int) -> Guardian:
+    """One family contact of the case's family, or 404 (a contact of another family)."""
+    guardian = Guardian.objects.filter(family_id=case.family_id, pk=pk).first()
+    if guardian is None:
+        raise Http404
+    return guardian

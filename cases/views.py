@@ -40,11 +40,12 @@ from cases.forms import (
     TransitionForm,
     UnshareForm,
 )
-from cases.models import Case, CloseReason, Guardian, State, has_placement_data
+from cases.models import Case, CloseReason, State, has_placement_data
 from cases.selectors import (
     LIST_FIELDS_SHOWN,
     case_dashboard,
     case_get_for_user,
+    case_guardians,
     case_shared_with,
     case_siblings,
     case_transitions_for,
@@ -54,6 +55,7 @@ from cases.selectors import (
     cases_possible_siblings,
     cases_visible_ids,
     cases_visible_to,
+    guardian_get_for_case,
 )
 from cases.services import (
     REASON_REQUIRED,
@@ -343,7 +345,7 @@ def register(request: HttpRequest) -> HttpResponse:
 def detail(request: HttpRequest, pk: int) -> HttpResponse:
     user = request.user
     case = case_get_for_user(user=user, pk=pk)
-    guardians = list(Guardian.objects.filter(family_id=case.family_id))
+    guardians = case_guardians(case=case)
     siblings = case_siblings(user=user, case=case)
     events = list(case.events.select_related("actor"))
     reason_labels = dict(CloseReason.choices)
@@ -517,9 +519,7 @@ def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None)
     case = case_get_for_user(user=request.user, pk=pk)
     guardian = None
     if guardian_pk is not None:
-        guardian = Guardian.objects.filter(family_id=case.family_id, pk=guardian_pk).first()
-        if guardian is None:
-            raise Http404
+        guardian = guardian_get_for_case(case=case, pk=guardian_pk)
     if request.method != "POST":
         form = GuardianForm(initial=GuardianForm.initial_for(guardian) if guardian else None)
         if guardian is not None:
