@@ -481,6 +481,7 @@ class ChunkWriter:
             "id", "case", "institution", "group", "state", "created_by", "created_at",
             "waitlist", "message", "answered_at", "answered_by", "decline_reason",
             "answer_comment", "start_date", "enrolled_on", "closed_at", "place_reserved",
+            "reminder_level",
         ])  # fmt: skip
         reminder_fields = ["referral", "level", "recipient", "created_at", "sent_at", "outcome",
                            "attempts", "error"]  # fmt: skip
@@ -542,6 +543,7 @@ class CaseReferrals:
         ):
             # The bench staff user's inbox holds about as many referrals at every size.
             institution = plan.bench_institution
+        sent_levels = _levels_sent(plan, state, at, start_date, plan.now.date())
         self.referrals.append(out.referral.row([
             ref_id, self.case_id, institution, self.group,
             state, self.coordinator_id, at, rng.random() < 0.15, rng.choice(REFERRAL_MESSAGES),
@@ -549,8 +551,9 @@ class CaseReferrals:
             rng.choice(["no_place", "wrong_type", "catchment"]) if state == "declined" else "",
             "Wir melden uns zum Starttermin." if answered and rng.random() < 0.3 else "",
             start_date, enrolled, closed, state == "accepted",
+            sent_levels[-1] if sent_levels else "",
         ]))  # fmt: skip
-        for level in _levels_sent(plan, state, at, start_date, plan.now.date()):
+        for level in sent_levels:
             sent = at + dt.timedelta(days=plan.thresholds.get(level, 1))
             sent = min(sent, plan.now - dt.timedelta(minutes=5))
             recipient = "institution" if level in ("r1", "e1") else "institution,coordinator"

@@ -65,7 +65,7 @@ def make_due(share: float) -> int:
     day = _age_back(timezone.localdate(), office.reminder_1_days + 1)
     created = timezone.make_aware(dt.datetime.combine(day, dt.time(10, 0)))
     ReminderLog.objects.filter(referral_id__in=chosen).delete()
-    Referral.objects.filter(id__in=chosen).update(created_at=created)
+    Referral.objects.filter(id__in=chosen).update(created_at=created, reminder_level="")
     return len(chosen)
 
 

@@ -192,6 +192,12 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     enrolled_on = models.DateField(_("first day attended"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
     place_reserved = models.BooleanField(default=False, editable=False)
+    # The highest reminder level recorded for this referral (a ``ReminderLog.Level``, "" for
+    # none), kept by the sweep as it writes reminder rows: the due query reads it through the
+    # two partial indexes below instead of probing the whole reminder log (see
+    # ``referrals.reminders.referrals_due``).
+    reminder_level = models.CharField(max_length=4, blank=True, default="", db_default="",
+                                      editable=False)  # fmt: skip
 
     class Meta:
         verbose_name = _("referral")
@@ -208,6 +214,17 @@ class Referral(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["institution", "state", "created_at"], name="ref_inst_state"),
             models.Index(fields=["state", "created_at"], name="ref_state_created"),
             models.Index(fields=["state", "start_date"], name="ref_state_start"),
+            # What the reminder sweep looks for: the next level of each open referral.
+            models.Index(
+                fields=["reminder_level", "created_at"],
+                condition=Q(state="pending"),
+                name="ref_due_pending",
+            ),
+            models.Index(
+                fields=["reminder_level", "start_date"],
+                condition=Q(state="accepted"),
+                name="ref_due_accepted",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -3,8 +3,8 @@
 The beat sweep (``referrals.tasks.sweep_referrals``, every ``SWEEP_MINUTES``) is the whole
 schedule; no task waits in the broker for days. Each sweep:
 
-1. finds what is due with one indexed query (state + ``created_at`` / ``start_date`` against
-   cut-offs computed here from working days, minus levels that already have a row), locks
+1. finds what is due with one indexed query (state, the highest level recorded so far, and
+   ``created_at`` / ``start_date`` against cut-offs computed here from working days), locks
    those referrals with ``select_for_update(skip_locked=True)`` and writes one
    :class:`~referrals.models.ReminderLog` per (referral, level). The unique constraint on
    (referral, level) makes sure two sweeps at once, or a sweep repeated after a crash, never
@@ -44,7 +44,7 @@ import datetime as dt
 import logging
 import smtplib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -52,7 +52,7 @@ from typing import Any
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -166,32 +166,43 @@ class Cutoffs:
         return referral.start_date is not None and referral.start_date < self.start[level]
 
 
-def _has_level(level: str) -> Exists:
-    return Exists(ReminderLog.objects.filter(referral=OuterRef("pk"), level=level))
+# Before its first level, an open referral holds "" or (accepted) a level of the pending chain.
+_BEFORE_CHAIN: dict[str, tuple[str, ...]] = {
+    ReferralState.PENDING: ("",),
+    ReferralState.ACCEPTED: ("", *PENDING_LEVELS),
+}
+
+
+def level_rank(level: str) -> int:
+    """Position of a level in ``ALL_LEVELS`` (r1 < r2 < esc < exp < e1 < e2); "" is -1."""
+    return ALL_LEVELS.index(level) if level else -1
 
 
 def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
-    """Pending or accepted referrals that miss a level they are due for: one query.
+    """Pending or accepted referrals due for their next level: one query, read from indexes.
 
-    The outer conditions (state + ``created_at`` / ``start_date`` below the latest cut-off)
-    fit the indexes ``ref_state_created`` and ``ref_state_start`` (PostgreSQL may as well read
-    the few open referrals through the partial ``one_open_referral_per_case`` index); closed
-    referrals are never read. The per-level ``NOT EXISTS`` probes use the unique
-    (referral, level) index of the reminder log.
+    Levels are recorded in ascending order (a lower level that is no longer worth a mail is
+    recorded as skipped), and thresholds rise from level to level (``OfficeSettings``
+    validates it), so a referral is due exactly when the level after its highest recorded one
+    (``Referral.reminder_level``) is due. Each condition is (state, ``reminder_level``, a range
+    of ``created_at`` or ``start_date``): a range scan of the partial indexes
+    ``ref_due_pending`` and ``ref_due_accepted`` that returns only due referrals, so a sweep
+    with nothing due reads nothing, however many referrals wait. ``_claim_batch`` reads the
+    reminder log again under lock, so a stale ``reminder_level`` never sends a level twice.
     """
-    pending = Q()
-    for level in PENDING_LEVELS:
-        pending |= Q(created_at__lt=cutoffs.created[level], **{f"has_{level}": False})
-    accepted = Q()
-    for level in ACCEPTED_LEVELS:
-        accepted |= Q(start_date__lt=cutoffs.start[level], **{f"has_{level}": False})
-    due = (
-        Q(state=ReferralState.PENDING, created_at__lt=max(cutoffs.created.values())) & pending
-    ) | (Q(state=ReferralState.ACCEPTED, start_date__lt=max(cutoffs.start.values())) & accepted)
+    due = Q(pk__in=[])
+    chains = (
+        (ReferralState.PENDING, PENDING_LEVELS, "created_at", cutoffs.created),
+        (ReferralState.ACCEPTED, ACCEPTED_LEVELS, "start_date", cutoffs.start),
+    )
+    for state, levels, column, limit in chains:
+        previous: tuple[str, ...] = _BEFORE_CHAIN[state]
+        for level in levels:
+            due |= Q(state=state, reminder_level__in=previous, **{f"{column}__lt": limit[level]})
+            previous = (level,)
     return (
-        Referral.objects.alias(**{f"has_{level}": _has_level(level) for level in ALL_LEVELS})
-        .filter(due)
-        .only("id", "state", "created_at", "start_date")
+        Referral.objects.filter(due)
+        .only("id", "state", "created_at", "start_date", "reminder_level")
         .order_by("pk")
     )
 
@@ -316,9 +327,30 @@ def _claim_batch(
         result.expired += 1
         rows.append(_row(referral.pk, Level.EXPIRY, now))
     created = _insert(rows)
+    _record_levels(referrals, written, rows)
     queued = [row for row in created if row.outcome == Outcome.QUEUED]
     result.queued.update(row.level for row in queued)
     return len(referrals), sorted(row.pk for row in queued)
+
+
+def _record_levels(
+    referrals: Sequence[Referral], written: Mapping[int, set[str]], rows: Sequence[ReminderLog]
+) -> None:
+    """Keep ``Referral.reminder_level`` at the highest level with a row (one UPDATE per level).
+
+    Also mends a referral whose rows were written some other way: it would otherwise be found
+    due again by every sweep.
+    """
+    levels: dict[int, set[str]] = {r.pk: set(written.get(r.pk, ())) for r in referrals}
+    for row in rows:
+        levels[row.referral_id].add(row.level)
+    changed: dict[str, list[int]] = defaultdict(list)
+    for referral in referrals:
+        top = max(levels[referral.pk], key=level_rank, default="")
+        if level_rank(top) > level_rank(referral.reminder_level):
+            changed[top].append(referral.pk)
+    for level, ids in changed.items():
+        Referral.objects.filter(pk__in=ids).update(reminder_level=level)
 
 
 def _row(

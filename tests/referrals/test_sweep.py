@@ -376,3 +376,59 @@ def test_confirming_the_enrolment_stops_the_enrolment_chain(
     sweep(at(7, 1))
     assert levels(referral) == {Level.ENROL_REMINDER: Outcome.SENT}
     assert len(mailoutbox) == 1
+
+
+def test_the_referral_keeps_its_highest_recorded_level(
+    sweep, pending, coordinator, institution, school_user
+) -> None:
+    """``reminder_level`` follows the rows: r2 after a pause (r1 skipped), then esc; an accepted
+    referral starts its enrolment chain from a pending level."""
+    sweep(at(4, 17))
+    pending.refresh_from_db()
+    assert levels(pending) == {Level.REMINDER_1: Outcome.SKIPPED, Level.REMINDER_2: Outcome.SENT}
+    assert pending.reminder_level == Level.REMINDER_2
+    sweep(at(4, 24))
+    pending.refresh_from_db()
+    assert pending.reminder_level == Level.ESCALATION
+
+    referral = make_referral(coordinator, institution, when=at(5, 20, 10))
+    sweep(at(5, 29))  # Whit Monday 25 May is a holiday: r1 is due on Friday 29 May
+    referral.refresh_from_db()
+    assert referral.reminder_level == Level.REMINDER_1
+    with time_machine.travel(at(5, 29, 11), tick=False):
+        referral_accept(referral=referral, by=school_user, start_date=dt.date(2026, 6, 1))
+    sweep(at(6, 5))  # 2, 3, 5 June: three working days after the start date
+    referral.refresh_from_db()
+    assert levels(referral)[Level.ENROL_REMINDER] == Outcome.SENT
+    assert referral.reminder_level == Level.ENROL_REMINDER
+
+
+def test_a_referral_whose_rows_were_written_elsewhere_is_mended_not_sent_twice(
+    pending, mailoutbox
+) -> None:
+    """A row written outside the sweep leaves ``reminder_level`` behind: the sweep finds the
+    referral, writes nothing (the rows are read again under lock) and records the level, so
+    the next sweep does not look at it again."""
+    ReminderLog.objects.create(referral=pending, level=Level.REMINDER_1, outcome=Outcome.SENT)
+    cutoffs_at = at(4, 10)
+    with time_machine.travel(cutoffs_at, tick=False):
+        cutoffs = reminders.Cutoffs.at(cutoffs_at, OfficeSettings.current())
+        assert list(reminders.referrals_due(cutoffs)) == [pending]
+        result, ids = reminders_claim_due()
+        assert ids == [] and result.queued == {}
+        assert list(reminders.referrals_due(cutoffs)) == []
+    pending.refresh_from_db()
+    assert pending.reminder_level == Level.REMINDER_1
+    assert pending.reminders.count() == 1
+    assert mailoutbox == []
+
+
+def test_closed_referrals_are_never_due_whatever_their_level(
+    coordinator, institution, school_user
+) -> None:
+    declined = make_referral(coordinator, institution)
+    with time_machine.travel(at(4, 2), tick=False):
+        referral_decline(referral=declined, by=school_user, reason="no_place")
+    with time_machine.travel(at(6, 30), tick=False):
+        cutoffs = reminders.Cutoffs.at(at(6, 30), OfficeSettings.current())
+        assert list(reminders.referrals_due(cutoffs)) == []
