@@ -30,7 +30,7 @@ from cases.models import (
     TargetType,
     groups_for_target,
 )
-from cases.selectors import coordinators_for_assignment, teams_visible_to
+from cases.selectors import coordinators_for_assignment, districts_visible_to, teams_visible_to
 from cases.services import EDITABLE_FIELDS
 from coordination.forms import KernForm
 from coordination.models import District, Team
@@ -489,6 +489,8 @@ class CaseFilterForm(KernForm):
             # shared with them), so the choices stay short in a state-wide installation.
             teams = teams_visible_to(user)
             self.fields["team"].queryset = teams  # type: ignore[attr-defined]
+            # Likewise only the districts of the cases the user can see.
+            self.fields["district"].queryset = districts_visible_to(user)  # type: ignore[attr-defined]
             self.fields["coordinator"].queryset = coordinators_for_assignment().filter(  # type: ignore[attr-defined]
                 team__in=teams
             )

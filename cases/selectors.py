@@ -293,6 +293,19 @@ def teams_visible_to(user: Any) -> QuerySet[Any]:
     )
 
 
+def districts_visible_to(user: Any) -> QuerySet[Any]:
+    """The districts of the cases the user can see: the case list's district filter.
+
+    A state-wide installation has hundreds of districts; a team works in a few of them, and a
+    district without any visible case would only ever filter the list down to nothing.
+    """
+    from coordination.models import District
+
+    return District.objects.filter(
+        pk__in=cases_visible_to(user).order_by().values("district_id")
+    ).order_by("name")
+
+
 def coordinators_for_assignment() -> QuerySet[Any]:
     """Active coordinators with a team: who a case can be assigned or shared to."""
     from django.contrib.auth import get_user_model

@@ -146,3 +146,24 @@ def test_the_dashboard_shows_counts_and_flags(coord_client, coordinator, distric
     assert response.context["totals"]["over_limit"] == 1
     assert "over the legal limit" in html  # a text badge, not colour alone
     assert html.index("Lang") < html.index("Kind0")  # longest waiting first
+
+
+def test_the_filters_offer_only_districts_and_teams_with_visible_cases(
+    coord_client, coordinator, other_coordinator, district
+) -> None:
+    """In a state-wide installation the choice lists stay short: a district (or team) where
+    the coordinator has no case would only filter the list down to nothing."""
+    from coordination.models import District
+
+    elsewhere = District.objects.create(name="Anderswo")
+    empty = District.objects.create(name="Ohne Fälle")
+    make_cases(coordinator, district, 1)
+    make_cases(other_coordinator, elsewhere, 1)
+    form = coord_client.get(reverse("cases:list")).context["form"]
+    assert list(form.fields["district"].queryset) == [district]
+    assert list(form.fields["team"].queryset) == [coordinator.team]
+    assert empty not in form.fields["district"].queryset
+    # Choosing a district outside the list is reported, not a 500.
+    response = coord_client.get(reverse("cases:list"), {"district": elsewhere.pk})
+    assert response.status_code == 200
+    assert response.context["form"].errors["district"]
