@@ -357,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_crypto:
         section(data, "crypto", log, lambda: crypto_bench.run(
             values=args.crypto_values or (5_000 if args.quick else 20_000),
-            repeat=3 if args.quick else 5))  # fmt: skip
+            repeat=3 if args.quick else 9))  # fmt: skip
 
     databases: dict[int, str | None] = {}
     for size in args.sizes:

@@ -15,6 +15,7 @@ from django.core.exceptions import FieldError, ValidationError
 from django.db import models
 from django.db.models import Lookup
 
+from coordination import crypto
 from coordination.crypto import get_keyring
 
 
@@ -70,7 +71,10 @@ class EncryptedField(models.TextField):
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None:
             return self.empty_value()
-        return self.from_bytes(get_keyring().decrypt(value, context=self._context, aad=self._aad))
+        # The keyring global is read directly (a function call less per value: this runs for
+        # every encrypted value of every row read; see the benchmark).
+        ring = crypto._keyring or get_keyring()
+        return self.from_bytes(ring.decrypt(value, context=self._context, aad=self._aad))
 
     def get_lookup(self, lookup_name: str) -> type[Lookup] | None:
         if lookup_name != "isnull":
@@ -90,6 +94,13 @@ class EncryptedTextField(EncryptedField):
 
     def empty_value(self) -> str:
         return ""
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # The most frequent case (names on every list), without the from_bytes call.
+        if value is None:
+            return ""
+        ring = crypto._keyring or get_keyring()
+        return ring.decrypt(value, context=self._context, aad=self._aad).decode()
 
     def to_python(self, value: Any) -> Any:
         if value is None:
