@@ -32,7 +32,6 @@ class Migration(migrations.Migration):
                 blank=True, db_default="", default="", editable=False, max_length=4
             ),
         ),
-        migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
         migrations.AddIndex(
             model_name="referral",
             index=models.Index(
@@ -49,4 +48,7 @@ class Migration(migrations.Migration):
                 name="ref_due_accepted",
             ),
         ),
+        # Last: PostgreSQL refuses DDL on a table with pending (deferred) trigger events, which
+        # the UPDATEs leave behind until the transaction commits.
+        migrations.RunPython(backfill, migrations.RunPython.noop, elidable=True),
     ]
