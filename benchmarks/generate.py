@@ -3,7 +3,9 @@
 Shape (per ``size`` cases; the per-team and per-institution load stays the same at every
 size, as in a state-wide installation that adds cities, not bigger teams):
 
-- teams of about 500 cases with 4 coordinators each, districts (one per 200 cases),
+- teams of about 500 cases with 4 coordinators each, districts (one per 200 cases; a team's
+  cases live in a region of ``DISTRICTS_PER_TEAM`` neighbouring districts, as a city's team
+  works in its own city),
   institutions (one per 25 cases: Kitas, schools of every kind, vocational schools) with
   their free places and one staff member each, management and an administrator;
 - cases spread over three years, in every state (recent ones open, old ones placed or
@@ -38,11 +40,12 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.db import connection, models, transaction
 
-GENERATOR_VERSION = "3"
+GENERATOR_VERSION = "4"
 BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - public bench-only password
 CASES_PER_TEAM = 500
 COORDINATORS_PER_TEAM = 4
 CASES_PER_DISTRICT = 200
+DISTRICTS_PER_TEAM = 10
 CASES_PER_INSTITUTION = 25
 CHUNK = 2000
 # The bench staff user's Grundschule gets a share of the referrals to grades 1-4 that gives it
@@ -672,7 +675,7 @@ def generate_chunk(plan: Plan, start: int, stop: int) -> dict[str, int]:
             team_id=team_id, coordinator_id=coordinator_id, family_id=family_id, state=state,
             held_from="clarification" if state == "on_hold" else "",
             target_type=target, wanted_group=group,
-            district_id=plan.district_ids[rng.randrange(len(plan.district_ids))],
+            district_id=team_district(plan, team_id, rng),
             waiting_since=arrival_city, placed_on=placed_on,
             closed_on=state_changed.date() if state == "closed" else None,
             close_reason=close_reason,
@@ -734,6 +737,15 @@ def generate_chunk(plan: Plan, start: int, stop: int) -> dict[str, int]:
                 plan.work_case_perm_id, rng.choice(plan.coordinators_by_team[other_team]), case_id,
             ]))  # fmt: skip
     return out.flush()
+
+
+def team_district(plan: Plan, team_id: int, rng: random.Random) -> int:
+    """A district of the team's region: ``DISTRICTS_PER_TEAM`` neighbours (regions of
+    neighbouring teams overlap a little when there are fewer districts than that per team)."""
+    districts, teams = plan.district_ids, plan.team_ids
+    start = teams.index(team_id) * len(districts) // len(teams)
+    width = min(DISTRICTS_PER_TEAM, len(districts))
+    return districts[(start + rng.randrange(width)) % len(districts)]
 
 
 def _levels_sent(
