@@ -107,6 +107,9 @@ def test_paging_by_fifty(coord_client, coordinator, district) -> None:
     assert (len(first.object_list), first.paginator.num_pages) == (50, 2)
     second = coord_client.get(reverse("cases:list") + "?page=2").context["page"]
     assert len(second.object_list) == 5
+    # The page links keep the filters.
+    filtered = coord_client.get(reverse("cases:list"), {"sort": "newest"}).content.decode()
+    assert "sort=newest&amp;page=2" in filtered
     assert coord_client.get(reverse("cases:list") + "?page=abc").status_code == 200
 
 

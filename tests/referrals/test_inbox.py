@@ -62,7 +62,9 @@ def test_inbox_is_paged(login, coordinator, institution, school_user) -> None:
     client = login(school_user)
     first = client.get(reverse("referrals:inbox"))
     assert len(first.context["page"].object_list) == INBOX_PAGE_SIZE
+    assert 'href="?show=open&amp;page=2" rel="next"' in first.content.decode()
     second = client.get(reverse("referrals:inbox"), {"page": 2})
     assert len(second.context["page"].object_list) == 2
+    assert 'href="?show=open&amp;page=1" rel="prev"' in second.content.decode()
     assert client.get(reverse("referrals:inbox"), {"page": "x"}).status_code == 200
     assert client.get(reverse("referrals:inbox"), {"page": "999"}).status_code == 200
