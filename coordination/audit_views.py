@@ -7,14 +7,12 @@ who looked into it.
 from __future__ import annotations
 
 import csv
-import datetime as dt
 from typing import Any
 
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -23,8 +21,8 @@ from django.views.decorators.http import require_GET
 
 from coordination.audit import audit_log, csv_cell
 from coordination.forms import KernForm
-from coordination.models import AuditEntry
 from coordination.roles import is_administrator
+from coordination.selectors import audit_entries_matching
 
 PAGE_SIZE = 50
 EXPORT_LIMIT = 100_000
@@ -51,28 +49,6 @@ class AuditSearchForm(KernForm):
         return data
 
 
-def _day_start(day: dt.date) -> dt.datetime:
-    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
-
-
-def audit_entries_matching(data: dict[str, Any]) -> QuerySet[AuditEntry]:
-    """The entries matching a cleaned search form, newest first (every filter is indexed)."""
-    qs = AuditEntry.objects.all()
-    if data.get("user"):
-        qs = qs.filter(actor_name__iexact=data["user"].strip())
-    if data.get("case_reference"):
-        qs = qs.filter(case_reference=data["case_reference"].strip().upper())
-    if data.get("action"):
-        qs = qs.filter(action__startswith=data["action"].strip())
-    if data.get("ip"):
-        qs = qs.filter(ip=data["ip"])
-    if data.get("date_from"):
-        qs = qs.filter(at__gte=_day_start(data["date_from"]))
-    if data.get("date_to"):
-        qs = qs.filter(at__lt=_day_start(data["date_to"] + dt.timedelta(days=1)))
-    return qs.order_by("-id")
-
-
 def _filters(data: dict[str, Any]) -> dict[str, str]:
     return {k: str(v) for k, v in data.items() if v not in (None, "")}
 
@@ -94,7 +70,7 @@ def audit_search(request: HttpRequest) -> HttpResponse:
         page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
         audit_log(actor=request.user, action="audit.search", detail=filters)
     elif not form.is_bound:
-        page = Paginator(AuditEntry.objects.order_by("-id"), PAGE_SIZE).get_page(1)
+        page = Paginator(audit_entries_matching({}), PAGE_SIZE).get_page(1)
         audit_log(actor=request.user, action="audit.search", detail={})
     query = request.GET.copy()
     query.pop("page", None)
