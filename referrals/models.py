@@ -214,14 +214,15 @@ class Referral(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["institution", "state", "created_at"], name="ref_inst_state"),
             models.Index(fields=["state", "created_at"], name="ref_state_created"),
             models.Index(fields=["state", "start_date"], name="ref_state_start"),
-            # What the reminder sweep looks for: the next level of each open referral.
+            # What the reminder sweep looks for: the next level of each open referral. The id
+            # is part of the key, so the sweep's query is answered from the index alone.
             models.Index(
-                fields=["reminder_level", "created_at"],
+                fields=["reminder_level", "created_at", "id"],
                 condition=Q(state="pending"),
                 name="ref_due_pending",
             ),
             models.Index(
-                fields=["reminder_level", "start_date"],
+                fields=["reminder_level", "start_date", "id"],
                 condition=Q(state="accepted"),
                 name="ref_due_accepted",
             ),

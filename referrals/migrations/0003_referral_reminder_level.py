@@ -36,7 +36,7 @@ class Migration(migrations.Migration):
             model_name="referral",
             index=models.Index(
                 condition=models.Q(("state", "pending")),
-                fields=["reminder_level", "created_at"],
+                fields=["reminder_level", "created_at", "id"],
                 name="ref_due_pending",
             ),
         ),
@@ -44,7 +44,7 @@ class Migration(migrations.Migration):
             model_name="referral",
             index=models.Index(
                 condition=models.Q(("state", "accepted")),
-                fields=["reminder_level", "start_date"],
+                fields=["reminder_level", "start_date", "id"],
                 name="ref_due_accepted",
             ),
         ),
