@@ -20,12 +20,12 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django_otp import login as otp_login
 from django_otp import match_token, user_has_device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coordination.audit import audit_log
 from coordination.forms import KernForm
 from coordination.models import OfficeSettings
 from coordination.roles import ADMINISTRATOR, role_names
+from coordination.services import otp_device_confirm, otp_device_for_setup
 
 _HAS_DEVICE = "_ankommen_otp_has_device"
 
@@ -100,19 +100,13 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     if user_has_device(user, confirmed=True):
         # Never a second device without the first: that would bypass the factor.
         return redirect(f"{reverse('otp_verify')}?{urlencode({'next': _next_url(request)})}")
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("id").first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Ankommen", confirmed=False)
+    device = otp_device_for_setup(user=user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
+        if otp_device_confirm(user=user, device=device, token=form.cleaned_data["token"]):
             otp_login(request, device)
             request.session[_HAS_DEVICE] = True
-            audit_log(actor=user, action="auth.otp_setup", obj=user)
             return redirect(_next_url(request))
-        audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "setup"})
         form.add_error("token", _("This code is not valid. Check your device's clock."))
     secret = base64.b32encode(device.bin_key).decode("ascii")
     return render(

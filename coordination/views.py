@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -12,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coordination import roles
 from coordination.health import health
+from coordination.services import user_set_language
 
 START_PAGES = [
     (roles.is_coordinator, "cases:dashboard"),
@@ -44,9 +44,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_POST
 def set_language(request: HttpRequest) -> HttpResponse:
     """Store the user's language (German or English) and return to the page."""
-    language = request.POST.get("language", "")
-    if language in {"de", "en"}:
-        get_user_model().objects.filter(pk=request.user.pk or 0).update(language=language)
+    user_set_language(user=request.user, language=request.POST.get("language", ""))
     target = request.POST.get("next") or "/"
     if not target.startswith("/") or target.startswith("//"):
         target = "/"

@@ -49,3 +49,20 @@ def test_an_english_users_language_does_not_leak_to_the_next_request(client, coo
     client.logout()
     response = client.get(reverse("login"))
     assert 'lang="de"' in response.content.decode()
+
+
+def test_the_language_switch_stores_a_known_language_and_ignores_others(client, coordinator):
+    client.force_login(coordinator)
+    response = client.post(reverse("set_language"), {"language": "en", "next": "/cases/"})
+    assert response.status_code == 302 and response["Location"] == "/cases/"
+    coordinator.refresh_from_db()
+    assert coordinator.language == "en"
+    for bad in ("fr", "", "de'; --"):
+        client.post(reverse("set_language"), {"language": bad})
+        coordinator.refresh_from_db()
+        assert coordinator.language == "en"
+    # An address elsewhere is not followed.
+    response = client.post(reverse("set_language"), {"language": "de", "next": "//evil.test/"})
+    assert response["Location"] == "/"
+    coordinator.refresh_from_db()
+    assert coordinator.language == "de"
