@@ -97,7 +97,13 @@ class AuditEntry(models.Model):
         verbose_name = _("audit entry")
         verbose_name_plural = _("audit log")
         ordering = ["-id"]
-        indexes = [models.Index(fields=["actor", "at"], name="audit_actor_at")]
+        indexes = [
+            models.Index(fields=["actor", "at"], name="audit_actor_at"),
+            # The Art. 15 report: what was logged about one case or one of its referrals.
+            models.Index(fields=["object_type", "object_id"], name="audit_object"),
+        ]
+        # On PostgreSQL also a GIN index on detail -> 'references' (the cases a list page
+        # showed), made by migration 0004 outside the model state: SQLite has no GIN.
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.case_reference}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.db.models import Q
 from django.urls import reverse
 
 from cases.models import Guardian
@@ -163,3 +164,26 @@ def test_a_coordinator_the_case_was_shared_with_may_produce_it(
 def test_anonymous_is_sent_to_login(client, referred_case) -> None:
     response = client.get(reverse("cases:access_report", args=[referred_case.pk]))
     assert response.status_code == 302 and reverse("login") in response["Location"]
+
+
+@pytest.mark.postgres
+def test_every_branch_of_the_reports_lookup_can_use_an_index(referred_case) -> None:
+    """With millions of entries the report must not read the whole log: with sequential
+    scans ruled out, PostgreSQL still finds a plan for each branch (the GIN index on
+    detail -> 'references' for the list pages, ``audit_object`` for entries about the case
+    and its referrals)."""
+    from django.db import connection, transaction
+
+    from cases.access import _listed_on_a_page
+
+    branches = {
+        "audit_listed_references": _listed_on_a_page(referred_case.reference),
+        "audit_object": Q(object_type="cases.case", object_id=str(referred_case.pk)),
+    }
+    for index, lookup in branches.items():
+        sql, params = AuditEntry.objects.filter(lookup).query.sql_with_params()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute(f"EXPLAIN {sql}", params)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert "Seq Scan" not in plan and index in plan, plan
