@@ -62,6 +62,7 @@ from kombu.exceptions import KombuError
 from cases.models import WAITING_STATES, Case, CaseEvent
 from cases.services import case_record_event
 from coordination.exceptions import DomainError
+from coordination.fields import encrypted_fields
 from coordination.models import OfficeSettings, Team, User
 from coordination.workdays import add_working_days, due_before, working_days_between
 from referrals.models import DigestLog, Referral, ReferralState, ReminderLog
@@ -653,6 +654,14 @@ def _history_comment(level: str, outcome: str, attempts: int = 0, error: str = "
         return f"{text} ({detail})"
 
 
+# A reminder needs the case's reference and people, never the child's data: the encrypted
+# fields of the referral and its case are not even read (so not decrypted) while sending.
+_PERSONAL_FIELDS = (
+    *(f.name for f in encrypted_fields(Referral)),
+    *(f"case__{f.name}" for f in encrypted_fields(Case)),
+)
+
+
 def reminder_send(*, reminder_id: int) -> str:
     """Send one reminder if it is still needed. Idempotent: returns the row's outcome.
 
@@ -668,6 +677,7 @@ def reminder_send(*, reminder_id: int) -> str:
         referral = (
             Referral.objects.select_for_update(of=("self",))
             .select_related("case__team__lead", "case__coordinator", "institution")
+            .defer(*_PERSONAL_FIELDS)
             .get(pk=reminder.referral_id)
         )
         if referral.state != SEND_WHEN[reminder.level]:
