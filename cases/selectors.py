@@ -301,9 +301,18 @@ def districts_visible_to(user: Any) -> QuerySet[Any]:
     """
     from coordination.models import District
 
-    return District.objects.filter(
-        pk__in=cases_visible_to(user).order_by().values("district_id")
-    ).order_by("name")
+    if not is_coordinator(user):
+        return District.objects.none()
+    # The visibility rule as two subqueries (the team's cases; the cases shared with the
+    # user) in one query: each is answered from its index, and no extra round trip is made
+    # for the shared ids that ``cases_visible_to`` reads first.
+    shared = CaseUserObjectPermission.objects.filter(
+        user=user, permission__codename="work_case"
+    ).values("content_object_id")
+    rule = Q(pk__in=Case.objects.filter(pk__in=shared).values("district_id"))
+    if user.team_id is not None:
+        rule |= Q(pk__in=Case.objects.filter(team_id=user.team_id).values("district_id"))
+    return District.objects.filter(rule).order_by("name")
 
 
 def coordinators_for_assignment() -> QuerySet[Any]:

@@ -170,3 +170,11 @@ def test_the_filters_offer_only_districts_and_teams_with_visible_cases(
     response = coord_client.get(reverse("cases:list"), {"district": elsewhere.pk})
     assert response.status_code == 200
     assert response.context["form"].errors["district"]
+    # A case shared with the coordinator brings its district (and team) along.
+    from cases.services import case_share
+
+    shared = Case.objects.get(district=elsewhere)
+    case_share(case=shared, by=other_coordinator, with_user=coordinator)
+    form = coord_client.get(reverse("cases:list")).context["form"]
+    assert list(form.fields["district"].queryset) == [elsewhere, district]
+    assert set(form.fields["team"].queryset) == {coordinator.team, other_coordinator.team}
