@@ -32,7 +32,7 @@ from cases.models import (
 )
 from cases.selectors import coordinators_for_assignment, districts_visible_to, teams_visible_to
 from cases.services import EDITABLE_FIELDS
-from coordination.forms import KernForm
+from coordination.forms import IdsChoiceField, KernForm
 from coordination.models import District, Team
 
 MAX_AGE = 21
@@ -314,8 +314,10 @@ class CaseForm(KernForm):
             )
         if target == TargetType.KITA and data.get("measles_proof") is None:
             self.add_error("measles_proof", _("For a Kita place, record whether the proof exists."))
-        if target in (TargetType.SCHOOL, TargetType.VOCATIONAL) and (
-            data.get("school_years") is None
+        if (
+            target in (TargetType.SCHOOL, TargetType.VOCATIONAL)
+            and data.get("school_years") is None
+            and "school_years" not in self.errors  # a value was given, but out of range
         ):
             self.add_error(
                 "school_years",
@@ -529,7 +531,7 @@ class AssignForm(KernForm):
 class BulkAssignForm(AssignForm):
     """Reassign several cases at once (e.g. when a colleague leaves)."""
 
-    cases = forms.ModelMultipleChoiceField(queryset=Case.objects.none())
+    cases = IdsChoiceField(queryset=Case.objects.none())
 
     def __init__(self, *args: Any, visible: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

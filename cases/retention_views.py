@@ -20,6 +20,7 @@ from cases.retention import (
     retention_cutoff,
 )
 from coordination.exceptions import DomainError
+from coordination.forms import database_ids
 from coordination.models import OfficeSettings
 from coordination.roles import is_administrator
 
@@ -32,12 +33,7 @@ def _administrator_only(request: HttpRequest) -> None:
 
 
 def _selected(request: HttpRequest) -> list[Case]:
-    ids = []
-    for raw in request.POST.getlist("case")[:MAX_SELECTION]:
-        try:
-            ids.append(int(raw))
-        except ValueError:
-            continue
+    ids = database_ids(request.POST.getlist("case")[:MAX_SELECTION])
     return list(cases_due_for_retention().filter(pk__in=ids))
 
 

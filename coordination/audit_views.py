@@ -7,6 +7,7 @@ who looked into it.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from typing import Any
 
 from django import forms
@@ -41,9 +42,19 @@ class AuditSearchForm(KernForm):
     date_from = forms.DateField(label=_("From"), required=False)
     date_to = forms.DateField(label=_("Until"), required=False)
 
+    # The log cannot hold entries outside these years; far-off dates (year 1, 9999) would
+    # overflow the time zone conversion, so they are refused with a message instead.
+    EARLIEST = dt.date(2000, 1, 1)
+    LATEST = dt.date(2999, 12, 31)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         start, end = data.get("date_from"), data.get("date_to")
+        for name in ("date_from", "date_to"):
+            day = data.get(name)
+            if day is not None and not self.EARLIEST <= day <= self.LATEST:
+                self.add_error(name, _("Enter a date between the years 2000 and 2999."))
+                start = end = None
         if start and end and start > end:
             self.add_error("date_to", _("The end of the period lies before its beginning."))
         return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -10,6 +11,39 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+# The largest id a row can have (BigAutoField); larger numbers are no id at all, and SQLite
+# refuses to even compare them (OverflowError) where PostgreSQL finds nothing.
+MAX_ID = 2**63 - 1
+
+
+def database_ids(values: Iterable[Any]) -> list[int]:
+    """The values that could be row ids (whole numbers 1 .. ``MAX_ID``); the rest is dropped."""
+    ids = []
+    for raw in values:
+        try:
+            number = int(str(raw).strip())
+        except ValueError:
+            continue
+        if 0 < number <= MAX_ID:
+            ids.append(number)
+    return ids
+
+
+class IdsChoiceField(forms.ModelMultipleChoiceField):
+    """A multiple choice of rows whose forged out-of-range ids are invalid choices, not 500s
+    (Django checks ``pk__in`` with the raw numbers)."""
+
+    def _check_values(self, value: Any) -> Any:
+        for raw in value:
+            if not database_ids([raw]) and str(raw).strip().lstrip("-").isdigit():
+                raise ValidationError(
+                    self.error_messages["invalid_choice"],
+                    code="invalid_choice",
+                    params={"value": raw},
+                )
+        return super()._check_values(value)  # type: ignore[misc]
 
 
 def reject_control_characters(value: str) -> None:

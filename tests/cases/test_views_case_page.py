@@ -267,6 +267,12 @@ def test_bulk_assign_from_the_list(coord_client, coordinator, colleague, other_c
     )
     assert messages_of(response)  # the forged id is an invalid choice: nothing assigned
     assert not Case.objects.filter(coordinator=colleague).exists()
+    for huge in ("9223372036854775808", str(10**40)):  # no id at all: the same, not a 500
+        response = coord_client.post(
+            url, {"assign-cases": [mine[0].pk, huge], "assign-coordinator": colleague.pk}
+        )
+        assert response.status_code == 302 and messages_of(response)
+    assert not Case.objects.filter(coordinator=colleague).exists()
     response = coord_client.post(
         url,
         {

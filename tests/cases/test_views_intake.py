@@ -103,6 +103,14 @@ def test_invalid_input_is_a_form_error_not_a_500(coord_client, overrides, field,
     assert not Case.objects.exists()
 
 
+def test_too_many_school_years_get_one_message_not_two(coord_client) -> None:
+    response = coord_client.post(URL, form(school_years="17"))
+    assert response.status_code == 200
+    errors = response.context["form"].errors["school_years"]
+    assert len(errors) == 1 and "16" in errors[0], errors
+    assert not Case.objects.exists()
+
+
 def test_a_kita_child_needs_the_measles_answer(coord_client) -> None:
     birth = dt.date(timezone.localdate().year - 4, 1, 1).isoformat()
     data = form(birth_date=birth, target_type="kita", wanted_group="kita_3", school_years="")

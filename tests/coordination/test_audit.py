@@ -326,6 +326,19 @@ def test_audit_search_rejects_an_inverted_period(client, admin_user_role) -> Non
     assert client.get(reverse("audit_export"), {"date_from": "x"}).status_code == 400
 
 
+@pytest.mark.parametrize(
+    "period", [{"date_from": "0001-01-01"}, {"date_to": "9999-12-31"}, {"date_from": "1999-12-31"}]
+)
+def test_audit_search_refuses_dates_far_off_with_a_message(client, admin_user_role, period):
+    """Year 1 or 9999 overflowed the time zone conversion (a 500); now a form error."""
+    client.force_login(admin_user_role)
+    response = client.get(reverse("audit_search"), period)
+    assert response.status_code == 200
+    (name,) = period
+    assert response.context["form"].errors[name]
+    assert client.get(reverse("audit_export"), period).status_code == 400
+
+
 @pytest.mark.parametrize("who", ["coordinator", "school_user", "management_user"])
 def test_only_administrators_search_the_log(client, request, who) -> None:
     client.force_login(request.getfixturevalue(who))
