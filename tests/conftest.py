@@ -118,3 +118,20 @@ def management_user(db):
 @pytest.fixture
 def admin_user_role(db):
     return UserFactory(role="administrator", username="adm", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def decrypted(monkeypatch):  # type: ignore[no-untyped-def]
+    """The contexts (app.model.field) of every value decrypted during the test, in order."""
+    from coordination.crypto import Keyring
+
+    seen: list[str] = []
+    real = Keyring.decrypt
+
+    def spy(self, token, *, context, aad=None):  # type: ignore[no-untyped-def]
+        seen.append(context)
+        return real(self, token, context=context, aad=aad)
+
+    monkeypatch.setattr(Keyring, "decrypt", spy)
+    return seen
+

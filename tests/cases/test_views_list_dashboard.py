@@ -11,7 +11,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cases.models import Case
-from coordination.crypto import Keyring
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory
 
@@ -27,20 +26,6 @@ def make_cases(coordinator, district, count: int, **data) -> list[Case]:
         )
         for i in range(count)
     ]
-
-
-@pytest.fixture
-def decrypted(monkeypatch):
-    """The contexts (app.model.field) decrypted during the test."""
-    seen: list[str] = []
-    real = Keyring.decrypt
-
-    def spy(self, token, *, context, aad=None):
-        seen.append(context)
-        return real(self, token, context=context, aad=aad)
-
-    monkeypatch.setattr(Keyring, "decrypt", spy)
-    return seen
 
 
 def test_the_list_shows_the_cases_and_logs_one_view_entry(coord_client, coordinator, district):

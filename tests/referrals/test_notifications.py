@@ -130,18 +130,9 @@ def test_task_for_a_vanished_referral_or_unknown_kind_sends_nothing(
     assert mail.outbox == []
 
 
-def test_task_mail_does_not_decrypt_personal_fields(coordinator, institution, case, monkeypatch):
-    from coordination.crypto import Keyring
-
+def test_task_mail_does_not_decrypt_personal_fields(coordinator, institution, case, decrypted):
     referral = referral_create(case=case, institution=institution, by=coordinator)
-    seen: list[str] = []
-    original = Keyring.decrypt
-
-    def spy(self, token, *, context, aad=None):  # type: ignore[no-untyped-def]
-        seen.append(context)
-        return original(self, token, context=context, aad=aad)
-
-    monkeypatch.setattr(Keyring, "decrypt", spy)
+    decrypted.clear()
     send_referral_notification.delay("created", referral.pk).get()
-    assert seen == []
+    assert decrypted == []
     assert len(mail.outbox) == 1

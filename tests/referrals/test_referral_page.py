@@ -6,7 +6,6 @@ import pytest
 from django.urls import reverse
 
 from cases.services import case_update
-from coordination.crypto import Keyring
 from coordination.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -39,19 +38,6 @@ def rich_referral(coordinator, referral):
     return referral
 
 
-@pytest.fixture
-def decrypted_contexts(monkeypatch):
-    seen: list[str] = []
-    original = Keyring.decrypt
-
-    def spy(self, token, *, context, aad=None):  # type: ignore[no-untyped-def]
-        seen.append(context)
-        return original(self, token, context=context, aad=aad)
-
-    monkeypatch.setattr(Keyring, "decrypt", spy)
-    return seen
-
-
 def test_school_sees_only_the_fields_it_needs(login, school_user, rich_referral) -> None:
     html = login(school_user).get(reverse("referrals:detail", args=[rich_referral.pk]))
     text = html.content.decode()
@@ -66,26 +52,26 @@ def test_school_sees_only_the_fields_it_needs(login, school_user, rich_referral)
 
 
 def test_referral_page_does_not_decrypt_other_case_fields(
-    login, school_user, rich_referral, decrypted_contexts
+    login, school_user, rich_referral, decrypted
 ) -> None:
     client = login(school_user)
-    decrypted_contexts.clear()
+    decrypted.clear()
     client.get(reverse("referrals:detail", args=[rich_referral.pk]))
-    fields = {c.split(".")[-1] for c in decrypted_contexts if c.startswith("cases.case.")}
+    fields = {c.split(".")[-1] for c in decrypted if c.startswith("cases.case.")}
     assert fields
     assert fields.isdisjoint(
         {"address", "health_notes", "notes", "support_notes", "nationality", "residence_status",
          "arrival_germany", "arrival_city", "gender", "measles_proof", "german_level"}
     )  # fmt: skip
     assert not any(c.startswith("cases.caseevent.") or c.startswith("cases.guardian.")
-                   for c in decrypted_contexts)  # fmt: skip
+                   for c in decrypted)  # fmt: skip
 
 
-def test_inbox_decrypts_only_the_names(login, school_user, rich_referral, decrypted_contexts):
+def test_inbox_decrypts_only_the_names(login, school_user, rich_referral, decrypted):
     client = login(school_user)
-    decrypted_contexts.clear()
+    decrypted.clear()
     client.get(reverse("referrals:inbox"))
-    fields = {c.split(".")[-1] for c in decrypted_contexts if c.startswith("cases.case.")}
+    fields = {c.split(".")[-1] for c in decrypted if c.startswith("cases.case.")}
     assert fields == {"given_name", "family_name"}
 
 
