@@ -24,16 +24,24 @@ EXPORT_TYPES = {
 }
 
 
-def _header(request: HttpRequest) -> summaries.FiguresHeader:
+def _header(request: HttpRequest, *, paged: bool = False) -> summaries.FiguresHeader:
+    """The header for the request's filters; ``paged``: one page of districts (``?page=``),
+    else every district (exports, print view)."""
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
-    return summaries.figures_header(summaries.parse_filters(request.GET))
+    page = None
+    if paged:
+        raw = str(request.GET.get("page") or "1")[:6]
+        page = int(raw) if raw.isdigit() else 1
+    return summaries.figures_header(summaries.parse_filters(request.GET), district_page=page)
 
 
 def _context(header: summaries.FiguresHeader, *, print_view: bool) -> dict[str, object]:
     return {
         "header": header,
-        "page": SimpleLazyObject(lambda: summaries.figures_page(header.filters)),
+        "page": SimpleLazyObject(
+            lambda: summaries.figures_page(header.filters, district_page=header.district_page)
+        ),
         "query": urlencode(header.filters.as_params()),
         "print_view": print_view,
     }
@@ -42,8 +50,9 @@ def _context(header: summaries.FiguresHeader, *, print_view: bool) -> dict[str, 
 @login_required
 @require_GET
 def figures(request: HttpRequest) -> HttpResponse:
-    """The figures page with its filters (period, district, target type)."""
-    header = _header(request)
+    """The figures page with its filters (period, district, target type), a page of
+    districts at a time."""
+    header = _header(request, paged=True)
     return render(request, "coordination/figures.html", _context(header, print_view=False))
 
 

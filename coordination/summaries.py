@@ -21,6 +21,9 @@ How the figures are made
 * Results are cached for ``CACHE_SECONDS``; the key holds the date, the thresholds, the
   districts, the filters and the language. ``figures_header`` is cheap (no figure computed),
   so a cached page fragment or export never loads the page object.
+* A state has hundreds of districts: the page shows them ``DISTRICTS_PER_PAGE`` at a time
+  (in alphabetical order, the totals always for all of them); the exports and the print view
+  hold every district. Paging only selects rows of the same protected cubes.
 """
 
 from __future__ import annotations
@@ -80,6 +83,8 @@ from referrals.models import (
 )
 
 CACHE_SECONDS = 300
+# Districts per page of the figures page (the exports and the print view hold all of them).
+DISTRICTS_PER_PAGE = 25
 WINDOW_MONTHS = 12
 PERIODS = ("12", "6", "3")
 NOT_APPLICABLE = "\u2013"  # en dash: none or not applicable
@@ -959,6 +964,24 @@ class FiguresHeader:
     district_choices: list[tuple[int, str]]
     target_choices: list[tuple[str, str]]
     cache_key: str
+    # Which page of districts the page shows (None: every district, as exports do).
+    district_page: int | None = None
+    district_pages: int = 1
+
+    @property
+    def district_first(self) -> int:
+        """Position of the first district shown (1-based), for "districts 26 to 50 of 500"."""
+        return ((self.district_page or 1) - 1) * DISTRICTS_PER_PAGE + 1
+
+    @property
+    def district_last(self) -> int:
+        return min(self.district_first + DISTRICTS_PER_PAGE - 1, len(self.district_choices))
+
+    def shows_district_page(self, districts: list[Any]) -> list[Any]:
+        """The districts (in order) this page shows; all of them when not paged."""
+        if self.district_page is None:
+            return districts
+        return districts[self.district_first - 1 : self.district_last]
 
 
 @dataclass
@@ -994,8 +1017,14 @@ class FiguresPage:
         return self.header.threshold
 
 
-def figures_header(filters: FigureFilters, *, today: dt.date | None = None) -> FiguresHeader:
-    """The page's title, filters (an unknown district falls back to all) and cache key."""
+def figures_header(
+    filters: FigureFilters, *, today: dt.date | None = None, district_page: int | None = None
+) -> FiguresHeader:
+    """The page's title, filters (an unknown district falls back to all) and cache key.
+
+    ``district_page``: show that page of districts (clamped to the pages there are); None, or
+    a single district chosen, shows every row (exports, print view).
+    """
     today = today or timezone.localdate()
     office = OfficeSettings.current()
     threshold = disclosure.effective_threshold(office.suppression_threshold)
@@ -1016,9 +1045,15 @@ def figures_header(filters: FigureFilters, *, today: dt.date | None = None) -> F
             _target_label(filters.target) if filters.target else gettext("all"),
         ),
     ]
+    pages = max(1, -(-len(districts) // DISTRICTS_PER_PAGE))
+    if filters.district is not None or district_page is None or pages == 1:
+        district_page = None
+    else:
+        district_page = min(max(1, district_page), pages)
     key = (
         f"figures:{CACHE_VERSION}:page:{today.isoformat()}:{threshold}:"
         f"{office.reminder_1_days}:{_fingerprint(districts)}:{filters.key}:{get_language()}"
+        f":{district_page or 'all'}"
     )
     return FiguresHeader(
         title=gettext("Figures"),
@@ -1030,12 +1065,17 @@ def figures_header(filters: FigureFilters, *, today: dt.date | None = None) -> F
         district_choices=districts,
         target_choices=[(t, _target_label(t)) for t in TARGETS],
         cache_key=key,
+        district_page=district_page,
+        district_pages=pages,
     )
 
 
-def figures_page(filters: FigureFilters, *, today: dt.date | None = None) -> FiguresPage:
-    """The figures page for the filters, in the active language (cached for a few minutes)."""
-    header = figures_header(filters, today=today)
+def figures_page(
+    filters: FigureFilters, *, today: dt.date | None = None, district_page: int | None = None
+) -> FiguresPage:
+    """The figures page for the filters, in the active language (cached for a few minutes);
+    one page of districts, or all of them (``district_page`` None)."""
+    header = figures_header(filters, today=today, district_page=district_page)
     page = cache.get(header.cache_key)
     if page is None:
         data = figure_data(today, header.district_choices)
@@ -1124,7 +1164,10 @@ class _PageBuilder:
         if self.filters.district:
             return [(self.dsel, self.names[self.filters.district])]
         rows = [(("district", i), name) for i, name in self.data.districts]
-        return [*rows, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
+        shown = self.header.shows_district_page(rows)
+        if shown and shown[-1] is not rows[-1]:
+            return shown  # a page before the last: "not yet known" comes at the very end
+        return [*shown, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
 
     def in_district(self, district_id: int) -> bool:
         return self.filters.district is None or district_id == self.filters.district
@@ -1329,15 +1372,16 @@ class _PageBuilder:
         kinds = [k for k in InstitutionKind.values if target_for_kind(k) in self.targets]
         by_kind = self.places_by("kind")
         rows = []
-        totals = [0] * (len(kinds) + 1)
         for d, name in self.districts():
             district_id = d[1]
             if not any((k, district_id) in by_kind for k in kinds):
                 continue
             values = [by_kind.get((k, district_id), (0, 0))[0] for k in kinds]
             values.append(sum(values))
-            totals = [a + b for a, b in zip(totals, values, strict=True)]
             rows.append(Row(name, [Cell(str(v), v) for v in values]))
+        # The total of every district, also when the page shows only some of them.
+        totals = [sum(v[0] for (kind, _d), v in by_kind.items() if kind == k) for k in kinds]
+        totals.append(sum(totals))
         if not self.filters.district and rows:
             rows.append(Row(gettext("Total"), [Cell(str(v), v) for v in totals], total=True))
         return Table(

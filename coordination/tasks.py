@@ -19,6 +19,8 @@ def warm_figures() -> int:
     for language in ("de", "en"):
         with translation.override(language):
             for period in summaries.PERIODS:
-                summaries.figures_page(summaries.parse_filters({"period": period}))
+                # The first page of districts, as the figures page opens (the data behind
+                # every page and export is cached with it).
+                summaries.figures_page(summaries.parse_filters({"period": period}), district_page=1)
                 warmed += 1
     return warmed

@@ -265,3 +265,58 @@ def test_figures_never_name_a_case(  # type: ignore[no-untyped-def]
     html = client.get(reverse("figures")).content.decode()
     assert not re.search(r"NZ-\d{4}-\d+", html), "no case reference"
     assert "Amina" not in html and "Haddad" not in html, "no name from the factories"
+
+
+def _district_rows(tables: list[list[list[str]]], caption: str) -> list[str]:
+    """The row headers of the table whose caption starts with ``caption`` (no totals)."""
+    (table,) = [t for t in tables if t[0][0].startswith(caption)]
+    return [row[0] for row in table[2:] if row[0] not in ("Gesamt", "Total")]
+
+
+def test_a_state_with_many_districts_is_shown_a_page_of_districts_at_a_time(  # type: ignore[no-untyped-def]
+    client, management_user, figures_data, fixed_now
+) -> None:
+    """Hundreds of districts make no readable page: 25 at a time, alphabetically, the totals
+    for all of them; the CSV and the print view hold every district."""
+    from coordination import summaries
+    from tests.factories import DistrictFactory, InstitutionFactory, PlacesFactory
+
+    for i in range(1, 30):  # with Nord and Süd: 31 districts, two pages
+        school = InstitutionFactory(district=DistrictFactory(name=f"Bezirk {i:02d}"))
+        PlacesFactory(institution=school, group="g02", free=i)
+    caption = "Freie Plätze nach Art der Einrichtung und Stadtteil"
+    client.force_login(management_user)
+
+    first = client.get(reverse("figures"))
+    assert first.context["header"].district_pages == 2
+    html = first.content.decode()
+    assert "Stadtteile 1 bis 25 von 31" in html and 'page=2" rel="next"' in html
+    page_one = _district_rows(html_tables(html), caption)
+    assert page_one == [f"Bezirk {i:02d}" for i in range(1, 26)]
+
+    second = client.get(reverse("figures"), {"page": "2"}).content.decode()
+    page_two = _district_rows(html_tables(second), caption)
+    assert page_two == ["Bezirk 26", "Bezirk 27", "Bezirk 28", "Bezirk 29", "Nord", "Süd"]
+    assert 'page=1" rel="prev"' in second
+    # The totals are the city's on every page.
+    totals = [
+        next(t for t in html_tables(text) if t[0][0].startswith(caption))[-1]
+        for text in (html, second)
+    ]
+    assert totals[0] == totals[1] and totals[0][0] in ("Gesamt", "Total")
+
+    exported = csv_tables(
+        client.get(reverse("figures_export"), {"format": "csv"}).content.decode("utf-8")
+    )
+    assert _district_rows(exported, caption) == page_one + page_two
+    printed = client.get(reverse("figures_print")).content.decode()
+    assert _district_rows(html_tables(printed), caption) == page_one + page_two
+    assert 'rel="next"' not in printed
+
+    # Out of range or junk: the nearest page, never an error.
+    assert client.get(reverse("figures"), {"page": "999"}).context["header"].district_page == 2
+    assert client.get(reverse("figures"), {"page": "x"}).context["header"].district_page == 1
+    # One district chosen: no paging.
+    one = client.get(reverse("figures"), {"district": figures_data["north"].pk})
+    assert one.context["header"].district_page is None
+    assert summaries.DISTRICTS_PER_PAGE == 25
