@@ -54,15 +54,20 @@ The rules
 The search for a box is a heuristic (cheapest few changes per dimension, then partner by
 partner, then the always-possible box); the *guarantee* does not depend on it: every box that
 is used is checked corner by corner. ``tests/coordination/test_disclosure.py`` verifies the
-guarantee exhaustively on hand-made and random tables.
+guarantee exhaustively on hand-made and random tables. The search skips the boxes that a few
+of their corners already rule out (too costly to beat the best so far, or impossible); that
+decides how fast it is, never which box it chooses.
 """
 
 from __future__ import annotations
 
+import bisect
+import functools
 import itertools
 import math
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from operator import getitem
 from typing import Final
 
 TOTAL: Final = "__total__"
@@ -72,6 +77,7 @@ MIN_THRESHOLD: Final = 3
 Node = Hashable
 Cell = tuple[int, ...]  # internal: one node position per dimension
 Move = tuple[tuple[int, int], ...]  # (node position, +1 / -1) along one dimension
+Change = tuple[tuple[int, ...], tuple[int, ...]]  # a Move split: its positions, its signs
 
 # How many cheapest elementary changes per dimension the box search combines before it falls
 # back to the always-possible box of the cell and its totals.
@@ -86,6 +92,12 @@ _SEARCH_AFTER_FIRST = 300
 # Dimensions up to this many categories also offer their never-published zero cells.
 _SMALL_DIMENSION = 40
 
+_NO_LEAVES: Final[frozenset[int]] = frozenset()
+# A box cannot be applied upwards (a corner with sign +1 at its floor) / downwards.
+_UP_BLOCKED: Final = 1
+_DOWN_BLOCKED: Final = 2
+_BLOCKED: Final = _UP_BLOCKED | _DOWN_BLOCKED
+
 
 def _floor(published: bool) -> int:
     """What the reader knows a hidden cell holds at least: 1 if published (zeros are always
@@ -96,6 +108,21 @@ def _floor(published: bool) -> int:
 def _line(cell: Cell, k: int) -> tuple[int, Cell]:
     """The line through a cell along dimension k (the cell with that coordinate left open)."""
     return k, (*cell[:k], -1, *cell[k + 1 :])
+
+
+def _split(move: Move) -> Change:
+    """A move as its positions and its signs (``_evaluate_split`` takes them apart)."""
+    return tuple(p for p, _s in move), tuple(s for _p, s in move)
+
+
+@functools.lru_cache(maxsize=4096)
+def _shell(sizes: tuple[int, ...], budget: int) -> tuple[tuple[int, ...], ...]:
+    """The rank combinations the search tries at one budget: every combination of ranks below
+    ``budget`` (and below each dimension's number of options) whose highest rank is
+    ``budget - 1``, in ``itertools.product`` order. The same few shapes come up for every
+    cell, so they are worked out once."""
+    ranges = [range(min(budget, size)) for size in sizes]
+    return tuple(r for r in itertools.product(*ranges) if max(r) == budget - 1)
 
 
 def effective_threshold(configured: int | None, *, default: int = MIN_THRESHOLD) -> int:
@@ -203,7 +230,11 @@ class Dimension:
             for ancestor in self._ancestors[leaf]:
                 under[ancestor].add(leaf)
         self._under = [frozenset(u) for u in under]
-        self._differences: dict[tuple[int, int], Move] = {}
+        # Built on first use: the leaves outside a node, and the changes between two leaves
+        # and up from a leaf (the search asks for the same ones over and over).
+        self._outside: dict[int, frozenset[int]] = {}
+        self._differences: dict[tuple[int, int], Change] = {}
+        self._chains: dict[int, Change] = {}
         names = dict(key_names or {})
         self._key_parts: list[tuple[tuple[str, Hashable], ...]] = []
         for position in range(len(nodes)):
@@ -234,19 +265,111 @@ class Dimension:
     def ancestors_or_self(self, position: int) -> tuple[int, ...]:
         return self._ancestors[position]
 
+    def _leaves_outside(self, node: int) -> frozenset[int]:
+        """The leaves that do not add up into a node."""
+        outside = self._outside.get(node)
+        if outside is None:
+            outside = self._outside[node] = frozenset(self.leaves) - self._under[node]
+        return outside
+
     def _chain_move(self, leaf: int) -> Move:
         return tuple((p, 1) for p in self._ancestors[leaf])
 
     def _difference_move(self, plus: int, minus: int) -> Move:
-        move = self._differences.get((plus, minus))
-        if move is None:
+        return tuple(zip(*self._difference(plus, minus), strict=True))
+
+    def _chain(self, leaf: int) -> Change:
+        """``_chain_move`` split into its positions and its signs (as the box search uses it)."""
+        change = self._chains.get(leaf)
+        if change is None:
+            change = self._chains[leaf] = _split(self._chain_move(leaf))
+        return change
+
+    def _difference(self, plus: int, minus: int) -> Change:
+        """``_difference_move`` split into its positions and its signs: +1 on ``plus`` and
+        its totals, -1 on ``minus`` and its totals, leaving out the totals they share."""
+        change = self._differences.get((plus, minus))
+        if change is None:
             up, down = self._ancestors[plus], self._ancestors[minus]
-            common = set(up) & set(down)
-            move = tuple((p, 1) for p in up if p not in common) + tuple(
-                (p, -1) for p in down if p not in common
-            )
-            self._differences[(plus, minus)] = move
-        return move
+            # In a tree the totals two nodes share are the ends of their chains up to TOTAL.
+            shared = 0
+            while shared < min(len(up), len(down)) and up[-shared - 1] == down[-shared - 1]:
+                shared += 1
+            ups, downs = up[: len(up) - shared], down[: len(down) - shared]
+            change = (ups + downs, (1,) * len(ups) + (-1,) * len(downs))
+            self._differences[(plus, minus)] = change
+        return change
+
+
+class _Faces:
+    """The corners of a search's boxes that differ from the cell in two dimensions, looked at
+    once per search instead of once per box.
+
+    Every box of a search has the cell as a corner, and each of its changes holds the cell's
+    own position (with +1). So the corners that differ from the cell in dimensions i and j
+    only are fixed by the changes along i and j alone, and many boxes share them. Are they
+    already impossible (a published zero, or corners at their floor that go down and up) or
+    as costly as the limit, the whole box is, and ``_evaluate_split`` need not look at it.
+    Most boxes a search compares end there.
+    """
+
+    def __init__(
+        self,
+        cube: Cube,
+        cell: Cell,
+        forced: bool,
+        positions: Sequence[Sequence[tuple[int, ...]]],
+        signs: Sequence[Sequence[tuple[int, ...]]],
+    ) -> None:
+        self.cube = cube
+        self.cell = cell
+        self.positions = positions
+        self.signs = signs
+        # The cell itself: at its floor, it cannot go down (its sign is +1).
+        self.flags = _UP_BLOCKED if forced else 0
+        self.pairs = [(i, j) for j in range(len(cell)) for i in range(j)]
+        self.known: dict[tuple[int, int, int, int], tuple[int, int]] = {}
+
+    def _face(self, i: int, a: int, j: int, b: int) -> tuple[int, int]:
+        """What the corners off the cell along both i (change a) and j (change b) cost, and
+        which way they keep the box from going (``_UP_BLOCKED``, ``_DOWN_BLOCKED``, both if
+        one is a published zero)."""
+        cube, cell = self.cube, self.cell
+        known, suppressed = cube._corners, cube._suppressed
+        head, middle, tail = cell[:i], cell[i + 1 : j], cell[j + 1 :]
+        cost = flags = 0
+        for p, sign_p in zip(self.positions[i][a], self.signs[i][a], strict=True):
+            if p == cell[i]:
+                continue
+            for q, sign_q in zip(self.positions[j][b], self.signs[j][b], strict=True):
+                if q == cell[j]:
+                    continue
+                corner = (*head, p, *middle, q, *tail)
+                weight, at_floor = known.get(corner) or cube._corner(corner)
+                if weight == 0:
+                    return 0, _BLOCKED
+                if at_floor:
+                    flags |= _UP_BLOCKED if sign_p == sign_q else _DOWN_BLOCKED
+                if weight > 0 and corner not in suppressed:
+                    cost += weight
+        return cost, flags
+
+    def hopeless(self, ranks: Sequence[int], cost: int, limit: float) -> bool:
+        """Whether the box of these changes is impossible or costs >= limit (> 0), judged by
+        its corners off the cell in two dimensions; ``cost`` is what its other corners are
+        known to cost at least."""
+        flags = self.flags
+        known = self.known
+        for i, j in self.pairs:
+            key = (i, ranks[i], j, ranks[j])
+            face = known.get(key)
+            if face is None:
+                face = known[key] = self._face(*key)
+            cost += face[0]
+            flags |= face[1]
+            if flags == _BLOCKED or cost >= limit:
+                return True
+        return False
 
 
 class UnpublishedCell(LookupError):
@@ -303,8 +426,16 @@ class Cube:
         self._primary = frozenset(c for c in self._sensitive if self._is_published(c))
         self._suppressed: set[Cell] = set(self._primary)
         self._protected: set[Cell] = set()
-        self._fibers: dict[tuple[int, Cell], list[int]] | None = None
+        self._lines: dict[tuple[int, Cell], list[tuple[int, int]]] | None = None
+        self._fibers: dict[tuple[int, Cell], list[int]] = {}
+        # What the box search needs to know of a corner, looked up once (see ``_corner``).
+        self._corners: dict[Cell, tuple[int, bool]] = {}
+        # How many leaves at the start of each line are hidden (see ``_pick``).
+        self._fiber_skip: dict[tuple[int, Cell], int] = {}
+        # The hidden leaves of each line, as a set (is this one hidden?) and in order (the
+        # search takes the first few that fit; a line of a large dimension holds many).
         self._fiber_hidden: dict[tuple[int, Cell], set[int]] = defaultdict(set)
+        self._fiber_hidden_sorted: dict[tuple[int, Cell], list[int]] = defaultdict(list)
         for cell in self._suppressed:
             self._note_hidden(cell)
 
@@ -385,7 +516,9 @@ class Cube:
     def _note_hidden(self, cell: Cell) -> None:
         for k, dim in enumerate(self.dims):
             if dim._is_leaf[cell[k]]:
-                self._fiber_hidden[_line(cell, k)].add(cell[k])
+                line = _line(cell, k)
+                self._fiber_hidden[line].add(cell[k])
+                bisect.insort(self._fiber_hidden_sorted[line], cell[k])
 
     def _hide(self, cells: Iterable[Cell]) -> bool:
         changed = False
@@ -399,72 +532,92 @@ class Cube:
     def _fiber(self, k: int, cell: Cell) -> list[int]:
         """The leaves of dimension k with a non-zero cell on the line through ``cell``,
         smallest count first."""
-        if self._fibers is None:
-            fibers: dict[tuple[int, Cell], list[int]] = defaultdict(list)
-            for c in self._cells:
+        key = _line(cell, k)
+        fiber = self._fibers.get(key)
+        if fiber is None:
+            if self._lines is None:
+                # Every line's leaves with their counts, at once; each line is put in order
+                # when first asked for (the search asks for a fraction of them).
+                lines: dict[tuple[int, Cell], list[tuple[int, int]]] = defaultdict(list)
                 for j, dim in enumerate(self.dims):
-                    if dim._is_leaf[c[j]]:
-                        fibers[_line(c, j)].append(c[j])
-            for (j, line), leaves in fibers.items():
-
-                def order(p: int, j: int = j, line: Cell = line) -> tuple[int, int]:
-                    return self._at(line, j, p), p
-
-                leaves.sort(key=order)
-            self._fibers = dict(fibers)
-        return self._fibers.get(_line(cell, k), [])
+                    leaf = dim._is_leaf
+                    for c, v in self._cells.items():
+                        if leaf[c[j]]:
+                            lines[j, (*c[:j], -1, *c[j + 1 :])].append((v, c[j]))
+                self._lines = dict(lines)
+            fiber = self._fibers[key] = [p for _v, p in sorted(self._lines.get(key, ()))]
+        return fiber
 
     @staticmethod
     def _replace(cell: Cell, k: int, position: int) -> Cell:
         return (*cell[:k], position, *cell[k + 1 :])
 
-    def _at(self, line: Cell, k: int, position: int) -> int:
-        return self._cells.get(self._replace(line, k, position), 0)
-
     def _pick(
         self,
         k: int,
         cell: Cell,
-        line: list[int],
         wanted: frozenset[int],
         inside: bool,
         width: int = 1,
         going_down: bool = False,
-    ) -> list[int]:
+    ) -> Iterator[int]:
         """A few cheap leaves of a line, in or outside ``wanted``: hidden ones (free) first,
-        then the smallest counts. ``going_down``: only leaves that can give one away."""
+        then the smallest counts. ``going_down``: only leaves that can give one away. One at
+        a time: the search often needs only the first (see ``_moves``)."""
 
         def fits(p: int) -> bool:
             if (p in wanted) != inside:
                 return False
-            if not going_down:
-                return True
-            edge = self._replace(cell, k, p)
-            return self._cells.get(edge, 0) > _floor(self._is_published(edge))
+            return not going_down or not self._corner(self._replace(cell, k, p))[1]
 
-        hidden = self._fiber_hidden.get(_line(cell, k), set())
-        chosen = sorted(p for p in hidden if fits(p))[: _PRESELECT * width]
-        for p in line:
-            if len(chosen) >= 2 * _PRESELECT * width:
+        key = _line(cell, k)
+        hidden = self._fiber_hidden.get(key, _NO_LEAVES)
+        # The first hidden leaves that fit, in order: a line of a large dimension holds many
+        # hidden leaves, and only the first few are wanted.
+        chosen = 0
+        for p in self._fiber_hidden_sorted.get(key, ()):
+            if chosen >= _PRESELECT * width:
+                break
+            if fits(p):
+                chosen += 1
+                yield p
+        # The smallest counts are the ones hidden first: skip the run of hidden leaves at the
+        # start of the line (it only grows) without looking at it again.
+        line = self._fiber(k, cell)
+        start = self._fiber_skip.get(key, 0)
+        while start < len(line) and line[start] in hidden:
+            start += 1
+        self._fiber_skip[key] = start
+        for p in itertools.islice(line, start, None):
+            if chosen >= 2 * _PRESELECT * width:
                 break
             if p not in hidden and fits(p):
-                chosen.append(p)
-        return chosen
+                chosen += 1
+                yield p
+
+    def _partners(self, k: int, cell: Cell, forced: bool, width: int) -> Iterator[int]:
+        """The leaves outside the cell's node along k that a change may go down at, cheapest
+        first (``_pick``, then ``_free_leaves``), one at a time."""
+        taken: list[int] = []
+        for p in self._pick(k, cell, self.dims[k]._under[cell[k]], False, width, forced):
+            taken.append(p)
+            yield p
+        yield from self._free_leaves(k, cell, False, taken, width)
 
     def _free_leaves(
-        self, k: int, cell: Cell, among: Iterable[int], taken: list[int], width: int = 1
+        self, k: int, cell: Cell, inside: bool, taken: list[int], width: int = 1
     ) -> list[int]:
-        """Zero leaves (of ``among``) whose cells are never published: free corners that may
-        go up (small dimensions only, unless the search is widened)."""
+        """Zero leaves (under the cell's node along k, or ``inside=False`` outside it) whose
+        cells are never published: free corners that may go up (small dimensions only, unless
+        the search is widened)."""
         dim = self.dims[k]
         if len(dim.leaves) > _SMALL_DIMENSION * width * width:
             return []
+        among = dim._under[cell[k]] if inside else dim._leaves_outside(cell[k])
+        head, tail = cell[:k], cell[k + 1 :]
+        # Zero and never published: no cost, and at its floor of 0.
         free = [
-            p
-            for p in among
-            if p not in taken
-            and self._replace(cell, k, p) not in self._cells
-            and not self._is_published(self._replace(cell, k, p))
+            p for p in among if p not in taken and self._corner((*head, p, *tail)) == (-1, True)
         ]
         # Close relatives first (a change between siblings leaves their subtotal alone), then
         # categories with many counts elsewhere: the likeliest partners for a box.
@@ -479,48 +632,74 @@ class Cube:
         )
         return free[: _PRESELECT * width]
 
-    def _moves(self, k: int, cell: Cell, forced: bool, width: int = 1) -> list[Move]:
-        """The cheapest elementary changes along dimension k that keep every subtotal."""
+    def _moves(
+        self, k: int, cell: Cell, forced: bool, width: int = 1, first: bool = False
+    ) -> list[tuple[int, tuple[int, ...], tuple[int, ...]]]:
+        """The cheapest elementary changes along dimension k that keep every subtotal (split
+        into positions and signs), each with the cost of hiding its own corners: the box's
+        corners that differ from the cell along k only. Every box made with the change has
+        them, so their cost is a lower bound for the box's.
+
+        With ``first``, only the cheapest is certain: most searches end with the first box,
+        and the first change of a kind no other can beat (free, without empty corners, two
+        positions) is the cheapest without looking at the others. The list then holds just
+        it; otherwise it is the whole list.
+        """
         dim = self.dims[k]
         node = cell[k]
         if not dim.additive:
-            return [((node, 1),)]
-        line = self._fiber(k, cell)
-        under = dim._under[node]
-        inside = (
-            [node]
-            if dim._is_leaf[node]
-            else self._pick(k, cell, line, under, True, width)[: _PRESELECT * width]
-        )
-        if not dim._is_leaf[node]:
-            inside += self._free_leaves(k, cell, under, inside, width)
-        outside = [] if node == 0 else self._pick(k, cell, line, under, False, width, forced)
-        if node != 0:
-            outside += self._free_leaves(k, cell, set(dim.leaves) - under, outside, width)
-        candidates = [dim._chain_move(a) for a in inside]
-        candidates += [dim._difference_move(a, b) for a in inside for b in outside]
-        ranked: list[tuple[int, int, int, int, Move]] = []
-        for order, move in enumerate(candidates):
+            return [(0, (node,), (1,))]
+        candidates: Iterable[Change]
+        if dim._is_leaf[node]:
+            candidates = itertools.chain(
+                [dim._chain(node)],
+                (dim._difference(node, b) for b in self._partners(k, cell, forced, width)),
+            )
+        else:
+            under = dim._under[node]
+            inside = list(
+                itertools.islice(self._pick(k, cell, under, True, width), _PRESELECT * width)
+            )
+            inside += self._free_leaves(k, cell, True, inside, width)
+            outside = [] if node == 0 else list(self._partners(k, cell, forced, width))
+            candidates = [dim._chain(a) for a in inside]
+            candidates += [dim._difference(a, b) for a in inside for b in outside]
+        # Per corner position: its cost, whether it is a published zero, whether it is at its
+        # floor, whether it is empty. The same few positions recur in many candidates.
+        edges: dict[int, tuple[int, bool, bool, bool]] = {}
+        head, tail = cell[:k], cell[k + 1 :]
+        ranked: list[tuple[int, int, int, int, tuple[int, ...], tuple[int, ...]]] = []
+        for order, (positions, signs) in enumerate(candidates):
             cost = zeros = 0
-            for position, sign in move:
+            for position, sign in zip(positions, signs, strict=True):
                 if position == node:
                     continue
-                edge = self._replace(cell, k, position)
-                v = self._cells.get(edge, 0)
-                public = self._is_published(edge)
+                known = edges.get(position)
+                if known is None:
+                    edge = (*head, position, *tail)
+                    weight, at_floor = self._corners.get(edge) or self._corner(edge)
+                    known = edges[position] = (
+                        weight if weight > 0 and edge not in self._suppressed else 0,
+                        weight == 0,
+                        at_floor,
+                        weight == 0 or (weight < 0 and at_floor),
+                    )
+                edge_cost, published_zero, at_floor, empty = known
                 # A published zero cannot be hidden; when the cell itself cannot go down, the
                 # box cannot turn around, so a corner that goes down must stay above its floor.
-                if (public and v == 0) or (sign < 0 and forced and v <= _floor(public)):
+                if published_zero or (sign < 0 and forced and at_floor):
                     break
-                if public and edge not in self._suppressed:
-                    cost += self._cost(edge, v)
-                zeros += v == 0
+                cost += edge_cost
+                zeros += empty
             else:
+                if first and cost == zeros == 0 and len(positions) == 2:
+                    return [(0, positions, signs)]
                 # Cheapest first; among equals, those without empty corners (an empty corner
-                # can only go up, which often makes the box impossible).
-                ranked.append((cost, zeros, len(move), order, move))
-        ranked.sort(key=lambda r: r[:4])
-        return [r[4] for r in ranked[: _CANDIDATES_PER_DIMENSION + 4 * (width - 1)]]
+                # can only go up, which often makes the box impossible). ``order`` is unique:
+                # the changes themselves are never compared.
+                ranked.append((cost, zeros, len(positions), order, positions, signs))
+        ranked.sort()
+        return [(r[0], r[4], r[5]) for r in ranked[: _CANDIDATES_PER_DIMENSION + 4 * (width - 1)]]
 
     def _detail_under(self, cell: Cell) -> Cell:
         """A non-zero detail cell (all leaves) that adds up into ``cell``."""
@@ -559,65 +738,163 @@ class Cube:
 
     def _cost(self, cell: Cell, value: int) -> int:
         """What hiding a cell costs: its count, more for totals (hide detail before totals)."""
-        return value * (1 + _TOTAL_WEIGHT * sum(1 for p in cell if p == 0))
+        return value * (1 + _TOTAL_WEIGHT * cell.count(0))
+
+    def _edge_cost(self, cell: Cell, k: int, positions: Iterable[int]) -> int:
+        """What hiding the corners of a box that differ from ``cell`` along k only costs (as
+        ``_evaluate`` counts them: published and not hidden yet)."""
+        cost = 0
+        for position in positions:
+            if position == cell[k]:
+                continue
+            edge = self._replace(cell, k, position)
+            weight, _at_floor = self._corner(edge)
+            if weight > 0 and edge not in self._suppressed:
+                cost += weight
+        return cost
 
     def _evaluate(
         self, moves: Sequence[Move], limit: float
     ) -> tuple[int, list[Cell], list[Cell]] | None:
         """The cost of a box, its published corners (to hide) and all its corners, or None if
         it is impossible or costs >= limit."""
-        corners: list[Cell] = []
-        every: list[Cell] = []
+        changes = [_split(move) for move in moves]
+        return self._evaluate_split([c[0] for c in changes], [c[1] for c in changes], limit)
+
+    def _corner(self, cell: Cell) -> tuple[int, bool]:
+        """What a box needs to know of a corner: the cost of hiding it (0 for a published
+        zero, which cannot be hidden; -1 if it is never published) and whether it is at its
+        floor (it cannot go down)."""
+        known = self._corners.get(cell)
+        if known is None:
+            v = self._cells.get(cell, 0)
+            public = self._is_published(cell)
+            known = self._corners[cell] = (
+                self._cost(cell, v) if public else -1,
+                v <= _floor(public),
+            )
+        return known
+
+    def _evaluate_split(
+        self, positions: Sequence[Sequence[int]], signs: Sequence[Sequence[int]], limit: float
+    ) -> tuple[int, list[Cell], list[Cell]] | None:
+        """``_evaluate`` for moves split into their positions and their signs (the search
+        splits each of its options once, not for every box it is part of).
+
+        The search spends most of its time here, and most boxes it looks at turn out
+        impossible or too costly: the corners are first only checked (one lookup each), and
+        listed only for a box that passes.
+        """
         cost = 0
         down_ok = up_ok = True
-        positions = [[p for p, _s in move] for move in moves]
-        signs = [[s for _p, s in move] for move in moves]
+        known = self._corners
+        suppressed = self._suppressed
         for corner, corner_signs in zip(
             itertools.product(*positions), itertools.product(*signs), strict=True
         ):
-            v = self._cells.get(corner, 0)
-            public = self._is_published(corner)
-            if public and v == 0:
+            entry = known.get(corner)
+            weight, at_floor = self._corner(corner) if entry is None else entry
+            if weight == 0:
                 return None
-            sign = math.prod(corner_signs)
-            if v <= _floor(public):
-                if sign < 0:
+            if at_floor:
+                if math.prod(corner_signs) < 0:
                     down_ok = False
                 else:
                     up_ok = False
                 if not (down_ok or up_ok):
                     return None
-            every.append(corner)
-            if public:
-                if corner not in self._suppressed:
-                    cost += self._cost(corner, v)
-                    if cost >= limit:
-                        return None
-                corners.append(corner)
-        return cost, corners, every
+            if weight > 0 and corner not in suppressed:
+                cost += weight
+                if cost >= limit:
+                    return None
+        every = list(itertools.product(*positions))
+        return cost, [c for c in every if self._corners[c][0] > 0], every
 
     def _search(self, cell: Cell, width: int) -> tuple[int, list[Cell], list[Cell]] | None:
-        """The cheapest box among the best-ranked changes per dimension, or None."""
+        """The cheapest box among the best-ranked changes per dimension, or None.
+
+        Widens the search one rank at a time; once a box is found it keeps looking (a corner
+        shared by two dimensions can make a later pair cheaper) for a while: until more than
+        ``_SEARCH_AFTER_FIRST`` boxes have been compared with it, counted a budget at a time.
+
+        Which boxes it compares, and in which order, decides the box; it compares them without
+        looking at every corner of every box (this is where protecting a large table spends
+        its time):
+
+        - the first box needs only the cheapest change per dimension (``_moves`` with
+          ``first``), and most often costs nothing, which ends the search;
+        - each change's cost (its corners next to the cell) is a lower bound for every box
+          made with it, and the changes come cheapest first: a box whose changes alone cost
+          as much as the best so far cannot be cheaper, and ranks too costly in one dimension
+          are not even listed;
+        - ``_Faces`` rules out most of the others by their corners off the cell in two
+          dimensions.
+
+        A box left out so is counted as compared: ``_evaluate`` would have rejected it.
+        """
         forced = self._cells[cell] <= _floor(self._is_published(cell))
-        options = [self._moves(k, cell, forced, width) for k in range(len(self.dims))]
-        best: tuple[int, list[Cell], list[Cell]] | None = None
-        widest = max(len(o) for o in options)
-        # Widen the search one rank at a time; once a box is found keep looking (a corner
-        # shared by two dimensions can make a later pair cheaper) for a while.
+        dims = range(len(self.dims))
+        # The first box (the cheapest change in every dimension) often costs nothing: it needs
+        # only the cheapest changes, the others are listed when it does not.
+        options = [self._moves(k, cell, forced, width, first=True) for k in dims]
+        if not all(options):
+            return None
+        positions = [[p for _c, p, _s in o] for o in options]
+        signs = [[s for _c, _p, s in o] for o in options]
+        best = self._evaluate_split([p[0] for p in positions], [s[0] for s in signs], math.inf)
+        if best is not None and best[0] == 0:
+            return best
+        for k in dims:
+            if len(options[k]) == 1 and self.dims[k].additive:
+                # Maybe only the cheapest: list them all (the cheapest stays the first).
+                options[k] = self._moves(k, cell, forced, width)
+                positions[k][:] = [p for _c, p, _s in options[k]]
+                signs[k][:] = [s for _c, _p, s in options[k]]
+        costs = [[c for c, _p, _s in o] for o in options]
+        sizes = tuple(map(len, costs))
+        faces = _Faces(self, cell, forced, positions, signs)
         evaluated = 0
-        for budget in range(1, widest + 1):
+        for budget in range(2, max(sizes) + 1):
             if best is not None and evaluated > _SEARCH_AFTER_FIRST:
                 break
-            ranges = [range(min(budget, len(o))) for o in options]
-            for ranks in itertools.product(*ranges):
-                if max(ranks) != budget - 1:
+            shell = _shell(sizes, budget)
+            if best is None:
+                remaining = iter(shell)
+                for ranks in remaining:
+                    if faces.hopeless(ranks, 0, math.inf):
+                        continue
+                    best = self._evaluate_split(
+                        list(map(getitem, positions, ranks)),
+                        list(map(getitem, signs, ranks)),
+                        math.inf,
+                    )
+                    if best is not None:
+                        break
+                if best is None:
                     continue
-                found = self._evaluate(
-                    [o[r] for o, r in zip(options, ranks, strict=True)],
-                    best[0] if best else math.inf,
+                if best[0] == 0:
+                    return best
+                rest: Sequence[tuple[int, ...]] = list(remaining)
+                evaluated += len(rest)
+            else:
+                evaluated += len(shell)
+                # Ranks whose change alone, with the cheapest in every other dimension, costs
+                # as much as the best box so far are left out (the changes are cheapest first).
+                cheapest = sum(c[0] for c in costs)
+                caps = tuple(
+                    min(size, bisect.bisect_left(c, best[0] - cheapest + c[0]))
+                    for c, size in zip(costs, sizes, strict=True)
                 )
-                if best is not None:
-                    evaluated += 1
+                rest = _shell(caps, budget)
+            for ranks in rest:
+                bound = sum(map(getitem, costs, ranks))
+                if bound >= best[0] or faces.hopeless(ranks, bound, best[0]):
+                    continue
+                found = self._evaluate_split(
+                    list(map(getitem, positions, ranks)),
+                    list(map(getitem, signs, ranks)),
+                    best[0],
+                )
                 if found is not None:
                     best = found
                     if best[0] == 0:
@@ -629,7 +906,8 @@ class Cube:
     ) -> tuple[int, list[Cell], list[Cell]] | None:
         """Fix the best changes in all dimensions but one and try every partner category in
         that one (a partner must fit all the others at once, which ranking each dimension
-        alone misses)."""
+        alone misses). As in ``_search``, a box whose changes alone, or whose corners off the
+        cell in two dimensions, rule it out is counted as tried without looking further."""
         forced = self._cells[cell] <= _floor(self._is_published(cell))
         options = [self._moves(k, cell, forced)[:3] for k in range(len(self.dims))]
         detail = self._detail_under(cell)
@@ -640,12 +918,32 @@ class Cube:
                 continue
             under = dim._under[cell[k]]
             partners = [p for p in reversed(self._fiber(k, detail)) if p not in under]
-            others = [o if j != k else [()] for j, o in enumerate(options)]
-            for combo in itertools.product(*others):
-                for partner in partners:
-                    move = dim._difference_move(detail[k], partner)
-                    box = [*combo[:k], move, *combo[k + 1 :]]
-                    found = self._evaluate(box, best[0] if best else math.inf)
+            # The change towards each partner, made when first tried, as the k-th option.
+            costs = [[c for c, _p, _s in o] if j != k else [] for j, o in enumerate(options)]
+            positions = [[p for _c, p, _s in o] if j != k else [] for j, o in enumerate(options)]
+            signs = [[s for _c, _p, s in o] if j != k else [] for j, o in enumerate(options)]
+            faces = _Faces(self, cell, forced, positions, signs)
+            ranges = [range(len(c)) if j != k else [-1] for j, c in enumerate(costs)]
+            for combo in itertools.product(*ranges):
+                ranks = list(combo)
+                fixed = sum(costs[j][r] for j, r in enumerate(ranks) if j != k)
+                for number, partner in enumerate(partners):
+                    if number == len(costs[k]):
+                        change = dim._difference(detail[k], partner)
+                        costs[k].append(self._edge_cost(cell, k, change[0]))
+                        positions[k].append(change[0])
+                        signs[k].append(change[1])
+                    ranks[k] = number
+                    bound = fixed + costs[k][number]
+                    cap = best[0] if best else math.inf
+                    if bound >= cap or faces.hopeless(ranks, bound, cap):
+                        found = None
+                    else:
+                        found = self._evaluate_split(
+                            list(map(getitem, positions, ranks)),
+                            list(map(getitem, signs, ranks)),
+                            cap,
+                        )
                     tried += 1
                     if found is not None:
                         best = found
@@ -679,8 +977,12 @@ class Cube:
 
     def compact(self) -> None:
         """Drop the search indexes once protected (smaller to cache)."""
-        self._fibers = None
+        self._lines = None
+        self._fibers = {}
+        self._corners = {}
+        self._fiber_skip = {}
         self._fiber_hidden = defaultdict(set)
+        self._fiber_hidden_sorted = defaultdict(list)
 
     def _protect_pending(self) -> bool:
         """Cover every hidden, not yet covered cell with a box; True if anything changed."""

@@ -20,6 +20,7 @@ from coordination.disclosure import (
     Cube,
     Dimension,
     UnpublishedCell,
+    _Faces,
     effective_threshold,
     percentile,
     protect,
@@ -452,7 +453,7 @@ def test_symbol_is_a_marked_bullet() -> None:
 
 
 @st.composite
-def small_cubes(draw: st.DrawFn) -> Cube:
+def small_cubes(draw: st.DrawFn, *, protected: bool = True) -> Cube:
     shapes = draw(st.sampled_from(["flat", "flat", "tree", "three", "stock"]))
     if shapes == "tree":
         dims = [
@@ -479,7 +480,8 @@ def small_cubes(draw: st.DrawFn) -> Cube:
             return index[0] == TOTAL or index[1] == TOTAL or not second.is_leaf(index[1])
 
     cube = Cube("children", dims, counts, published=published)
-    protect(cube)
+    if protected:
+        protect(cube)
     return cube
 
 
@@ -498,3 +500,40 @@ def test_no_hidden_cell_can_be_worked_out_on_random_tables(cube: Cube) -> None:
     unknown = [c for c in detail if cube.is_suppressed(c) or not cube.is_published(c)]
     assume(len(unknown) <= 10)  # keeps the exhaustive search small
     assert_protected(cube, bound=max((cube.value(c) for c in unknown), default=0) + 2)
+
+
+# --- the box search's shortcuts change how fast, never which box ---------------------------
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(small_cubes(protected=False))
+def test_the_search_skips_only_boxes_that_cannot_win(cube: Cube) -> None:
+    # The search judges most boxes by a few of their corners: the changes' own (``_moves``)
+    # and those off the cell in two dimensions (``_Faces``). A box it skips must be one that
+    # looking at every corner rejects too, at any limit; and the cheapest change found
+    # without listing the others must be the first of the full list.
+    for cell in sorted(cube._sensitive | cube._suppressed):
+        forced = cube._cells[cell] <= (1 if cube._is_published(cell) else 0)
+        options = [cube._moves(k, cell, forced) for k in range(len(cube.dims))]
+        for k, full in enumerate(options):
+            first = cube._moves(k, cell, forced, first=True)
+            assert first == full or first == full[:1]
+        positions = [[p for _c, p, _s in o] for o in options]
+        signs = [[s for _c, _p, s in o] for o in options]
+        faces = _Faces(cube, cell, forced, positions, signs)
+        for ranks in itertools.product(*(range(len(o)) for o in options)):
+            box_positions = [positions[k][r] for k, r in enumerate(ranks)]
+            box_signs = [signs[k][r] for k, r in enumerate(ranks)]
+            bound = sum(options[k][r][0] for k, r in enumerate(ranks))
+            found = cube._evaluate_split(box_positions, box_signs, float("inf"))
+            if found is not None:
+                assert bound <= found[0], "a change's own corners cost no more than the box"
+            # The search compares with a limit only once it has a box that costs something.
+            limits = [float("inf"), 1, 2, 5, 20, *([found[0], found[0] + 1] if found else [])]
+            for limit in [limit for limit in limits if limit > 0]:
+                if faces.hopeless(ranks, bound, limit):
+                    assert cube._evaluate_split(box_positions, box_signs, limit) is None
