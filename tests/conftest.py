@@ -134,4 +134,3 @@ def decrypted(monkeypatch):  # type: ignore[no-untyped-def]
 
     monkeypatch.setattr(Keyring, "decrypt", spy)
     return seen
-
