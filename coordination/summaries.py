@@ -1172,6 +1172,13 @@ class _PageBuilder:
             return shown  # a page before the last: "not yet known" comes at the very end
         return [*shown, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
 
+    def target_nodes(self) -> list[tuple[Any, str]]:
+        """(node, label) of each target type shown, then their total unless one is chosen."""
+        nodes: list[tuple[Any, str]] = [(_target_node(t), _target_label(t)) for t in self.targets]
+        if not self.filters.target:
+            nodes.append((TOTAL, gettext("All target types")))
+        return nodes
+
     def in_district(self, district_id: int) -> bool:
         return self.filters.district is None or district_id == self.filters.district
 
@@ -1447,10 +1454,7 @@ class _PageBuilder:
     def waiting_days_table(self) -> Table:
         current = _month_node(self.window.current)
         rows = []
-        nodes: list[tuple[Any, str]] = [(_target_node(t), _target_label(t)) for t in self.targets]
-        if not self.filters.target:
-            nodes.append((TOTAL, gettext("All target types")))
-        for node, label in nodes:
+        for node, label in self.target_nodes():
             index = (self.dsel, node)
             values = self.durations.without_place.get((current, node), (None, None))
             cells = [
@@ -1553,10 +1557,7 @@ class _PageBuilder:
         """One district: the whole period by target type (its months are too small to show)."""
         current = _month_node(self.window.current)
         rows = []
-        nodes: list[tuple[Any, str]] = [(_target_node(t), _target_label(t)) for t in self.targets]
-        if not self.filters.target:
-            nodes.append((TOTAL, gettext("All target types")))
-        for node, label in nodes:
+        for node, label in self.target_nodes():
             flow, today = (self.period, self.dsel, node), (current, self.dsel, node)
             a = self.durations.to_placement.get((self.period, node), (None, None))
             b = self.durations.without_place.get((current, node), (None, None))
