@@ -34,6 +34,24 @@ def test_production_settings_refuse_to_start_without_secret_key() -> None:
     assert "SECRET_KEY is not set" in result.stderr
 
 
+def test_models_and_migrations_agree_checked_on_a_bare_checkout() -> None:
+    """``makemigrations --check`` needs no secret (a bare CI step runs it); the server does."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG",
+             "FIELD_ENCRYPTION", "BLIND_INDEX", "DJANGO_SETTINGS", "DATABASE_URL"))}  # fmt: skip
+    clean["ANKOMMEN_IGNORE_DOTENV"] = "1"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
+    served = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy"],
+        cwd=ROOT, env=clean, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert served.returncode != 0 and "SECRET_KEY is not set" in served.stderr
+
+
 def test_production_settings_refuse_to_start_without_encryption_keys() -> None:
     result = _import_settings({"DEBUG": "0", "SECRET_KEY": "x" * 60})
     assert result.returncode != 0
