@@ -184,6 +184,8 @@ def write_rows(model: type[models.Model], columns: Sequence[str], rows: list[Seq
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+            # Encrypted values are bytes: psycopg dumps them as bytea, escaped for COPY's text
+            # format (``\\x...``), exactly as the column reads them back.
             with raw.copy(f"COPY {connection.ops.quote_name(table)} ({quoted}) FROM STDIN") as cp:
                 for row in rows:
                     cp.write_row(row)

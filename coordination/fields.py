@@ -1,6 +1,7 @@
 """Encrypted model fields and the blind-index field.
 
-Every encrypted field is a text column holding ``keyid$base64(nonce|ciphertext)``; the
+Every encrypted field is a binary column (``bytea`` on PostgreSQL, BLOB on SQLite) holding
+``len(key id) | key id | nonce | ciphertext+tag`` (see :mod:`coordination.crypto`); the
 plaintext never reaches the database. Only ``isnull`` can be looked up on it: search goes
 through a :class:`BlindIndexField` (HMAC of the normalised value) instead.
 """
@@ -24,7 +25,11 @@ class EncryptedFieldLookupError(FieldError):
 
 
 class EncryptedField(models.TextField):
-    """Base: subclasses convert their Python value to and from bytes."""
+    """Base: subclasses convert their Python value to and from bytes.
+
+    A ``TextField`` for everything Python-side (form fields, admin widgets, ``to_python``,
+    serialisation of the plaintext); only the column is binary (``get_internal_type``).
+    """
 
     encrypted = True
     _context: str = ""
@@ -48,6 +53,11 @@ class EncryptedField(models.TextField):
     @property
     def context(self) -> str:
         return self._context
+
+    def get_internal_type(self) -> str:
+        # The column type (bytea / BLOB); the deconstructed field is unchanged, so migrations
+        # do not see it: cases 0004 and referrals 0004 converted the existing columns.
+        return "BinaryField"
 
     # Subclasses implement these two.
     def to_bytes(self, value: Any) -> bytes:

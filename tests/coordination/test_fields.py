@@ -1,4 +1,5 @@
-"""coordination/fields.py: encrypted model fields store tokens, decrypt on load, refuse lookups."""
+"""coordination/fields.py: encrypted model fields store binary tokens, decrypt on load, refuse
+lookups."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from coordination.fields import EncryptedField, EncryptedFieldLookupError, encry
 from tests.factories import CaseFactory
 
 
-def raw_column(model, pk: int, column: str) -> str | None:
+def raw_column(model, pk: int, column: str) -> bytes | None:
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -58,8 +59,29 @@ def test_the_column_holds_a_token_under_the_active_key(case) -> None:
         ("notes", "Bruder"),
     ]:
         stored = raw_column(Case, case.pk, column)
+        assert isinstance(stored, bytes)
         assert key_id_of(stored) == "t1"
-        assert plain not in stored
+        assert plain.encode() not in stored
+
+
+def test_the_columns_are_binary(db) -> None:
+    from django.apps import apps
+
+    with connection.cursor() as cursor:
+        for model in apps.get_models():
+            encrypted = {f.column for f in encrypted_fields(model)}
+            if not encrypted:
+                continue
+            table = model._meta.db_table
+            for column in connection.introspection.get_table_description(cursor, table):
+                if column.name in encrypted:
+                    kind = connection.introspection.get_field_type(column.type_code, column)
+                    assert kind == "BinaryField", (table, column.name)
+
+
+def test_the_stored_value_is_header_nonce_and_ciphertext(case) -> None:
+    stored = raw_column(Case, case.pk, "family_name")
+    assert len(stored) == len(b"\x02t1") + 12 + len(b"Haddad") + 16
 
 
 def test_empty_values_are_stored_as_null(case) -> None:

@@ -18,7 +18,7 @@ T1 = "t1:dGVzdC1rZXktb25lLXRlc3Qta2V5LW9uZS10ZXN0LWs="
 T0 = "t0:b2xkLXRlc3Qta2V5LW9sZC10ZXN0LWtleS1vbGQtdGU="
 
 
-def raw_tokens(table: str, column: str) -> list[str]:
+def raw_tokens(table: str, column: str) -> list[bytes]:
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL ORDER BY id"  # noqa: S608
@@ -137,6 +137,19 @@ def test_a_value_under_an_unknown_key_stops_with_a_clear_error(old_cases, settin
     settings.FIELD_ENCRYPTION_KEYS = T1  # t0 dropped too early
     with pytest.raises(CommandError, match="FIELD_ENCRYPTION_KEYS"):
         run()
+
+
+def test_a_key_id_extending_the_active_one_is_not_taken_for_it(settings, coordinator, district):
+    """The database compares the whole header (length byte included): t10 is not t1."""
+    t10 = "t10:" + T0.partition(":")[2]
+    settings.FIELD_ENCRYPTION_KEYS = f"{t10},{T1}"
+    CaseFactory(coordinator=coordinator, district=district, family_name="Haddad")
+    settings.FIELD_ENCRYPTION_KEYS = f"{T1},{t10}"
+    with pytest.raises(CommandError, match="still encrypted under older keys"):
+        run("--check")
+    run()
+    assert {key_id_of(t) for t in raw_tokens("cases_case", "family_name")} == {"t1"}
+    assert Case.objects.get().family_name == "Haddad"
 
 
 def test_nothing_to_do_when_every_value_uses_the_active_key(coordinator, district) -> None:

@@ -3,12 +3,13 @@
 Rotation: put the new key first in FIELD_ENCRYPTION_KEYS (keep the old ones after it), deploy,
 run ``manage.py rotate_field_keys``, check with ``--check``, then drop the old keys.
 
-- Resumable: only values whose key id is not the active one are touched, so an interrupted
+- Resumable: only values whose key id is not the active one are touched (the database
+  compares the first bytes of each value with the active key's header), so an interrupted
   run continues where it stopped; every batch commits on its own.
 - Concurrency-safe: each value is written with compare-and-set on the old token, so a value
   changed by the application meanwhile (already under the active key) is never overwritten.
-- Stored tokens are read raw (a ``Cast`` to text bypasses the field's decryption), decrypted
-  and encrypted with the same associated data (``app_label.model.field``).
+- Stored values are read raw (a ``Cast`` to a plain binary field bypasses the field's
+  decryption), decrypted and encrypted with the same associated data (``app_label.model.field``).
 """
 
 from __future__ import annotations
@@ -18,27 +19,27 @@ from typing import Any
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
-from django.db.models.functions import Cast
+from django.db.models.functions import Cast, Substr
 from django.db.models.lookups import Exact
 
-from coordination.crypto import DecryptionError, Keyring, get_keyring, key_id_of
+from coordination.crypto import DecryptionError, Keyring, get_keyring
 from coordination.fields import EncryptedField, encrypted_fields
 
 
 def _raw(field: EncryptedField) -> Cast:
-    # The Cast's output field is a plain TextField: its values skip from_db_value.
-    return Cast(field.attname, output_field=models.TextField())
+    # The Cast's output field is a plain BinaryField: its values skip from_db_value.
+    return Cast(field.attname, output_field=models.BinaryField())
 
 
-def _stale(field: EncryptedField, active: str) -> models.Q:
-    """Rows whose value in this column is stored under a key other than the active one.
+def _bytes(value: bytes) -> models.Value:
+    return models.Value(value, output_field=models.BinaryField())
 
-    Needs the queryset annotated with the raw column (``_annotated``).
-    """
-    name = f"_raw_{field.attname}"
-    return models.Q(**{f"{name}__isnull": False}) & ~models.Q(
-        **{f"{name}__startswith": f"{active}$"}
-    )
+
+def _stale(field: EncryptedField, header: bytes) -> models.Q:
+    """Rows whose value in this column is stored under a key other than the one of ``header``
+    (the active key's): the value does not start with that header."""
+    head = Substr(_raw(field), 1, len(header), output_field=models.BinaryField())
+    return models.Q(**{f"{field.attname}__isnull": False}) & ~models.Q(Exact(head, _bytes(header)))
 
 
 class Command(BaseCommand):
@@ -88,7 +89,7 @@ class Command(BaseCommand):
         for model, fields in targets:
             qs = self._annotated(model, fields)
             for field in fields:
-                count = qs.filter(_stale(field, keyring.active_id)).count()
+                count = qs.filter(_stale(field, keyring.active_header)).count()
                 if count:
                     self.stdout.write(f"{field.context}: {count} values under older keys")
                 remaining += count
@@ -114,10 +115,9 @@ class Command(BaseCommand):
         keyring: Keyring,
         batch_size: int,
     ) -> int:
-        active = keyring.active_id
         any_stale = models.Q()
         for field in fields:
-            any_stale |= _stale(field, active)
+            any_stale |= _stale(field, keyring.active_header)
         qs = self._annotated(model, fields).filter(any_stale)
         todo = qs.count()
         if not todo:
@@ -172,7 +172,7 @@ class Command(BaseCommand):
             values.append(pk)
             for field, token in zip(fields, tokens, strict=True):
                 new = token
-                if token is not None and key_id_of(token) != keyring.active_id:
+                if token is not None and not token.startswith(keyring.active_header):
                     try:
                         plaintext = keyring.decrypt(token, context=field.context)
                     except DecryptionError as exc:
@@ -181,7 +181,7 @@ class Command(BaseCommand):
                     stale += 1
                 values.extend([token, new])
             stale_per_row[pk] = stale
-        per_row = "(" + ", ".join(["%s::bigint"] + ["%s::text"] * (2 * len(fields))) + ")"
+        per_row = "(" + ", ".join(["%s::bigint"] + ["%s::bytea"] * (2 * len(fields))) + ")"
         columns = [str(f.column) for f in fields]
         pk_column = str(model._meta.pk.column) if model._meta.pk else "id"
         names = ["pk"] + [n for c in columns for n in (f"o_{c}", f"n_{c}")]
@@ -204,21 +204,21 @@ class Command(BaseCommand):
         fields: list[EncryptedField],
         keyring: Keyring,
         pk: Any,
-        tokens: list[str | None],
+        tokens: list[bytes | None],
     ) -> int:
         updates: dict[str, models.Value] = {}
         unchanged: list[Exact] = []
         for field, token in zip(fields, tokens, strict=True):
-            if token is None or key_id_of(token) == keyring.active_id:
+            if token is None or token.startswith(keyring.active_header):
                 continue
             try:
                 plaintext = keyring.decrypt(token, context=field.context)
             except DecryptionError as exc:
                 raise CommandError(f"{model._meta.label} pk={pk}: {exc}") from exc
             new = keyring.encrypt(plaintext, context=field.context)
-            # A Value with a plain text output field is written as is (no second encryption).
-            updates[field.attname] = models.Value(new, output_field=models.TextField())
-            unchanged.append(Exact(_raw(field), models.Value(token)))
+            # A Value with a plain binary output field is written as is (no second encryption).
+            updates[field.attname] = _bytes(new)
+            unchanged.append(Exact(_raw(field), _bytes(token)))
         if not updates:
             return 0
         # Compare-and-set: if the application changed the row meanwhile, it already wrote
