@@ -318,6 +318,17 @@ def measure_pages(
         return {"ok": True}
 
     outcome = section(holder, "pages", log, measure)
+    if only is None or "figures_job" in only:
+        log("=== the worker's computation of the figures ===")
+
+        def job() -> dict[str, Any]:
+            for size, found in pages.figures_job(databases, log=log).items():
+                data["results"][str(size)]["figures_job"] = found
+            return {"ok": True}
+
+        if "error" in section(holder, "figures_job", log, job):
+            for size in databases:
+                data["results"][str(size)]["figures_job"] = holder["figures_job"]
     if "error" in outcome:
         for size in databases:
             data["results"][str(size)].setdefault("pages", {"error": outcome["error"]})

@@ -30,8 +30,8 @@ from django.urls import NoReverseMatch, get_resolver, reverse
 BIG_TABLE_ROWS = 10_000
 # "Who waits longest over the service target": a full page of 50 of the team's open cases.
 LIST_FILTERS = {"waiting": "over_target", "sort": "waiting"}
-COLD_REQUESTS = 5
-COLD_CAP_S = 30.0
+# The worker's computation of the figures: runs per size (tens of seconds at state scale).
+FIGURES_JOB_RUNS = 2
 
 
 @dataclass
@@ -47,9 +47,9 @@ class PageSpec:
     label: str
     role: str  # attribute of BenchUsers
     url: Callable[[dict[str, Any]], str | None]
-    # Empty Django's cache before every request: the figures are cached for minutes, and the
-    # first manager after that waits for the whole computation.
-    cold: bool = False
+    # Untimed, before every request (also the counted and traced ones), and what it does.
+    prepare: Callable[[], None] | None = None
+    note: str = ""
 
 
 @dataclass
@@ -69,7 +69,6 @@ class PageResult:
     tracemalloc_peak_kib: float | None = None
     seq_scans: list[str] = field(default_factory=list)
     skipped: str = ""
-    cold: bool = False
     notes: list[str] = field(default_factory=list)
     plans: list[dict[str, Any]] = field(default_factory=list)
 
@@ -128,11 +127,67 @@ def page_specs() -> list[PageSpec]:
         PageSpec("inbox", "institution inbox", "staff", lambda ctx: _reverse("referrals:inbox")),
         PageSpec("figures", "management figures (cached)", "management",
                  lambda ctx: _reverse("figures")),
-        PageSpec("figures_cold", "management figures (cold cache)", "management",
-                 lambda ctx: _reverse("figures"), cold=True),
-        # The export reads the same (cached) figures as the page: its cold cost is the page's.
+        PageSpec("figures_new", "management figures (new figures)", "management",
+                 lambda ctx: _reverse("figures"), prepare=new_figures,
+                 note="before every request: newly computed figures, no page built from them"),
         PageSpec("figures_csv", "figures CSV export (cached)", "management", export),
     ]  # fmt: skip
+
+
+def new_figures() -> None:
+    """The cache as after each recomputation by the worker: the computed figures under a new
+    time stamp, no page or fragment built from them yet, so the request builds its districts,
+    tables and charts from them and renders them (worse than after ``refresh_figures``, which
+    builds the first page of each period). The figures themselves are computed once per data
+    set, untimed; ``figures_job`` times that."""
+    from django.utils import timezone
+
+    from coordination import summaries
+
+    header = summaries.figures_header(summaries.FigureFilters())
+    data_key = header.key_base.split(":page:")[0]
+    if not cache.has_key(data_key):
+        summaries.figure_data()
+    cache.set(f"{data_key}:stamp", timezone.now(), summaries.KEEP_SECONDS)
+
+
+def figures_job(
+    databases: dict[int, str | None], *, runs: int = FIGURES_JOB_RUNS,
+    log: Callable[[str], None] = print,
+) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Seconds of the worker's ``refresh_figures`` (disclosure control over every district,
+    then the first page of every period in both languages) at each size, from an empty
+    cache; no request waits for it."""
+    from coordination import summaries
+    from coordination.models import District
+
+    original_cache = caches["default"]
+    found: dict[int, dict[str, Any]] = {}
+    try:
+        for size, database in sorted(databases.items()):
+            state = SizeState(size=size, database=database, ctx={}, users=None, tables={})  # type: ignore[arg-type]
+            state.activate()
+            data_s, total_s = [], []
+            for _ in range(runs):
+                cache.clear()
+                started = time.perf_counter()
+                summaries.figure_data(refresh=True)
+                data_s.append(time.perf_counter() - started)
+                cache.clear()
+                started = time.perf_counter()
+                built = summaries.refresh_figures()
+                total_s.append(time.perf_counter() - started)
+            found[size] = {
+                "runs": runs,
+                "districts": District.objects.count(),
+                "pages_built": built,
+                "seconds": round(statistics.median(total_s), 2),
+                "figures_seconds": round(statistics.median(data_s), 2),
+            }
+            log(f"  figures computation @ {size:,}: {found[size]}")
+    finally:
+        caches["default"] = original_cache
+    return found
 
 
 def bench_users() -> BenchUsers:
@@ -277,37 +332,36 @@ def _summarise(result: PageResult, times: list[float]) -> None:
 
 def _inspect(
     state: SizeState, result: PageResult, *, do_explain: bool, traced: int,
-    recorded: tuple[int, list[tuple[str, Any]]] | None = None,
+    prepare: Callable[[], None] | None = None,
 ) -> None:  # fmt: skip
     """Untimed: query count, plans, tracemalloc peak of a request.
 
-    ``recorded`` (count, statements) were captured during a timed request already (cold
-    pages, where every request recomputes everything): nothing is requested again.
+    ``prepare`` runs before each request, as it did before each timed one.
     """
     client = state.client(result.role)
     url = str(result.url)
-    if recorded is not None:
-        result.queries, statements = recorded
-    else:
-        counts = []
-        for _ in range(3):  # the least of three: a cache expiring (60 s) adds a query at random
-            with CaptureQueriesContext(connection) as ctx:
-                client.get(url)
-            counts.append(len(ctx.captured_queries))
-        result.queries = min(counts)
-        if max(counts) != min(counts):
-            result.notes.append(f"query counts of three requests: {counts}")
-        statements = []
-        if do_explain:
-            statements, wrapper = record_statements()
-            with connection.execute_wrapper(wrapper):
-                client.get(url)
+    prepare = prepare or (lambda: None)
+    counts = []
+    for _ in range(3):  # the least of three: a cache expiring (60 s) adds a query at random
+        prepare()
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(url)
+        counts.append(len(ctx.captured_queries))
+    result.queries = min(counts)
+    if max(counts) != min(counts):
+        result.notes.append(f"query counts of three requests: {counts}")
+    statements = []
     if do_explain:
+        prepare()
+        statements, wrapper = record_statements()
+        with connection.execute_wrapper(wrapper):
+            client.get(url)
         result.plans = explain_statements(statements, state.tables)
         result.seq_scans = sorted({s for p in result.plans for s in p["seq_scans"]})
-    if traced and recorded is None:
+    if traced:
         tracemalloc.start()
         for _ in range(traced):
+            prepare()
             client.get(url)
         result.tracemalloc_peak_kib = round(tracemalloc.get_traced_memory()[1] / 1024, 1)
         tracemalloc.stop()
@@ -369,7 +423,7 @@ def _run(
             state.activate()
             url = spec.url(state.ctx)
             per_size[state.size] = PageResult(
-                key=spec.key, label=spec.label, url=url, role=spec.role, cold=spec.cold,
+                key=spec.key, label=spec.label, url=url, role=spec.role,
                 skipped="" if url else "URL not found (page not built yet)",
             )  # fmt: skip
         if any(r.skipped for r in per_size.values()):
@@ -379,21 +433,19 @@ def _run(
                 results[size].append(result)
             continue
 
-        # A cold page recomputes everything on every request (minutes at state scale): a few
-        # requests within COLD_CAP_S per size, the first one recorded for count and plans.
-        wanted = min(requests, COLD_REQUESTS) if spec.cold else requests
-        cap = (COLD_CAP_S if spec.cold else time_cap) * len(states)
+        cap = time_cap * len(states)
         times: dict[int, list[float]] = {s.size: [] for s in states}
-        recorded: dict[int, tuple[int, list[tuple[str, Any]]]] = {}
+        prepare = spec.prepare or (lambda: None)
         for state in states:
             state.activate()
             client = state.client(spec.role)
-            for _ in range(0 if spec.cold else warmup):
+            for _ in range(warmup):
+                prepare()
                 client.get(str(per_size[state.size].url))
         started = time.perf_counter()
         capped = False
         round_no = 0
-        while any(len(t) < wanted for t in times.values()) and not capped:
+        while any(len(t) < requests for t in times.values()) and not capped:
             # alternate the order each round: neither size always goes first
             order = states if round_no % 2 == 0 else list(reversed(states))
             round_no += 1
@@ -402,21 +454,12 @@ def _run(
                 result = per_size[state.size]
                 client = state.client(spec.role)
                 url = str(result.url)
-                if not spec.cold:
-                    client.get(url)  # untimed: may reconnect after the switch of database
-                for _ in range(min(batch, wanted - len(times[state.size]))):
-                    first_cold = spec.cold and not times[state.size]
-                    if spec.cold:
-                        cache.clear()
-                        if first_cold:
-                            statements, wrapper = record_statements()
+                prepare()
+                client.get(url)  # untimed: may reconnect after the switch of database
+                for _ in range(min(batch, requests - len(times[state.size]))):
+                    prepare()
                     t0 = time.perf_counter()
-                    if first_cold:
-                        with connection.execute_wrapper(wrapper):
-                            response = client.get(url)
-                        recorded[state.size] = (len(statements), statements)
-                    else:
-                        response = client.get(url)
+                    response = client.get(url)
                     times[state.size].append(time.perf_counter() - t0)
                     code = str(response.status_code)
                     result.status[code] = result.status.get(code, 0) + 1
@@ -431,12 +474,9 @@ def _run(
             state.activate()
             result = per_size[state.size]
             _summarise(result, times[state.size])
-            if spec.cold:
-                result.notes.append(
-                    f"cold: Django's cache emptied before every request; {result.requests} "
-                    f"request(s), at most {COLD_REQUESTS} within {COLD_CAP_S:.0f} s per size"
-                )
-            elif capped:
+            if spec.note:
+                result.notes.append(spec.note)
+            if capped:
                 result.notes.append(
                     f"stopped after {result.requests} of {requests} requests: the time cap "
                     f"({time_cap:.0f} s per size) was reached"
@@ -445,7 +485,7 @@ def _run(
             if bad:
                 result.notes.append(f"non-2xx responses: {bad}")
             _inspect(state, result, do_explain=do_explain, traced=traced,
-                     recorded=recorded.get(state.size))  # fmt: skip
+                     prepare=spec.prepare)  # fmt: skip
             log(
                 f"  {spec.label} @ {state.size:,}: median {result.median_ms} ms, "
                 f"p95 {result.p95_ms} ms, {result.queries} queries, status {result.status}"

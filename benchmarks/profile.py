@@ -28,7 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     import django
 
     django.setup()
-    from django.core.cache import cache
     from django.test import Client
     from pyinstrument import Profiler
 
@@ -56,12 +55,13 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         client = Client(raise_request_exception=True)
         client.force_login(getattr(users, spec.role))
+        prepare = spec.prepare or (lambda: None)
         for _ in range(3):
+            prepare()
             client.get(url)
         profiler = Profiler(interval=0.0005)
         for _ in range(args.requests):
-            if spec.cold:
-                cache.clear()  # untimed, outside the profile
+            prepare()  # untimed, outside the profile
             profiler.start()
             client.get(url)
             profiler.stop()

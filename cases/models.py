@@ -63,10 +63,12 @@ VOCATIONAL_GROUPS = {Group.BVJ, Group.VOCATIONAL}
 
 
 def groups_for_target(target: str) -> list[str]:
+    """The groups of a target type in the order of ``Group`` (never a set's order, which
+    changes from process to process: tables and choice lists would reorder)."""
     if target == TargetType.KITA:
-        return [g.value for g in KITA_GROUPS]
+        return [g.value for g in Group if g in KITA_GROUPS]
     if target == TargetType.VOCATIONAL:
-        return [g.value for g in VOCATIONAL_GROUPS]
+        return [g.value for g in Group if g in VOCATIONAL_GROUPS]
     return [g.value for g in Group if g not in KITA_GROUPS and g not in VOCATIONAL_GROUPS]
 
 

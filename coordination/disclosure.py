@@ -68,7 +68,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from operator import getitem
-from typing import Final
+from typing import Any, Final
 
 TOTAL: Final = "__total__"
 SYMBOL: Final = "•"
@@ -248,6 +248,12 @@ class Dimension:
     def __repr__(self) -> str:
         return f"Dimension({self.name!r}, {len(self.nodes)} nodes)"
 
+    def compact(self) -> None:
+        """Drop what the box search memoised (see ``Cube.compact``)."""
+        self._outside = {}
+        self._differences = {}
+        self._chains = {}
+
     def position(self, node: Node) -> int:
         try:
             return self._pos[node]
@@ -402,6 +408,8 @@ class Cube:
         self.dims = tuple(dims)
         self.threshold = effective_threshold(threshold)
         self.fixed = tuple(sorted((fixed or {}).items()))
+        # Set by ``compact``: the cells are then numbers (``_pack``), the cube read-only.
+        self._radix: tuple[int, ...] | None = None
         cells: dict[Cell, int] = defaultdict(int)
         for index, count in counts.items():
             if isinstance(count, bool) or not isinstance(count, int) or count < 0:
@@ -447,7 +455,25 @@ class Cube:
     def _cell(self, index: Sequence[Node]) -> Cell:
         if len(index) != len(self.dims):
             raise ValueError(f"{self.name}: an index needs {len(self.dims)} categories")
-        return tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
+        cell = tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
+        return cell if self._radix is None else self._pack(cell)
+
+    def _pack(self, cell: Cell) -> Any:
+        """A cell as one number (mixed radix): a compacted cube keys its cells so, which
+        makes it several times faster to load from the cache than tuples."""
+        number = 0
+        for position, size in zip(cell, self._radix or (), strict=True):
+            number = number * size + position
+        return number
+
+    def _unpack(self, cell: Any) -> Cell:
+        if self._radix is None:
+            return cell  # type: ignore[no-any-return]
+        positions = []
+        for size in reversed(self._radix):
+            cell, position = divmod(cell, size)
+            positions.append(position)
+        return tuple(reversed(positions))
 
     def _is_published(self, cell: Cell) -> bool:
         known = self._published.get(cell)
@@ -467,7 +493,10 @@ class Cube:
 
     def value(self, index: Sequence[Node]) -> int:
         """The true count (for totals computed from true values; never shown when hidden)."""
-        return self._cells.get(self._cell(index), 0)
+        cell = self._cell(index)
+        if self._radix is not None and not self._is_published(cell):
+            raise UnpublishedCell(f"{self.name}: {tuple(index)!r} was dropped by compact()")
+        return self._cells.get(cell, 0)
 
     def is_suppressed(self, index: Sequence[Node]) -> bool:
         return self._cell(index) in self._suppressed
@@ -490,12 +519,13 @@ class Cube:
 
     def _key(self, cell: Cell) -> frozenset[tuple[str, Hashable]]:
         parts: set[tuple[str, Hashable]] = {("measure", self.name), *self.fixed}
-        for dim, position in zip(self.dims, cell, strict=True):
+        for dim, position in zip(self.dims, self._unpack(cell), strict=True):
             parts.update(dim._key_parts[position])
         return frozenset(parts)
 
     def _index(self, cell: Cell) -> tuple[Node, ...]:
-        return tuple(dim.nodes[p] for dim, p in zip(self.dims, cell, strict=True))
+        positions = self._unpack(cell)
+        return tuple(dim.nodes[p] for dim, p in zip(self.dims, positions, strict=True))
 
     def published_cells(self) -> set[tuple[Node, ...]]:
         """Every published non-zero cell (zeros are published unless the rule says no)."""
@@ -508,7 +538,8 @@ class Cube:
         return {self._index(c) for c in self._primary}
 
     def cells(self) -> dict[tuple[Node, ...], int]:
-        """Every non-zero cell with its true value (for tests and audits)."""
+        """Every non-zero cell with its true value (for tests and audits; once compacted,
+        the published ones)."""
         return {self._index(c): v for c, v in self._cells.items()}
 
     # --- protecting -------------------------------------------------------------------
@@ -976,7 +1007,29 @@ class Cube:
         return best[1], best[2]
 
     def compact(self) -> None:
-        """Drop the search indexes once protected (smaller to cache)."""
+        """Keep only what pages read, once protected: the published cells (as numbers, see
+        ``_pack``) and which of them are hidden. Dropped: the cells no page may show, the
+        search indexes (the cube's and its dimensions', shared by the cubes of a page) and
+        the flags the protection kept; the published rule is asked again for the few cells
+        a page reads. A page loads the cubes from the cache each time the figures are new:
+        this makes them a sixth of the size and loads them several times faster.
+
+        The published cells read as before; asking the value of an unpublished one raises
+        ``UnpublishedCell``. A compacted cube can no longer be protected."""
+        if self._radix is not None:
+            return
+        for dim in self.dims:
+            dim.compact()
+        cells = {c: v for c, v in self._cells.items() if self._is_published(c)}
+        suppressed = [c for c in self._suppressed if self._is_published(c)]
+        self._radix = tuple(len(dim.nodes) for dim in self.dims)
+        pack = self._pack
+        self._cells = {pack(c): v for c, v in cells.items()}
+        self._suppressed = {pack(c) for c in suppressed}
+        self._primary = frozenset(pack(c) for c in self._primary)
+        self._published = {}
+        self._sensitive = frozenset()
+        self._protected = set()
         self._lines = None
         self._fibers = {}
         self._corners = {}
@@ -1006,6 +1059,8 @@ class Cube:
 def protect(cubes: Sequence[Cube] | Cube) -> None:
     """Apply primary and secondary suppression to one cube or to linked cubes, in place."""
     group = [cubes] if isinstance(cubes, Cube) else list(cubes)
+    if any(cube._radix is not None for cube in group):
+        raise ValueError("a compacted cube is read-only: protect it before compact()")
     by_measure: dict[str, list[Cube]] = defaultdict(list)
     for cube in group:
         by_measure[cube.name].append(cube)

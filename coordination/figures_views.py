@@ -2,7 +2,9 @@
 
 Thin views: they authorise (management, coordinators, administrators), read the filters and
 hand over to ``coordination/summaries.py``, which computes and protects every figure. The page
-object is only built when the cached HTML fragment is missing (it is large in a big city).
+object is only built when the cached HTML fragment is missing (it is large in a big city). The
+page never computes the figures itself: while none are cached, it says they are being prepared
+and reloads itself (the worker computes them); exports and the print view compute them.
 """
 
 from __future__ import annotations
@@ -24,24 +26,17 @@ EXPORT_TYPES = {
 }
 
 
-def _header(request: HttpRequest, *, paged: bool = False) -> summaries.FiguresHeader:
-    """The header for the request's filters; ``paged``: one page of districts (``?page=``),
-    else every district (exports, print view)."""
+def _header(request: HttpRequest) -> summaries.FiguresHeader:
+    """The header for the request's filters with every district (exports, print view)."""
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
-    page = None
-    if paged:
-        raw = str(request.GET.get("page") or "1")[:6]
-        page = int(raw) if raw.isdigit() else 1
-    return summaries.figures_header(summaries.parse_filters(request.GET), district_page=page)
+    return summaries.figures_header(summaries.parse_filters(request.GET))
 
 
 def _context(header: summaries.FiguresHeader, *, print_view: bool) -> dict[str, object]:
     return {
         "header": header,
-        "page": SimpleLazyObject(
-            lambda: summaries.figures_page(header.filters, district_page=header.district_page)
-        ),
+        "page": SimpleLazyObject(lambda: summaries.page_for(header)),
         "query": urlencode(header.filters.as_params()),
         "print_view": print_view,
     }
@@ -52,8 +47,17 @@ def _context(header: summaries.FiguresHeader, *, print_view: bool) -> dict[str, 
 def figures(request: HttpRequest) -> HttpResponse:
     """The figures page with its filters (period, district, target type), a page of
     districts at a time."""
-    header = _header(request, paged=True)
-    return render(request, "coordination/figures.html", _context(header, print_view=False))
+    if not roles.may_see_figures(request.user):
+        raise PermissionDenied
+    raw = str(request.GET.get("page") or "1")[:6]
+    header = summaries.figures_header_kept_fresh(
+        summaries.parse_filters(request.GET), district_page=int(raw) if raw.isdigit() else 1
+    )
+    # None computed yet (first use, a new day, the cache emptied): the worker is on it.
+    template = (
+        "coordination/figures.html" if header.computed_at else "coordination/figures_wait.html"
+    )
+    return render(request, template, _context(header, print_view=False))
 
 
 @login_required

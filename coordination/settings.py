@@ -289,7 +289,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": crontab(hour=7, minute=0, day_of_week="mon"),
     },
     "warm-figures": {
-        # Shorter than the figures' cache time (5 minutes), so the cache never runs cold.
+        # Sooner than the figures go stale (5 minutes): recomputed before a page asks.
         "task": "coordination.tasks.warm_figures",
         "schedule": 240.0,
         "options": {"expires": 230},

@@ -18,9 +18,16 @@ How the figures are made
   ``percentile_cont``; on SQLite (development) from a list of day counts, plain integers.
   They are shown only over a published count of at least the threshold.
 * Free and reserved places describe institutions, not children, and are shown in full.
-* Results are cached for ``CACHE_SECONDS``; the key holds the date, the thresholds, the
-  districts, the filters and the language. ``figures_header`` is cheap (no figure computed),
-  so a cached page fragment or export never loads the page object.
+* The protected cubes take seconds to compute at state scale (hundreds of districts), so no
+  request waits for them: the worker computes them (``refresh_figures``, every few minutes
+  from beat, or queued by ``figures_header_kept_fresh`` when the figures are missing or older
+  than ``CACHE_SECONDS``) and keeps them for ``KEEP_SECONDS``; until a fresh set is ready the
+  page shows the last one, with the time it was computed. Only when none is cached at all does
+  the page say that the figures are being prepared. Exports and the print view compute
+  missing figures themselves.
+* Pages and exports are cached under a key holding the date, the thresholds, the districts,
+  the filters, the language and the time the figures were computed. ``figures_header`` is
+  cheap (no figure computed), so a cached page fragment or export never loads the page object.
 * A state has hundreds of districts: the page shows them ``DISTRICTS_PER_PAGE`` at a time
   (in alphabetical order, the totals always for all of them); the exports and the print view
   hold every district. Paging only selects rows of the same protected cubes.
@@ -32,12 +39,14 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache, partial
+from dataclasses import dataclass, field, replace
+from functools import cached_property, lru_cache, partial
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.db.models import (
@@ -55,6 +64,8 @@ from django.db.models import (
 )
 from django.db.models import DateField as DateFieldType
 from django.db.models.functions import Coalesce, TruncDate, TruncMonth
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.formats import date_format, number_format
 from django.utils.translation import get_language, gettext
@@ -82,14 +93,21 @@ from referrals.models import (
     target_for_kind,
 )
 
+logger = logging.getLogger(__name__)
+
+# Figures older than this are recomputed (in the background; beat refreshes them sooner).
 CACHE_SECONDS = 300
+# Computed figures are kept, and shown while a fresh set is computed, this long.
+KEEP_SECONDS = 3600
+# At most one computation at a time; the lock expires should a worker die in the middle.
+COMPUTE_LOCK_SECONDS = 900
 # Districts per page of the figures page (the exports and the print view hold all of them).
 DISTRICTS_PER_PAGE = 25
 WINDOW_MONTHS = 12
 PERIODS = ("12", "6", "3")
 NOT_APPLICABLE = "\u2013"  # en dash: none or not applicable
 NOT_SHOWN = "/"  # not broken down this far (too few children), as in official statistics
-CACHE_VERSION = "v1"
+CACHE_VERSION = "v2"
 
 PERIOD_LABELS = {
     "12": _("last 12 months"),
@@ -474,6 +492,50 @@ def _month_start(value: dt.date | dt.datetime) -> dt.date:
 
 
 @dataclass
+class PlaceSums:
+    """Free and reserved places of active institutions, summed once when the figures are
+    computed (a state has tens of thousands of rows; a page only reads sums)."""
+
+    by_district: dict[tuple[str, int], tuple[int, int]]  # (target type, district)
+    by_kind: dict[tuple[str, int], tuple[int, int]]  # (institution kind, district)
+    by_group: dict[tuple[str, str], tuple[int, int]]  # (target type, group), every district
+    # district -> (target type, group): for a page filtered to one district
+    by_district_group: dict[int, dict[tuple[str, str], tuple[int, int]]]
+
+    @classmethod
+    def of(cls, rows: Iterable[tuple[str, int, str, int, int]]) -> PlaceSums:
+        """From (kind, district, group, free, reserved) rows."""
+        sums: tuple[dict[Any, list[int]], ...] = tuple(
+            defaultdict(lambda: [0, 0]) for _ in range(3)
+        )
+        per_district: dict[int, dict[Any, list[int]]] = defaultdict(
+            lambda: defaultdict(lambda: [0, 0])
+        )
+        target_of: dict[str, str] = {}
+        for kind, district_id, group, free, reserved in rows:
+            target = target_of.get(kind) or target_of.setdefault(kind, target_for_kind(kind))
+            leaf = (target, _leaf_group(target, group))
+            for sink, key in (
+                (sums[0], (target, district_id)),
+                (sums[1], (kind, district_id)),
+                (sums[2], leaf),
+                (per_district[district_id], leaf),
+            ):
+                sink[key][0] += free
+                sink[key][1] += reserved
+
+        def frozen(d: Mapping[Any, list[int]]) -> dict[Any, tuple[int, int]]:
+            return {k: (v[0], v[1]) for k, v in d.items()}
+
+        return cls(
+            by_district=frozen(sums[0]),
+            by_kind=frozen(sums[1]),
+            by_group=frozen(sums[2]),
+            by_district_group={d: frozen(v) for d, v in per_district.items()},
+        )
+
+
+@dataclass
 class FigureData:
     """Everything the figures page reads, counts already protected (cached as a whole)."""
 
@@ -488,29 +550,132 @@ class FigureData:
     stock: Cube  # waiting at the end of each month (separate months) x district x target
     referrals: Cube  # period x institution district x target type x outcome
     on_time: Cube  # period x institution district x target type: answered within target
-    places: dict[tuple[str, int, str], tuple[int, int]] = field(default_factory=dict)
+    # Free and reserved places summed three ways (see ``PlaceSums``).
+    places: PlaceSums = field(default_factory=lambda: PlaceSums({}, {}, {}, {}))
+    computed_at: dt.datetime | None = None
 
 
 def figure_data(
-    today: dt.date | None = None, districts: list[tuple[int, str]] | None = None
+    today: dt.date | None = None,
+    districts: list[tuple[int, str]] | None = None,
+    *,
+    refresh: bool = False,
 ) -> FigureData:
-    """The protected cubes for the 12 months up to ``today`` (cached for a few minutes).
+    """The protected cubes for the 12 months up to ``today``: the cached set, else (or with
+    ``refresh``) computed now and cached for ``KEEP_SECONDS`` with the time it was computed.
 
     ``districts`` (id, name) saves the query when the caller has them already."""
     today = today or timezone.localdate()
     office = OfficeSettings.current()
     threshold = disclosure.effective_threshold(office.suppression_threshold)
     if districts is None:
-        districts = list(District.objects.order_by("name").values_list("id", "name"))
-    key = (
-        f"figures:{CACHE_VERSION}:data:{today.isoformat()}:{threshold}:"
-        f"{office.reminder_1_days}:{_fingerprint(districts)}"
-    )
-    data = cache.get(key)
+        districts = district_list()
+    key = _data_key(today, threshold, office.reminder_1_days, districts)
+    data = None if refresh else cache.get(key)
     if data is None:
         data = _compute_data(Window.ending(today), threshold, office.reminder_1_days, districts)
-        cache.set(key, data, CACHE_SECONDS)
+        data.computed_at = timezone.now()
+        # The data first, then the stamp that page keys are made of (a page never names a
+        # computation that is not stored).
+        cache.set(key, data, KEEP_SECONDS)
+        cache.set(f"{key}:stamp", data.computed_at, KEEP_SECONDS)
     return data
+
+
+_DISTRICTS_KEY = f"figures:{CACHE_VERSION}:districts"
+
+
+def district_list() -> list[tuple[int, str]]:
+    """(id, name) of every district, by name: read on every figures request, so cached for
+    a minute (a state has hundreds); saving or deleting a district clears it."""
+    districts = cache.get(_DISTRICTS_KEY)
+    if districts is None:
+        districts = list(District.objects.order_by("name").values_list("id", "name"))
+        cache.set(_DISTRICTS_KEY, districts, 60)
+    return districts  # type: ignore[no-any-return]
+
+
+@receiver([post_save, post_delete], sender=District, dispatch_uid="figures_districts")
+def _districts_changed(**kwargs: Any) -> None:
+    cache.delete(_DISTRICTS_KEY)
+
+
+def _data_key(
+    today: dt.date, threshold: int, answer_days: int, districts: list[tuple[int, str]]
+) -> str:
+    return (
+        f"figures:{CACHE_VERSION}:data:{today.isoformat()}:{threshold}:{answer_days}:"
+        f"{_fingerprint(districts)}"
+    )
+
+
+def refresh_figures(today: dt.date | None = None) -> int:
+    """Compute the figures afresh and build the first page of every period in both
+    languages into the cache (the worker's job). Returns the number of pages built."""
+    from django.utils import translation
+
+    today = today or timezone.localdate()
+    figure_data(today, refresh=True)
+    built = 0
+    for language in ("de", "en"):
+        with translation.override(language):
+            for period in PERIODS:
+                figures_page(FigureFilters(period=period), today=today, district_page=1)
+                built += 1
+    return built
+
+
+_LOCK_KEY = f"figures:{CACHE_VERSION}:computing"
+
+
+def claim_computation() -> bool:
+    """Take the lock for one computation of the figures; False if one is running already."""
+    return bool(cache.add(_LOCK_KEY, timezone.now(), COMPUTE_LOCK_SECONDS))
+
+
+def release_computation() -> None:
+    cache.delete(_LOCK_KEY)
+
+
+def cache_is_shared() -> bool:
+    """Whether the worker sees this process's cache: not Django's local-memory or dummy
+    cache (the default without ``CACHE_URL``), which every process keeps for itself."""
+    backend = str(settings.CACHES["default"]["BACKEND"])
+    return not backend.endswith(("LocMemCache", "DummyCache"))
+
+
+def figures_header_kept_fresh(
+    filters: FigureFilters, *, district_page: int | None = None
+) -> FiguresHeader:
+    """The header for the figures page; queues a computation of the figures when none are
+    cached or they are older than ``CACHE_SECONDS`` (one at a time). The header's
+    ``computed_at`` is None while nothing is computed yet: the page then says so.
+
+    With a cache of its own (no ``CACHE_URL``) the worker's figures would never reach this
+    process: it computes them itself, as it must without a broker."""
+    header = figures_header(filters, district_page=district_page)
+    if header.computed_at is not None and not header.is_stale:
+        return header
+    if not cache_is_shared():
+        figure_data(header.as_of, header.district_choices, refresh=True)
+        return figures_header(filters, district_page=district_page)
+    if claim_computation():
+        from coordination.tasks import compute_figures
+
+        try:
+            # Not on_commit: this is a read; the task reads committed data only.
+            compute_figures.delay()
+        except Exception:
+            # No broker: no worker will compute them. Older figures are still shown; with
+            # none at all the page computes them rather than wait for nothing.
+            release_computation()
+            logger.exception("figures: could not queue their computation")
+            if header.computed_at is None:
+                figure_data(header.as_of, header.district_choices)
+    if header.computed_at is None:
+        # Computed already when tasks run eagerly (development, tests) or just above.
+        header = figures_header(filters, district_page=district_page)
+    return header
 
 
 def _fingerprint(districts: list[tuple[int, str]]) -> str:
@@ -648,16 +813,19 @@ def _compute_data(
             on_time[(*index, _target_node(target))] += row["n"]
 
     # Places: institutions, not children; summed per kind, district and group.
-    places: dict[tuple[str, int, str], tuple[int, int]] = {}
-    rows = (
-        Places.objects.filter(institution__is_active=True)
+    places = PlaceSums.of(
+        (
+            row["institution__kind"],
+            row["institution__district_id"],
+            row["group"],
+            row["free"] or 0,
+            row["reserved"] or 0,
+        )
+        for row in Places.objects.filter(institution__is_active=True)
         .order_by()
         .values("institution__kind", "institution__district_id", "group")
         .annotate(free=Sum("free"), reserved=Sum("reserved"))
     )
-    for row in rows:
-        key = (row["institution__kind"], row["institution__district_id"], row["group"])
-        places[key] = (row["free"] or 0, row["reserved"] or 0)
 
     block_dim = _block_dimension()
     current = _month_node(window.current)
@@ -966,10 +1134,26 @@ class FiguresHeader:
     period_choices: list[tuple[str, str]]
     district_choices: list[tuple[int, str]]
     target_choices: list[tuple[str, str]]
-    cache_key: str
+    # The cache key without the computation's time (see ``cache_key``).
+    key_base: str
     # Which page of districts the page shows (None: every district, as exports do).
     district_page: int | None = None
     district_pages: int = 1
+    # When the cached figures were computed; None: none are cached (yet).
+    computed_at: dt.datetime | None = None
+
+    @property
+    def cache_key(self) -> str:
+        """Key of the page and its fragments: a fresh computation makes a new one."""
+        stamp = self.computed_at.timestamp() if self.computed_at else "none"
+        return f"{self.key_base}:{stamp}"
+
+    @property
+    def is_stale(self) -> bool:
+        return (
+            self.computed_at is not None
+            and (timezone.now() - self.computed_at).total_seconds() > CACHE_SECONDS
+        )
 
     @property
     def district_first(self) -> int:
@@ -1031,7 +1215,7 @@ def figures_header(
     today = today or timezone.localdate()
     office = OfficeSettings.current()
     threshold = disclosure.effective_threshold(office.suppression_threshold)
-    districts = list(District.objects.order_by("name").values_list("id", "name"))
+    districts = district_list()
     names = dict(districts)
     if filters.district is not None and filters.district not in names:
         filters = FigureFilters(period=filters.period, target=filters.target)
@@ -1053,11 +1237,7 @@ def figures_header(
         district_page = None
     else:
         district_page = min(max(1, district_page), pages)
-    key = (
-        f"figures:{CACHE_VERSION}:page:{today.isoformat()}:{threshold}:"
-        f"{office.reminder_1_days}:{_fingerprint(districts)}:{filters.key}:{get_language()}"
-        f":{district_page or 'all'}"
-    )
+    data_key = _data_key(today, threshold, office.reminder_1_days, districts)
     return FiguresHeader(
         title=gettext("Figures"),
         as_of=today,
@@ -1067,9 +1247,10 @@ def figures_header(
         period_choices=[(p, str(PERIOD_LABELS[p])) for p in PERIODS],
         district_choices=districts,
         target_choices=[(t, _target_label(t)) for t in TARGETS],
-        cache_key=key,
+        key_base=f"{data_key}:page:{filters.key}:{get_language()}:{district_page or 'all'}",
         district_page=district_page,
         district_pages=pages,
+        computed_at=cache.get(f"{data_key}:stamp"),
     )
 
 
@@ -1078,12 +1259,22 @@ def figures_page(
 ) -> FiguresPage:
     """The figures page for the filters, in the active language (cached for a few minutes);
     one page of districts, or all of them (``district_page`` None)."""
-    header = figures_header(filters, today=today, district_page=district_page)
-    page = cache.get(header.cache_key)
+    return page_for(figures_header(filters, today=today, district_page=district_page), keep=True)
+
+
+def page_for(header: FiguresHeader, *, keep: bool = False) -> FiguresPage:
+    """The figures page a header describes: cached, else built from the computed figures
+    (computed now if there are none). ``keep``: cache the page built (the worker does, for
+    the pages it warms); the figures page caches its HTML and the exports their files, so
+    pickling the page object too would only cost time."""
+    page = cache.get(header.cache_key) if header.computed_at else None
     if page is None:
-        data = figure_data(today, header.district_choices)
+        data = figure_data(header.as_of, header.district_choices)
+        if header.computed_at is None:  # computed just now: the page names that computation
+            header = replace(header, computed_at=data.computed_at)
         page = _PageBuilder(data, header).build()
-        cache.set(header.cache_key, page, CACHE_SECONDS)
+        if keep:
+            cache.set(header.cache_key, page, KEEP_SECONDS)
     return page
 
 
@@ -1092,12 +1283,11 @@ def export(filters: FigureFilters, fmt: str, *, today: dt.date | None = None) ->
     if fmt not in ("csv", "xlsx"):
         raise ValueError(f"unknown export format {fmt!r}")
     header = figures_header(filters, today=today)
-    key = f"{header.cache_key}:{fmt}"
-    body = cache.get(key)
+    body = cache.get(f"{header.cache_key}:{fmt}") if header.computed_at else None
     if body is None:
-        page = figures_page(header.filters, today=today)
+        page = page_for(header)
         body = page_csv(page) if fmt == "csv" else page_xlsx(page)
-        cache.set(key, body, CACHE_SECONDS)
+        cache.set(f"{page.header.cache_key}:{fmt}", body, KEEP_SECONDS)
     return body
 
 
@@ -1164,13 +1354,18 @@ class _PageBuilder:
     # --- helpers ---
 
     def districts(self) -> list[tuple[Any, str]]:
+        """(node, name) of the districts this page shows (every table asks)."""
+        return list(self._districts)
+
+    @cached_property
+    def _districts(self) -> list[tuple[Any, str]]:
         if self.filters.district:
             return [(self.dsel, self.names[self.filters.district])]
-        rows = [(("district", i), name) for i, name in self.data.districts]
-        shown = self.header.shows_district_page(rows)
-        if shown and shown[-1] is not rows[-1]:
-            return shown  # a page before the last: "not yet known" comes at the very end
-        return [*shown, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
+        shown = self.header.shows_district_page(self.data.districts)
+        rows = [(("district", i), name) for i, name in shown]
+        if shown and shown[-1] is not self.data.districts[-1]:
+            return rows  # a page before the last: "not yet known" comes at the very end
+        return [*rows, (UNKNOWN_DISTRICT, gettext("district not yet known"))]
 
     def target_nodes(self) -> list[tuple[Any, str]]:
         """(node, label) of each target type shown, then their total unless one is chosen."""
@@ -1182,24 +1377,20 @@ class _PageBuilder:
     def in_district(self, district_id: int) -> bool:
         return self.filters.district is None or district_id == self.filters.district
 
-    def places_by(self, key: str) -> dict[Any, list[int]]:
-        """Free and reserved places summed by target+district, target+group or kind+district."""
-        sums: dict[Any, list[int]] = defaultdict(lambda: [0, 0])
-        for (kind, district_id, group), (free, reserved) in self.data.places.items():
-            target = target_for_kind(kind)
-            if target not in self.targets:
-                continue
-            if key == "district":
-                k: Any = (target, district_id)
-            elif key == "kind":
-                k = (kind, district_id)
-            else:
-                if not self.in_district(district_id):
-                    continue
-                k = (target, _leaf_group(target, group))
-            sums[k][0] += free
-            sums[k][1] += reserved
-        return sums
+    def places_by(self, key: str) -> dict[Any, tuple[int, int]]:
+        """Free and reserved places by target+district, target+group (in the district
+        filtered to, if any) or kind+district, of the target types shown."""
+        sums = self.data.places
+        if key == "kind":
+            return {k: v for k, v in sums.by_kind.items() if target_for_kind(k[0]) in self.targets}
+        source: Mapping[tuple[str, Any], tuple[int, int]]
+        if key == "district":
+            source = sums.by_district
+        elif self.filters.district is None:
+            source = sums.by_group
+        else:
+            source = sums.by_district_group.get(self.filters.district, {})
+        return {k: v for k, v in source.items() if k[0] in self.targets}
 
     @staticmethod
     def _places_cells(free: int, reserved: int) -> list[Cell]:
@@ -1760,11 +1951,14 @@ class _PageBuilder:
                 "that no filter narrows a table down to a few children."
             ),
             gettext(
-                "Figures as of %(date)s; they are recomputed at most every %(minutes)s minutes."
+                "Figures as of %(date)s, computed at %(time)s; they are recomputed every "
+                "few minutes."
             )
             % {
                 "date": date_format(self.window.today, "SHORT_DATE_FORMAT"),
-                "minutes": CACHE_SECONDS // 60,
+                "time": date_format(
+                    timezone.localtime(self.data.computed_at or timezone.now()), "TIME_FORMAT"
+                ),
             },
         ]
 

@@ -1,26 +1,35 @@
-"""Celery tasks of the project level: keeping the management figures warm."""
+"""Celery tasks of the project level: computing the management figures off the request path."""
 
 from __future__ import annotations
 
 from celery import shared_task
-from django.utils import translation
+
+
+@shared_task(name="coordination.tasks.compute_figures", acks_late=True, ignore_result=True)
+def compute_figures() -> int:
+    """Compute the figures now, queued by a page that found them missing or stale (it holds
+    the lock, released here). Returns the number of pages built."""
+    from coordination import summaries
+
+    try:
+        return summaries.refresh_figures()
+    finally:
+        summaries.release_computation()
 
 
 @shared_task(name="coordination.tasks.warm_figures", acks_late=True, ignore_result=True)
 def warm_figures() -> int:
-    """Compute the unfiltered figures pages (every period, both languages) into the cache.
-
-    The disclosure control takes seconds at state scale; with a shared cache (CACHE_URL on
-    Redis, as in docker compose) nobody waits for it. Returns the number of pages warmed.
-    """
+    """Recompute the figures and the first page of every period in both languages (beat,
+    more often than they go stale), so nobody waits for the disclosure control, which takes
+    seconds at state scale. Skipped while another computation runs, and without a shared
+    cache (``CACHE_URL``). Returns the number of pages built."""
     from coordination import summaries
 
-    warmed = 0
-    for language in ("de", "en"):
-        with translation.override(language):
-            for period in summaries.PERIODS:
-                # The first page of districts, as the figures page opens (the data behind
-                # every page and export is cached with it).
-                summaries.figures_page(summaries.parse_filters({"period": period}), district_page=1)
-                warmed += 1
-    return warmed
+    if not summaries.cache_is_shared():
+        return 0  # its own cache: no web process would ever read what it computes
+    if not summaries.claim_computation():
+        return 0
+    try:
+        return summaries.refresh_figures()
+    finally:
+        summaries.release_computation()

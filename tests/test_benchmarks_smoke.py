@@ -21,7 +21,7 @@ from benchmarks.pages import page_specs
 @pytest.mark.django_db
 def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
     from cases.models import Case
-    from coordination.crypto import blind_index
+    from coordination.crypto import blind_index, get_keyring, key_id_of
     from referrals.models import Referral, ReminderLog
 
     generated = generate(20, seed=3, jobs=1)
@@ -36,7 +36,7 @@ def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
         cursor.execute("SELECT family_name FROM cases_case WHERE id = %s", [case.pk])
         stored = cursor.fetchone()[0]
     assert stored != case.family_name
-    assert "$" in stored
+    assert key_id_of(stored) == get_keyring().active_id
     assert case.bidx_family == blind_index(case.family_name, purpose="family")
     assert len(set(Case.objects.values_list("reference", flat=True))) == 20
     assert Referral.objects.count() == generated.counts["referral"]
@@ -60,6 +60,10 @@ def test_harness_runs_end_to_end_at_tiny_size(tmp_path: Path) -> None:
     for page in pages.values():
         assert page["skipped"] or page["requests"] == 2
     assert data["crypto"]["implementations"]["ours"]["decrypt_per_second"] > 0
+    assert pages["figures_new"]["status"] == {"200": 2}
+    job = result["figures_job"]
+    assert job["pages_built"] == 6 and job["seconds"] >= job["figures_seconds"] > 0
     assert "sweep" in result
     assert data["targets"]
-    assert "Pages" in (tmp_path / "latest.md").read_text(encoding="utf-8")
+    report = (tmp_path / "latest.md").read_text(encoding="utf-8")
+    assert "Pages" in report and "Figures computation by the worker" in report

@@ -231,3 +231,27 @@ def test_dashboard_counts_flags_and_lists(spread, coordinator) -> None:
         spread["new"].pk,
     ]
     assert [c.pk for c in data["stuck"]] == [spread["limit"].pk]
+
+
+def test_groups_of_a_target_type_keep_the_order_of_group_in_every_process() -> None:
+    import subprocess
+    import sys
+
+    from cases.models import Group, TargetType, groups_for_target
+
+    assert groups_for_target(TargetType.KITA) == [Group.KITA_U3, Group.KITA_3]
+    assert groups_for_target(TargetType.VOCATIONAL) == [Group.BVJ, Group.VOCATIONAL]
+    # A set's order changes with the hash seed, so tables would reorder between processes.
+    code = (
+        "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'tests.settings');"
+        "django.setup(); from cases.models import groups_for_target as g;"
+        "print(g('kita'), g('vocational'))"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": str(seed)},
+        ).stdout
+        for seed in range(6)
+    }  # fmt: skip
+    assert len(outputs) == 1

@@ -537,3 +537,40 @@ def test_the_search_skips_only_boxes_that_cannot_win(cube: Cube) -> None:
             for limit in [limit for limit in limits if limit > 0]:
                 if faces.hopeless(ranks, bound, limit):
                     assert cube._evaluate_split(box_positions, box_signs, limit) is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_cubes())
+def test_a_compacted_cube_reads_its_published_cells_as_before_and_is_read_only(
+    cube: Cube,
+) -> None:
+    every = list(itertools.product(*(d.nodes for d in cube.dims)))
+    published = [i for i in every if cube.is_published(i)]
+
+    def reading(c: Cube) -> list[object]:
+        seen: list[object] = [
+            {i: v for i, v in c.cells().items() if i in published},
+            c.published_cells(),
+            {i for i in c.suppressed_cells() if i in published},
+            c.primary_cells(),
+        ]
+        for index in published:
+            seen.append((
+                index, c.is_published(index), c.value(index), c.is_suppressed(index),
+                c.is_primary(index), c.key(index), c.shown(index),
+            ))  # fmt: skip
+        return seen
+
+    before = reading(cube)
+    cube.compact()
+    assert all(isinstance(cell, int) for cell in cube._cells), "cells are packed into numbers"
+    assert reading(cube) == before
+    assert set(cube.cells()) <= set(published), "unpublished cells are dropped"
+    for index in every:
+        if index not in published:
+            with pytest.raises(UnpublishedCell):
+                cube.value(index)
+    cube.compact()  # twice is harmless
+    assert reading(cube) == before
+    with pytest.raises(ValueError, match="read-only"):
+        protect(cube)

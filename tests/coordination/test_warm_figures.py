@@ -1,29 +1,187 @@
-"""The beat task that keeps the management figures in the cache."""
+"""The figures are computed by the worker: the beat task refreshes them, a page that finds
+them missing or stale queues their computation (once) and never computes them itself."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+import pytest
+import time_machine
 from django.core.cache import cache
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
-from coordination import summaries
-from coordination.tasks import warm_figures
+from coordination import summaries, tasks
+from coordination.tasks import compute_figures, warm_figures
+from tests.coordination.test_figures_views import html_tables
+from tests.coordination.test_summaries import NOW, ready, world  # noqa: F401 - fixture
 
 
-def test_warming_fills_the_cache_so_the_page_needs_no_figure_queries(db, settings) -> None:
+@pytest.fixture(autouse=True)
+def empty_cache():  # type: ignore[no-untyped-def]
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def shared_cache(monkeypatch):  # type: ignore[no-untyped-def]
+    """As with CACHE_URL on Redis: the worker and the web processes share the cache."""
+    monkeypatch.setattr(summaries, "cache_is_shared", lambda: True)
+
+
+@pytest.fixture
+def worker_elsewhere(monkeypatch, shared_cache):  # type: ignore[no-untyped-def]
+    """Tasks go to a worker instead of running eagerly: the list of queued computations."""
+    queued: list[str] = []
+    monkeypatch.setattr(compute_figures, "delay", lambda: queued.append("compute_figures"))
+    return queued
+
+
+@pytest.fixture
+def figures_world(world):  # type: ignore[no-untyped-def]  # noqa: F811
+    with time_machine.travel(NOW - dt.timedelta(days=30), tick=False):
+        for _ in range(4):
+            ready(world, "north")
+    return world
+
+
+def test_warming_fills_the_cache_so_the_page_needs_no_figure_queries(db, shared_cache) -> None:
     from django.db import connection
 
-    cache.clear()
     assert warm_figures() == 2 * len(summaries.PERIODS)
     with CaptureQueriesContext(connection) as ctx:
-        summaries.figures_page(summaries.parse_filters({"period": "12"}))
-    cold = len(ctx.captured_queries)
+        summaries.figures_page(summaries.parse_filters({"period": "12"}), district_page=1)
+    warm = len(ctx.captured_queries)
     cache.clear()
     with CaptureQueriesContext(connection) as ctx:
-        summaries.figures_page(summaries.parse_filters({"period": "12"}))
-    assert cold < len(ctx.captured_queries)
+        summaries.figures_page(summaries.parse_filters({"period": "12"}), district_page=1)
+    assert warm < len(ctx.captured_queries)
 
 
-def test_the_beat_schedule_warms_more_often_than_the_cache_expires(settings) -> None:
+def test_the_beat_task_recomputes_figures_that_are_still_cached(
+    figures_world, shared_cache
+) -> None:
+    with time_machine.travel(NOW, tick=False):
+        warm_figures()
+        assert summaries.figure_data().computed_at == NOW
+    later = NOW + dt.timedelta(minutes=4)
+    with time_machine.travel(later, tick=False):
+        assert warm_figures() == 2 * len(summaries.PERIODS)
+        assert summaries.figure_data().computed_at == later
+        header = summaries.figures_header(summaries.FigureFilters(), district_page=1)
+        assert header.computed_at == later
+        assert not header.is_stale
+
+
+def test_the_beat_task_skips_while_another_computation_runs(figures_world, shared_cache) -> None:
+    assert summaries.claim_computation()
+    assert warm_figures() == 0
+    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
+    summaries.release_computation()
+    assert warm_figures() == 2 * len(summaries.PERIODS)
+
+
+def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, worker_elsewhere
+) -> None:
+    client.force_login(management_user)
+    with time_machine.travel(NOW, tick=False):
+        first = client.get(reverse("figures"))
+        again = client.get(reverse("figures"), {"period": "3"})
+    for response in (first, again):
+        assert response.status_code == 200
+        assert "werden gerade berechnet" in response.content.decode()
+        assert html_tables(response.content.decode()) == []
+    assert worker_elsewhere == ["compute_figures"]  # the second request found it queued
+    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
+
+    with time_machine.travel(NOW + dt.timedelta(seconds=40), tick=False):
+        compute_figures()  # the worker
+        assert summaries.claim_computation()  # the task released its lock
+        summaries.release_computation()
+        ready_page = client.get(reverse("figures"))
+    html = ready_page.content.decode()
+    assert "werden gerade berechnet" not in html
+    assert html_tables(html)
+    assert "berechnet um 10:00 Uhr" in html  # the time of the computation, Berlin time
+    assert worker_elsewhere == ["compute_figures"]
+
+
+def test_the_beat_task_does_nothing_without_a_shared_cache(figures_world) -> None:
+    assert warm_figures() == 0
+    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
+
+
+def test_stale_figures_are_shown_while_fresh_ones_are_computed(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, worker_elsewhere
+) -> None:
+    client.force_login(management_user)
+    with time_machine.travel(NOW, tick=False):
+        warm_figures()
+    stale = NOW + dt.timedelta(seconds=summaries.CACHE_SECONDS + 60)
+    with time_machine.travel(stale, tick=False):
+        response = client.get(reverse("figures"))
+        assert html_tables(response.content.decode())
+        assert "berechnet um 10:00 Uhr" in response.content.decode()
+        assert worker_elsewhere == ["compute_figures"]
+        compute_figures()
+        fresh = client.get(reverse("figures"))
+    assert "berechnet um 10:06 Uhr" in fresh.content.decode()
+    assert worker_elsewhere == ["compute_figures"]
+
+
+def test_without_a_broker_the_page_computes_missing_figures_and_shows_stale_ones(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, monkeypatch, shared_cache
+) -> None:
+    def broker_down() -> None:
+        raise ConnectionError("no broker")
+
+    monkeypatch.setattr(compute_figures, "delay", broker_down)
+    client.force_login(management_user)
+    with time_machine.travel(NOW, tick=False):
+        response = client.get(reverse("figures"))
+    assert html_tables(response.content.decode())
+    assert summaries.claim_computation()  # not left locked
+    summaries.release_computation()
+    with time_machine.travel(NOW + dt.timedelta(minutes=20), tick=False):
+        stale = client.get(reverse("figures"))
+    assert "berechnet um 10:00 Uhr" in stale.content.decode()
+
+
+def test_with_a_cache_of_its_own_the_page_computes_the_figures_itself(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, monkeypatch
+) -> None:
+    # Local memory (no CACHE_URL): the worker's figures would never reach the web process.
+    assert not summaries.cache_is_shared()
+    queued: list[str] = []
+    monkeypatch.setattr(compute_figures, "delay", lambda: queued.append("compute_figures"))
+    client.force_login(management_user)
+    with time_machine.travel(NOW, tick=False):
+        first = client.get(reverse("figures"))
+    with time_machine.travel(NOW + dt.timedelta(minutes=20), tick=False):
+        later = client.get(reverse("figures"))
+    assert html_tables(first.content.decode())
+    assert "berechnet um 10:00 Uhr" in first.content.decode()
+    assert "berechnet um 10:20 Uhr" in later.content.decode()
+    assert queued == []
+
+
+def test_exports_and_the_print_view_compute_missing_figures(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, worker_elsewhere
+) -> None:
+    client.force_login(management_user)
+    csv = client.get(reverse("figures_export"), {"format": "csv"})
+    assert csv.status_code == 200
+    assert "Nord" in csv.content.decode()
+    cache.clear()
+    printed = client.get(reverse("figures_print"))
+    assert html_tables(printed.content.decode())
+    assert worker_elsewhere == []
+
+
+def test_the_beat_schedule_refreshes_before_the_figures_go_stale(settings) -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["warm-figures"]
     assert entry["task"] == "coordination.tasks.warm_figures"
     assert entry["schedule"] < summaries.CACHE_SECONDS
+    assert tasks.compute_figures.name == "coordination.tasks.compute_figures"
