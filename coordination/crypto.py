@@ -71,10 +71,12 @@ class Keyring:
             return self.by_header[token[:end]].decrypt(
                 token[end:body], token[body:], aad or context.encode()
             )
-        except (LookupError, InvalidTag, TypeError, ValueError) as exc:
+        except (LookupError, InvalidTag, TypeError, ValueError):
             if isinstance(token, memoryview | bytearray):
                 return self.decrypt(bytes(token), context=context, aad=aad)
-            raise self.error(token, context) from exc
+            # ``from None``: the lookup's KeyError would carry the value's first bytes into
+            # tracebacks and error mails (plaintext, were a column ever written unencrypted).
+            raise self.error(token, context) from None
 
     def error(self, token: object, context: str) -> DecryptionError:
         """Why ``token`` does not decrypt, named for the operator (the slow path)."""

@@ -455,7 +455,11 @@ class Cube:
     def _cell(self, index: Sequence[Node]) -> Cell:
         if len(index) != len(self.dims):
             raise ValueError(f"{self.name}: an index needs {len(self.dims)} categories")
-        cell = tuple(dim.position(node) for dim, node in zip(self.dims, index, strict=True))
+        try:
+            # Lengths checked above (strict=False: zip's check costs time on every cell).
+            cell = tuple([dim._pos[node] for dim, node in zip(self.dims, index, strict=False)])
+        except KeyError:
+            cell = tuple(dim.position(n) for dim, n in zip(self.dims, index, strict=True))
         return cell if self._radix is None else self._pack(cell)
 
     def _pack(self, cell: Cell) -> Any:
@@ -503,6 +507,16 @@ class Cube:
 
     def is_primary(self, index: Sequence[Node]) -> bool:
         return self._cell(index) in self._primary
+
+    def look(self, index: Sequence[Node]) -> tuple[bool, int | None]:
+        """``(is_published, shown)`` in one lookup, for pages that read thousands of cells:
+        ``shown`` is the count to publish or None when hidden (or not published)."""
+        cell = self._cell(index)
+        if not self._is_published(cell):
+            return False, None
+        if cell in self._suppressed:
+            return True, None
+        return True, self._cells.get(cell, 0)
 
     def shown(self, index: Sequence[Node]) -> int | None:
         """The count to publish, or None when it must be shown as the symbol."""

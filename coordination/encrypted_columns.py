@@ -74,7 +74,7 @@ class StoredFormError(ValueError):
 
 
 def text_to_binary(token: str) -> bytes:
-    match = TEXT_TOKEN_RE.match(token)
+    match = TEXT_TOKEN_RE.fullmatch(token)
     if match is None:
         raise StoredFormError("not a text token 'keyid$base64'")
     key_id, body = match.groups()
@@ -90,7 +90,7 @@ def text_to_binary(token: str) -> bytes:
 def binary_to_text(value: bytes) -> str:
     end = value[0] + 1 if value else 0
     key_id = value[1:end].decode("ascii", "replace")
-    if len(value) < max(MIN_BINARY, end + MIN_BINARY - 2) or not KEY_ID_RE.match(key_id):
+    if len(value) < max(MIN_BINARY, end + MIN_BINARY - 2) or not KEY_ID_RE.fullmatch(key_id):
         raise StoredFormError("not a binary stored value 'len | keyid | nonce | ciphertext'")
     return f"{key_id}${base64.b64encode(value[end:]).decode('ascii')}"
 
@@ -179,7 +179,19 @@ def _convert_sqlite(model: Any, names: list[str], schema_editor: Any, *, binary:
     table, pk = qn(model._meta.db_table), qn(model._meta.pk.column)
     columns = [f.column for f in fields]
     change: Callable[[Any], Any] = text_to_binary if binary else binary_to_text
-    source = str if binary else bytes
+    check: Callable[[Any], Any] = binary_to_text if binary else text_to_binary
+    source, target = (str, bytes) if binary else (bytes, str)
+
+    def converted(value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, source):
+            return change(value)
+        if isinstance(value, target):
+            check(value)  # already converted: only a well-formed value may stay
+            return value
+        raise StoredFormError(f"a {type(value).__name__} value is in neither stored form")
+
     first = f"SELECT {pk}, {', '.join(map(qn, columns))} FROM {table}"  # noqa: S608 - quoted
     sets = ", ".join(f"{qn(c)} = %s" for c in columns)
     update = f"UPDATE {table} SET {sets} WHERE {pk} = %s"  # noqa: S608 - names quoted
@@ -196,7 +208,7 @@ def _convert_sqlite(model: Any, names: list[str], schema_editor: Any, *, binary:
             changed = []
             for pk_value, *values in rows:
                 try:
-                    new = [change(v) if isinstance(v, source) else v for v in values]
+                    new = [converted(v) for v in values]
                 except StoredFormError as exc:
                     raise StoredFormError(
                         f"{model._meta.db_table} id={pk_value}: {exc}; nothing converted"

@@ -53,11 +53,16 @@ def figures(request: HttpRequest) -> HttpResponse:
     header = summaries.figures_header_kept_fresh(
         summaries.parse_filters(request.GET), district_page=int(raw) if raw.isdigit() else 1
     )
-    # None computed yet (first use, a new day, the cache emptied): the worker is on it.
-    template = (
-        "coordination/figures.html" if header.computed_at else "coordination/figures_wait.html"
-    )
-    return render(request, template, _context(header, print_view=False))
+    context = _context(header, print_view=False)
+    if header.computed_at:
+        return render(request, "coordination/figures.html", context)
+    # None computed yet (first use, a new day, the cache emptied): the worker is on it. A
+    # filter sent by htmx swaps #figures-content, which this page lacks: swap all of main.
+    response = render(request, "coordination/figures_wait.html", context)
+    if request.headers.get("HX-Request"):
+        response["HX-Retarget"] = response["HX-Reselect"] = "#main"
+        response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @login_required

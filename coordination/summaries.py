@@ -40,6 +40,7 @@ import datetime as dt
 import hashlib
 import io
 import logging
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -101,13 +102,17 @@ CACHE_SECONDS = 300
 KEEP_SECONDS = 3600
 # At most one computation at a time; the lock expires should a worker die in the middle.
 COMPUTE_LOCK_SECONDS = 900
+# Pages and exports of one computation: a newer one is there after CACHE_SECONDS.
+PAGE_SECONDS = 2 * CACHE_SECONDS
+# After a computation failed, the next one is queued no sooner than this.
+FAILED_BACKOFF_SECONDS = 300
 # Districts per page of the figures page (the exports and the print view hold all of them).
 DISTRICTS_PER_PAGE = 25
 WINDOW_MONTHS = 12
 PERIODS = ("12", "6", "3")
 NOT_APPLICABLE = "\u2013"  # en dash: none or not applicable
 NOT_SHOWN = "/"  # not broken down this far (too few children), as in official statistics
-CACHE_VERSION = "v2"
+CACHE_VERSION = "v3"
 
 PERIOD_LABELS = {
     "12": _("last 12 months"),
@@ -501,12 +506,15 @@ class PlaceSums:
     by_group: dict[tuple[str, str], tuple[int, int]]  # (target type, group), every district
     # district -> (target type, group): for a page filtered to one district
     by_district_group: dict[int, dict[tuple[str, str], tuple[int, int]]]
+    # The totals of every district, by target type and by kind
+    by_target: dict[str, tuple[int, int]] = field(default_factory=dict)
+    by_kind_total: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, rows: Iterable[tuple[str, int, str, int, int]]) -> PlaceSums:
         """From (kind, district, group, free, reserved) rows."""
         sums: tuple[dict[Any, list[int]], ...] = tuple(
-            defaultdict(lambda: [0, 0]) for _ in range(3)
+            defaultdict(lambda: [0, 0]) for _ in range(5)
         )
         per_district: dict[int, dict[Any, list[int]]] = defaultdict(
             lambda: defaultdict(lambda: [0, 0])
@@ -519,6 +527,8 @@ class PlaceSums:
                 (sums[0], (target, district_id)),
                 (sums[1], (kind, district_id)),
                 (sums[2], leaf),
+                (sums[3], target),
+                (sums[4], kind),
                 (per_district[district_id], leaf),
             ):
                 sink[key][0] += free
@@ -532,6 +542,8 @@ class PlaceSums:
             by_kind=frozen(sums[1]),
             by_group=frozen(sums[2]),
             by_district_group={d: frozen(v) for d, v in per_district.items()},
+            by_target=frozen(sums[3]),
+            by_kind_total=frozen(sums[4]),
         )
 
 
@@ -578,7 +590,8 @@ def figure_data(
         # The data first, then the stamp that page keys are made of (a page never names a
         # computation that is not stored).
         cache.set(key, data, KEEP_SECONDS)
-        cache.set(f"{key}:stamp", data.computed_at, KEEP_SECONDS)
+        # Expires before the data: a page whose stamp is there finds the data too.
+        cache.set(f"{key}:stamp", data.computed_at, KEEP_SECONDS - CACHE_SECONDS)
     return data
 
 
@@ -628,13 +641,24 @@ def refresh_figures(today: dt.date | None = None) -> int:
 _LOCK_KEY = f"figures:{CACHE_VERSION}:computing"
 
 
-def claim_computation() -> bool:
-    """Take the lock for one computation of the figures; False if one is running already."""
-    return bool(cache.add(_LOCK_KEY, timezone.now(), COMPUTE_LOCK_SECONDS))
+def claim_computation() -> str | None:
+    """Take the lock for one computation of the figures: its owner's token, or None if
+    another computation holds it."""
+    token = uuid.uuid4().hex
+    return token if cache.add(_LOCK_KEY, token, COMPUTE_LOCK_SECONDS) else None
 
 
-def release_computation() -> None:
-    cache.delete(_LOCK_KEY)
+def release_computation(token: str, *, failed: bool = False) -> None:
+    """Give the lock back, if it is still ``token``'s (one that expired may be another's
+    by now). After a failure it stays for ``FAILED_BACKOFF_SECONDS``: pages keep showing
+    what they have (or that the figures are being prepared) instead of queueing the same
+    failing computation every few seconds; the error is in the worker's log."""
+    if cache.get(_LOCK_KEY) != token:
+        return
+    if failed:
+        cache.set(_LOCK_KEY, token, FAILED_BACKOFF_SECONDS)
+    else:
+        cache.delete(_LOCK_KEY)
 
 
 def cache_is_shared() -> bool:
@@ -659,20 +683,23 @@ def figures_header_kept_fresh(
     if not cache_is_shared():
         figure_data(header.as_of, header.district_choices, refresh=True)
         return figures_header(filters, district_page=district_page)
-    if claim_computation():
+    token = claim_computation()
+    if token is not None:
         from coordination.tasks import compute_figures
 
         try:
-            # Not on_commit: this is a read; the task reads committed data only.
-            compute_figures.delay()
+            # Not on_commit: this is a read; the task reads committed data only. No retries:
+            # the page does not wait for a broker that is down.
+            compute_figures.apply_async(args=(token,), retry=False, expires=COMPUTE_LOCK_SECONDS)
         except Exception:
-            # No broker: no worker will compute them. Older figures are still shown; with
-            # none at all the page computes them rather than wait for nothing.
-            release_computation()
-            logger.exception("figures: could not queue their computation")
-            if header.computed_at is None:
-                figure_data(header.as_of, header.district_choices)
-    if header.computed_at is None:
+            # No broker, so no worker: this request computes them, holding the lock (other
+            # requests meanwhile show what they have).
+            logger.exception("figures: could not queue their computation; computing here")
+            try:
+                figure_data(header.as_of, header.district_choices, refresh=True)
+            finally:
+                release_computation(token)
+    if header.computed_at is None or token is not None:
         # Computed already when tasks run eagerly (development, tests) or just above.
         header = figures_header(filters, district_page=district_page)
     return header
@@ -1274,7 +1301,7 @@ def page_for(header: FiguresHeader, *, keep: bool = False) -> FiguresPage:
             header = replace(header, computed_at=data.computed_at)
         page = _PageBuilder(data, header).build()
         if keep:
-            cache.set(header.cache_key, page, KEEP_SECONDS)
+            cache.set(header.cache_key, page, PAGE_SECONDS)
     return page
 
 
@@ -1287,7 +1314,7 @@ def export(filters: FigureFilters, fmt: str, *, today: dt.date | None = None) ->
     if body is None:
         page = page_for(header)
         body = page_csv(page) if fmt == "csv" else page_xlsx(page)
-        cache.set(f"{page.header.cache_key}:{fmt}", body, KEEP_SECONDS)
+        cache.set(f"{page.header.cache_key}:{fmt}", body, PAGE_SECONDS)
     return body
 
 
@@ -1381,7 +1408,10 @@ class _PageBuilder:
         """Free and reserved places by target+district, target+group (in the district
         filtered to, if any) or kind+district, of the target types shown."""
         sums = self.data.places
+        every = len(self.targets) == len(TARGETS)  # nothing to leave out (the usual page)
         if key == "kind":
+            if every:
+                return sums.by_kind
             return {k: v for k, v in sums.by_kind.items() if target_for_kind(k[0]) in self.targets}
         source: Mapping[tuple[str, Any], tuple[int, int]]
         if key == "district":
@@ -1390,6 +1420,8 @@ class _PageBuilder:
             source = sums.by_group
         else:
             source = sums.by_district_group.get(self.filters.district, {})
+        if every:
+            return dict(source)
         return {k: v for k, v in source.items() if k[0] in self.targets}
 
     @staticmethod
@@ -1399,15 +1431,17 @@ class _PageBuilder:
     @staticmethod
     def count(cube: Cube, index: tuple[Any, ...]) -> Cell:
         """A count as published: the number, the symbol if hidden, "/" if never shown here."""
-        if not cube.is_published(index):
+        published, shown = cube.look(index)
+        if not published:
             return Cell(NOT_SHOWN, None)
-        return _count(cube.shown(index))
+        return _count(shown)
 
     @staticmethod
     def nonzero(cube: Cube, index: tuple[Any, ...]) -> bool:
         """Whether a published count is above 0 (a hidden count is: zeros are shown). Never
         looks at a cell that is not published."""
-        return cube.is_published(index) and cube.value(index) > 0
+        published, shown = cube.look(index)  # zeros are never hidden: a hidden count is > 0
+        return published and (shown is None or shown > 0)
 
     def days(
         self, values: tuple[float | None, float | None], cube: Cube, index: tuple[Any, ...]
@@ -1459,8 +1493,7 @@ class _PageBuilder:
                     )
                 )
             if not self.filters.district:
-                free = sum(v[0] for k, v in by_district.items() if k[0] == target)
-                reserved = sum(v[1] for k, v in by_district.items() if k[0] == target)
+                free, reserved = self.data.places.by_target.get(target, (0, 0))
                 rows.append(
                     Row(
                         gettext("Total"),
@@ -1581,7 +1614,7 @@ class _PageBuilder:
             values.append(sum(values))
             rows.append(Row(name, [Cell(str(v), v) for v in values]))
         # The total of every district, also when the page shows only some of them.
-        totals = [sum(v[0] for (kind, _d), v in by_kind.items() if kind == k) for k in kinds]
+        totals = [self.data.places.by_kind_total.get(k, (0, 0))[0] for k in kinds]
         totals.append(sum(totals))
         if not self.filters.district and rows:
             rows.append(Row(gettext("Total"), [Cell(str(v), v) for v in totals], total=True))

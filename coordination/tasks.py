@@ -6,15 +6,22 @@ from celery import shared_task
 
 
 @shared_task(name="coordination.tasks.compute_figures", acks_late=True, ignore_result=True)
-def compute_figures() -> int:
-    """Compute the figures now, queued by a page that found them missing or stale (it holds
-    the lock, released here). Returns the number of pages built."""
+def compute_figures(token: str) -> int:
+    """Compute the figures now, queued by a page that found them missing or stale and took
+    the lock (``token``), released here. Returns the number of pages built."""
+    return _refresh(token)
+
+
+def _refresh(token: str) -> int:
     from coordination import summaries
 
     try:
-        return summaries.refresh_figures()
-    finally:
-        summaries.release_computation()
+        built = summaries.refresh_figures()
+    except BaseException:
+        summaries.release_computation(token, failed=True)
+        raise
+    summaries.release_computation(token)
+    return built
 
 
 @shared_task(name="coordination.tasks.warm_figures", acks_late=True, ignore_result=True)
@@ -27,9 +34,7 @@ def warm_figures() -> int:
 
     if not summaries.cache_is_shared():
         return 0  # its own cache: no web process would ever read what it computes
-    if not summaries.claim_computation():
+    token = summaries.claim_computation()
+    if token is None:
         return 0
-    try:
-        return summaries.refresh_figures()
-    finally:
-        summaries.release_computation()
+    return _refresh(token)

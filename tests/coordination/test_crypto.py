@@ -103,6 +103,16 @@ def test_a_plain_value_is_not_returned_as_if_decrypted(value: bytes) -> None:
         ring().decrypt(value, context="c")
 
 
+def test_a_failed_decryption_carries_none_of_the_stored_bytes() -> None:
+    # Unencrypted bytes in a column (a bad import): the error, its cause and its context
+    # must not repeat them, they end up in logs and error mails.
+    stored = b"\xc8Maria Mustermann, Asylbewerberin" + bytes(40)
+    with pytest.raises(DecryptionError) as caught:
+        ring().decrypt(stored, context="cases.case.notes")
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    assert "Maria" not in str(caught.value) and "Maria" not in repr(caught.value)
+
+
 def test_a_text_value_asks_for_the_migration() -> None:
     old_token = "new$" + base64.b64encode(bytes(40)).decode()
     with pytest.raises(DecryptionError, match=r"text, not an encrypted value.*migrate"):

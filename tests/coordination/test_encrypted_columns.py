@@ -150,12 +150,25 @@ def test_backwards_and_forwards_keep_every_value(rows, monkeypatch) -> None:
         _migrate(_latest())
 
 
-def test_a_value_in_neither_form_stops_the_migration_with_nothing_written(rows) -> None:
+@pytest.mark.parametrize("literal", ["'Klartext'", "42", "blob", "newline"])
+def test_a_value_in_neither_form_stops_the_migration_with_nothing_written(
+    rows, literal: str
+) -> None:
+    sqlite = connection.vendor == "sqlite"
+    if literal == "blob":
+        if not sqlite:
+            pytest.skip("a text column of PostgreSQL cannot hold bytes")
+        literal = "X'4b6c617274657874'"  # SQLite keeps bytes in a text column as they are
+    elif literal == "newline":
+        # A well-formed token with a line break after it: Python's $ would let it pass.
+        token = "'t1$" + base64.b64encode(bytes(40)).decode() + "'"
+        literal = f"{token} || char(10)" if sqlite else f"{token} || E'\\n'"
     try:
         _migrate(BEFORE)
         case = Case.objects.order_by("pk").values_list("pk", flat=True).first()
         with connection.cursor() as cursor:
-            cursor.execute("UPDATE cases_case SET notes = 'Klartext' WHERE id = %s", [case])
+            sql = f"UPDATE cases_case SET notes = {literal} WHERE id = %s"  # noqa: S608 - test literals
+            cursor.execute(sql, [case])
         stored = _raw(Case)
         with pytest.raises(StoredFormError, match="cases_case"):
             _migrate(AFTER)

@@ -32,9 +32,14 @@ def shared_cache(monkeypatch):  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def worker_elsewhere(monkeypatch, shared_cache):  # type: ignore[no-untyped-def]
-    """Tasks go to a worker instead of running eagerly: the list of queued computations."""
+    """Tasks go to a worker instead of running eagerly: the lock tokens of the queued
+    computations (the worker runs ``compute_figures(token)``)."""
     queued: list[str] = []
-    monkeypatch.setattr(compute_figures, "delay", lambda: queued.append("compute_figures"))
+
+    def apply_async(args: tuple[str], **options: object) -> None:
+        queued.append(args[0])
+
+    monkeypatch.setattr(compute_figures, "apply_async", apply_async)
     return queued
 
 
@@ -75,11 +80,32 @@ def test_the_beat_task_recomputes_figures_that_are_still_cached(
 
 
 def test_the_beat_task_skips_while_another_computation_runs(figures_world, shared_cache) -> None:
-    assert summaries.claim_computation()
+    token = summaries.claim_computation()
+    assert token
     assert warm_figures() == 0
     assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
-    summaries.release_computation()
+    summaries.release_computation("someone else's token")  # not the owner: still locked
+    assert warm_figures() == 0
+    summaries.release_computation(token)
     assert warm_figures() == 2 * len(summaries.PERIODS)
+
+
+def test_a_failed_computation_is_not_retried_at_once(  # type: ignore[no-untyped-def]
+    figures_world, shared_cache, monkeypatch
+) -> None:
+    def broken(today: object = None) -> int:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(summaries, "refresh_figures", broken)
+    with time_machine.travel(NOW, tick=False):
+        with pytest.raises(RuntimeError):
+            warm_figures()
+        assert summaries.claim_computation() is None  # backing off
+    later = NOW + dt.timedelta(seconds=summaries.FAILED_BACKOFF_SECONDS + 1)
+    with time_machine.travel(later, tick=False):
+        monkeypatch.undo()
+        monkeypatch.setattr(summaries, "cache_is_shared", lambda: True)
+        assert warm_figures() == 2 * len(summaries.PERIODS)
 
 
 def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ignore[no-untyped-def]
@@ -93,19 +119,20 @@ def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ign
         assert response.status_code == 200
         assert "werden gerade berechnet" in response.content.decode()
         assert html_tables(response.content.decode()) == []
-    assert worker_elsewhere == ["compute_figures"]  # the second request found it queued
+    assert len(worker_elsewhere) == 1  # the second request found it queued
     assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
 
     with time_machine.travel(NOW + dt.timedelta(seconds=40), tick=False):
-        compute_figures()  # the worker
-        assert summaries.claim_computation()  # the task released its lock
-        summaries.release_computation()
+        compute_figures(worker_elsewhere[0])  # the worker
+        token = summaries.claim_computation()  # the task released its lock
+        assert token
+        summaries.release_computation(token)
         ready_page = client.get(reverse("figures"))
     html = ready_page.content.decode()
     assert "werden gerade berechnet" not in html
     assert html_tables(html)
     assert "berechnet um 10:00 Uhr" in html  # the time of the computation, Berlin time
-    assert worker_elsewhere == ["compute_figures"]
+    assert len(worker_elsewhere) == 1
 
 
 def test_the_beat_task_does_nothing_without_a_shared_cache(figures_world) -> None:
@@ -124,29 +151,30 @@ def test_stale_figures_are_shown_while_fresh_ones_are_computed(  # type: ignore[
         response = client.get(reverse("figures"))
         assert html_tables(response.content.decode())
         assert "berechnet um 10:00 Uhr" in response.content.decode()
-        assert worker_elsewhere == ["compute_figures"]
-        compute_figures()
+        assert len(worker_elsewhere) == 1
+        compute_figures(worker_elsewhere[0])
         fresh = client.get(reverse("figures"))
     assert "berechnet um 10:06 Uhr" in fresh.content.decode()
-    assert worker_elsewhere == ["compute_figures"]
+    assert len(worker_elsewhere) == 1
 
 
-def test_without_a_broker_the_page_computes_missing_figures_and_shows_stale_ones(  # type: ignore[no-untyped-def]
+def test_without_a_broker_the_page_computes_the_figures_itself(  # type: ignore[no-untyped-def]
     client, management_user, figures_world, monkeypatch, shared_cache
 ) -> None:
-    def broker_down() -> None:
+    def broker_down(*args: object, **options: object) -> None:
         raise ConnectionError("no broker")
 
-    monkeypatch.setattr(compute_figures, "delay", broker_down)
+    monkeypatch.setattr(compute_figures, "apply_async", broker_down)
     client.force_login(management_user)
     with time_machine.travel(NOW, tick=False):
         response = client.get(reverse("figures"))
     assert html_tables(response.content.decode())
-    assert summaries.claim_computation()  # not left locked
-    summaries.release_computation()
+    token = summaries.claim_computation()  # not left locked
+    assert token
+    summaries.release_computation(token)
     with time_machine.travel(NOW + dt.timedelta(minutes=20), tick=False):
         stale = client.get(reverse("figures"))
-    assert "berechnet um 10:00 Uhr" in stale.content.decode()
+    assert "berechnet um 10:20 Uhr" in stale.content.decode()
 
 
 def test_with_a_cache_of_its_own_the_page_computes_the_figures_itself(  # type: ignore[no-untyped-def]
@@ -154,8 +182,8 @@ def test_with_a_cache_of_its_own_the_page_computes_the_figures_itself(  # type: 
 ) -> None:
     # Local memory (no CACHE_URL): the worker's figures would never reach the web process.
     assert not summaries.cache_is_shared()
-    queued: list[str] = []
-    monkeypatch.setattr(compute_figures, "delay", lambda: queued.append("compute_figures"))
+    queued: list[object] = []
+    monkeypatch.setattr(compute_figures, "apply_async", lambda *a, **kw: queued.append(a))
     client.force_login(management_user)
     with time_machine.travel(NOW, tick=False):
         first = client.get(reverse("figures"))
@@ -165,6 +193,20 @@ def test_with_a_cache_of_its_own_the_page_computes_the_figures_itself(  # type: 
     assert "berechnet um 10:00 Uhr" in first.content.decode()
     assert "berechnet um 10:20 Uhr" in later.content.decode()
     assert queued == []
+
+
+def test_a_filter_sent_while_the_figures_are_prepared_replaces_the_whole_page(  # type: ignore[no-untyped-def]
+    client, management_user, figures_world, worker_elsewhere
+) -> None:
+    # The filter form swaps #figures-content, which the waiting page does not have: the
+    # response tells htmx to swap the whole main element instead (which then polls).
+    client.force_login(management_user)
+    response = client.get(reverse("figures"), {"period": "3"}, headers={"HX-Request": "true"})
+    assert "werden gerade berechnet" in response.content.decode()
+    assert response["HX-Retarget"] == "#main"
+    assert response["HX-Reselect"] == "#main"
+    assert response["HX-Reswap"] == "outerHTML"
+    assert 'hx-trigger="every 5s"' in response.content.decode()
 
 
 def test_exports_and_the_print_view_compute_missing_figures(  # type: ignore[no-untyped-def]

@@ -171,6 +171,8 @@ class Command(BaseCommand):
             stale = 0
             values.append(pk)
             for field, token in zip(fields, tokens, strict=True):
+                if isinstance(token, memoryview):  # psycopg 2 would give these
+                    token = bytes(token)
                 new = token
                 if token is not None and not token.startswith(keyring.active_header):
                     try:
@@ -209,6 +211,8 @@ class Command(BaseCommand):
         updates: dict[str, models.Value] = {}
         unchanged: list[Exact] = []
         for field, token in zip(fields, tokens, strict=True):
+            if isinstance(token, memoryview):
+                token = bytes(token)
             if token is None or token.startswith(keyring.active_header):
                 continue
             try:
