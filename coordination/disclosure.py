@@ -512,11 +512,13 @@ class Cube:
         """``(is_published, shown)`` in one lookup, for pages that read thousands of cells:
         ``shown`` is the count to publish or None when hidden (or not published)."""
         cell = self._cell(index)
-        if not self._is_published(cell):
+        value = self._cells.get(cell)
+        # A compacted cube holds published cells only: no need to ask the rule for those.
+        if (value is None or self._radix is None) and not self._is_published(cell):
             return False, None
         if cell in self._suppressed:
             return True, None
-        return True, self._cells.get(cell, 0)
+        return True, value or 0
 
     def shown(self, index: Sequence[Node]) -> int | None:
         """The count to publish, or None when it must be shown as the symbol."""

@@ -39,6 +39,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import uuid
 from collections import defaultdict
@@ -499,37 +500,43 @@ def _month_start(value: dt.date | dt.datetime) -> dt.date:
 @dataclass
 class PlaceSums:
     """Free and reserved places of active institutions, summed once when the figures are
-    computed (a state has tens of thousands of rows; a page only reads sums)."""
+    computed (a state has tens of thousands of rows; a page only reads sums).
 
-    by_district: dict[tuple[str, int], tuple[int, int]]  # (target type, district)
-    by_kind: dict[tuple[str, int], tuple[int, int]]  # (institution kind, district)
+    Per district the sums are one JSON text each (``district``): a page reads a few
+    districts, and hundreds of texts load from the cache many times faster than the
+    thousands of small tuples they stand for."""
+
     by_group: dict[tuple[str, str], tuple[int, int]]  # (target type, group), every district
-    # district -> (target type, group): for a page filtered to one district
-    by_district_group: dict[int, dict[tuple[str, str], tuple[int, int]]]
-    # The totals of every district, by target type and by kind
-    by_target: dict[str, tuple[int, int]] = field(default_factory=dict)
-    by_kind_total: dict[str, tuple[int, int]] = field(default_factory=dict)
+    by_target: dict[str, tuple[int, int]]  # every district
+    by_kind_total: dict[str, tuple[int, int]]  # every district
+    # district id -> {"target": {t: [free, reserved]}, "kind": {k: [...]}, "group": [[t, g, f, r]]}
+    per_district: dict[int | None, str]
+
+    def district(self, district_id: int | None) -> dict[str, Any]:
+        text = self.per_district.get(district_id)
+        return json.loads(text) if text else {"target": {}, "kind": {}, "group": []}
 
     @classmethod
-    def of(cls, rows: Iterable[tuple[str, int, str, int, int]]) -> PlaceSums:
+    def of(cls, rows: Iterable[tuple[str, int | None, str, int, int]]) -> PlaceSums:
         """From (kind, district, group, free, reserved) rows."""
-        sums: tuple[dict[Any, list[int]], ...] = tuple(
-            defaultdict(lambda: [0, 0]) for _ in range(5)
+        every: tuple[dict[Any, list[int]], ...] = tuple(
+            defaultdict(lambda: [0, 0]) for _ in range(3)
         )
-        per_district: dict[int, dict[Any, list[int]]] = defaultdict(
-            lambda: defaultdict(lambda: [0, 0])
+        per: dict[Any, tuple[dict[Any, list[int]], ...]] = defaultdict(
+            lambda: tuple(defaultdict(lambda: [0, 0]) for _ in range(3))
         )
         target_of: dict[str, str] = {}
         for kind, district_id, group, free, reserved in rows:
             target = target_of.get(kind) or target_of.setdefault(kind, target_for_kind(kind))
             leaf = (target, _leaf_group(target, group))
+            mine = per[district_id]
             for sink, key in (
-                (sums[0], (target, district_id)),
-                (sums[1], (kind, district_id)),
-                (sums[2], leaf),
-                (sums[3], target),
-                (sums[4], kind),
-                (per_district[district_id], leaf),
+                (every[0], leaf),
+                (every[1], target),
+                (every[2], kind),
+                (mine[0], target),
+                (mine[1], kind),
+                (mine[2], leaf),
             ):
                 sink[key][0] += free
                 sink[key][1] += reserved
@@ -538,12 +545,19 @@ class PlaceSums:
             return {k: (v[0], v[1]) for k, v in d.items()}
 
         return cls(
-            by_district=frozen(sums[0]),
-            by_kind=frozen(sums[1]),
-            by_group=frozen(sums[2]),
-            by_district_group={d: frozen(v) for d, v in per_district.items()},
-            by_target=frozen(sums[3]),
-            by_kind_total=frozen(sums[4]),
+            by_group=frozen(every[0]),
+            by_target=frozen(every[1]),
+            by_kind_total=frozen(every[2]),
+            per_district={
+                d: json.dumps(
+                    {
+                        "target": t,
+                        "kind": k,
+                        "group": [[*leaf, *v] for leaf, v in g.items()],
+                    }
+                )
+                for d, (t, k, g) in per.items()
+            },
         )
 
 
@@ -1405,24 +1419,25 @@ class _PageBuilder:
         return self.filters.district is None or district_id == self.filters.district
 
     def places_by(self, key: str) -> dict[Any, tuple[int, int]]:
-        """Free and reserved places by target+district, target+group (in the district
-        filtered to, if any) or kind+district, of the target types shown."""
+        """Free and reserved places by target+district or kind+district (of the districts
+        this page shows), or target+group (in the district filtered to, if any), of the
+        target types shown."""
         sums = self.data.places
-        every = len(self.targets) == len(TARGETS)  # nothing to leave out (the usual page)
-        if key == "kind":
-            if every:
-                return sums.by_kind
-            return {k: v for k, v in sums.by_kind.items() if target_for_kind(k[0]) in self.targets}
-        source: Mapping[tuple[str, Any], tuple[int, int]]
-        if key == "district":
-            source = sums.by_district
-        elif self.filters.district is None:
-            source = sums.by_group
-        else:
-            source = sums.by_district_group.get(self.filters.district, {})
-        if every:
-            return dict(source)
-        return {k: v for k, v in source.items() if k[0] in self.targets}
+        found: dict[Any, tuple[int, int]] = {}
+        if key == "group":
+            if self.filters.district is None:
+                found = dict(sums.by_group)
+            else:
+                for target, group, free, reserved in sums.district(self.filters.district)["group"]:
+                    found[(target, group)] = (free, reserved)
+            return {k: v for k, v in found.items() if k[0] in self.targets}
+        for node, _name in self._districts:
+            district_id = node[1] if node != TOTAL else None
+            for name, (free, reserved) in sums.district(district_id)[key].items():
+                target = name if key == "target" else target_for_kind(name)
+                if target in self.targets:
+                    found[(name, district_id)] = (free, reserved)
+        return found
 
     @staticmethod
     def _places_cells(free: int, reserved: int) -> list[Cell]:
@@ -1459,7 +1474,7 @@ class _PageBuilder:
         return FiguresPage(header=self.header, sections=sections, footnotes=self.footnotes())
 
     def capacity(self) -> Section:
-        by_district = self.places_by("district")
+        by_district = self.places_by("target")
         columns = [
             gettext("Free places"),
             gettext("Reserved places"),

@@ -553,6 +553,7 @@ def test_a_compacted_cube_reads_its_published_cells_as_before_and_is_read_only(
             c.published_cells(),
             {i for i in c.suppressed_cells() if i in published},
             c.primary_cells(),
+            [c.look(index) for index in every],  # unpublished ones too: (False, None)
         ]
         for index in published:
             seen.append((
