@@ -162,6 +162,8 @@ def _convert_postgresql(
         f"ALTER COLUMN {qn(c)} TYPE {kind} USING ({sql(using, qn(c))})" for c in columns
     )
     schema_editor.execute(f"ALTER TABLE {qn(table)} {alters}", params=None)
+    # The rewrite drops the columns' statistics; the planner should not wait for autovacuum.
+    schema_editor.execute(f"ANALYZE {qn(table)}", params=None)
 
 
 def _convert_sqlite(model: Any, names: list[str], schema_editor: Any, *, binary: bool) -> None:
