@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import (
@@ -117,6 +118,29 @@ def _not_in_future(value: dt.date | None) -> None:
         raise ValidationError(_("This date cannot be in the future."), code="future")
 
 
+class DistrictChoiceIterator(forms.models.ModelChoiceIterator):
+    """The districts of the user's own cases first, then the others (a state has hundreds;
+    a team works in a few of them)."""
+
+    def __iter__(self) -> Any:
+        if self.field.empty_label is not None:
+            yield ("", self.field.empty_label)
+        own: frozenset[int] = getattr(self.field, "own_ids", frozenset())
+        districts = list(self.queryset)
+        if not any(d.pk in own for d in districts):
+            yield from (self.choice(d) for d in districts)
+            return
+        yield (
+            gettext("Districts of your cases"),
+            [self.choice(d) for d in districts if d.pk in own],
+        )
+        yield (gettext("Other districts"), [self.choice(d) for d in districts if d.pk not in own])
+
+
+class DistrictChoiceField(forms.ModelChoiceField):
+    iterator = DistrictChoiceIterator
+
+
 class CaseForm(KernForm):
     """The case's data, for intake and edit (the same validation for both)."""
 
@@ -188,7 +212,7 @@ class CaseForm(KernForm):
     wanted_group = forms.ChoiceField(
         label=_label("wanted_group"), choices=_blank(Group.choices), required=False
     )
-    district = forms.ModelChoiceField(
+    district = DistrictChoiceField(
         label=_label("district"),
         queryset=District.objects.order_by("name"),
         required=False,
@@ -239,6 +263,12 @@ class CaseForm(KernForm):
         ),
         (_("Notes"), ("notes",)),
     )
+
+    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            own = districts_visible_to(user).values_list("pk", flat=True)
+            self.fields["district"].own_ids = frozenset(own)  # type: ignore[attr-defined]
 
     def sections(self) -> list[tuple[Any, list[forms.BoundField]]]:
         return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]

@@ -293,12 +293,12 @@ def register(request: HttpRequest) -> HttpResponse:
         )
 
     if request.method != "POST":
-        form = IntakeForm()
+        form = IntakeForm(user=user)
         form.set_sibling_choices([])
         formset = GuardianFormSet(prefix="guardians")
         return page()
 
-    form = IntakeForm(request.POST)
+    form = IntakeForm(request.POST, user=user)
     # The sibling choices are offered from the family name as typed, so that a chosen
     # sibling validates against exactly the (openable) cases that were shown.
     raw_family = " ".join(str(request.POST.get("family_name", ""))[:100].split())
@@ -483,10 +483,10 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("cases:detail", pk=case.pk)
     version = case.updated_at.isoformat()
     if request.method != "POST":
-        form = CaseForm(initial=CaseForm.initial_for(case))
+        form = CaseForm(initial=CaseForm.initial_for(case), user=request.user)
         _audit_view(request, case, _personal_fields(), "edit")
         return render(request, "cases/edit.html", {"case": case, "form": form, "version": version})
-    form = CaseForm(request.POST)
+    form = CaseForm(request.POST, user=request.user)
     if form.is_valid():
         try:
             expected = dt.datetime.fromisoformat(request.POST.get("version", ""))

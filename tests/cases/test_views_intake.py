@@ -293,3 +293,25 @@ def test_nul_bytes_are_refused_before_they_reach_the_database(coord_client) -> N
         reverse("cases:bulk_assign"), {"assign-cases": ["1\x00"], "assign-coordinator": "\x00"}
     )
     assert response.status_code == 302
+
+
+def test_the_districts_of_the_teams_cases_come_first(coord_client, coordinator) -> None:
+    from tests.factories import DistrictFactory
+
+    ours = DistrictFactory(name="Zentrum")
+    others = [DistrictFactory(name=name) for name in ("Altstadt", "Mitte")]
+    CaseFactory(coordinator=coordinator, district=ours)
+    html = coord_client.get(URL).content.decode()
+    select = html[
+        html.index('name="district"') : html.index("</select>", html.index('name="district"'))
+    ]
+    first = select.index('<optgroup label="Districts of your cases">')
+    rest = select.index('<optgroup label="Other districts">')
+    assert first < select.index(f'value="{ours.pk}"') < rest
+    for district in others:
+        assert select.index(f'value="{district.pk}"') > rest
+    assert select.count(f'value="{ours.pk}"') == 1
+    # A district outside the team's is still a valid choice.
+    response = coord_client.post(URL, form(district=str(others[0].pk)))
+    assert response.status_code == 302
+    assert Case.objects.filter(district=others[0]).count() == 1
