@@ -144,8 +144,7 @@ def new_figures() -> None:
 
     from coordination import summaries
 
-    header = summaries.figures_header(summaries.FigureFilters())
-    data_key = header.key_base.split(":page:")[0]
+    data_key = summaries.figures_header(summaries.FigureFilters()).data_key
     if not cache.has_key(data_key):
         summaries.figure_data()
     cache.set(f"{data_key}:stamp", timezone.now(), summaries.KEEP_SECONDS)

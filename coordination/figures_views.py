@@ -51,7 +51,9 @@ def figures(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied
     raw = str(request.GET.get("page") or "1")[:6]
     header = summaries.figures_header_kept_fresh(
-        summaries.parse_filters(request.GET), district_page=int(raw) if raw.isdigit() else 1
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        summaries.parse_filters(request.GET),
+        district_page=int(raw) if raw.isdecimal() else 1,
     )
     context = _context(header, print_view=False)
     if header.computed_at:

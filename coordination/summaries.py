@@ -83,6 +83,7 @@ from cases.models import (
 )
 from coordination import charts, disclosure
 from coordination.disclosure import SYMBOL, TOTAL, Cube, Dimension
+from coordination.forms import database_ids
 from coordination.models import District, OfficeSettings
 from coordination.workdays import working_days_between
 from referrals.models import (
@@ -192,7 +193,7 @@ def parse_filters(params: Mapping[str, Any]) -> FigureFilters:
     raw_district = str(params.get("district") or "")
     return FigureFilters(
         period=period if period in PERIODS else "12",
-        district=int(raw_district) if raw_district.isdigit() else None,
+        district=next(iter(database_ids([raw_district])), None),
         target=target if target in TARGETS else "",
     )
 
@@ -1175,6 +1176,8 @@ class FiguresHeader:
     period_choices: list[tuple[str, str]]
     district_choices: list[tuple[int, str]]
     target_choices: list[tuple[str, str]]
+    # The key of the computed figures this page reads, and of their time stamp (":stamp").
+    data_key: str
     # The cache key without the computation's time (see ``cache_key``).
     key_base: str
     # Which page of districts the page shows (None: every district, as exports do).
@@ -1288,6 +1291,7 @@ def figures_header(
         period_choices=[(p, str(PERIOD_LABELS[p])) for p in PERIODS],
         district_choices=districts,
         target_choices=[(t, _target_label(t)) for t in TARGETS],
+        data_key=data_key,
         key_base=f"{data_key}:page:{filters.key}:{get_language()}:{district_page or 'all'}",
         district_page=district_page,
         district_pages=pages,

@@ -81,6 +81,7 @@ def test_every_run_is_audit_logged(data) -> None:  # type: ignore[no-untyped-def
 def test_mistakes_are_reported(data) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CommandError, match="--output"):
         run("--format", "xlsx")
-    with pytest.raises(CommandError, match="unknown district"):
-        run("--district", "Atlantis")
+    for district in ("Atlantis", "\u00b2", "99999999999999999999"):
+        with pytest.raises(CommandError, match="unknown district"):
+            run("--district", district)
     assert not AuditEntry.objects.filter(action="figures.export").exists()

@@ -188,6 +188,10 @@ def test_filters_come_from_the_query_string(  # type: ignore[no-untyped-def]
     unknown = client.get(reverse("figures"), {"district": "999999", "period": "x"})
     assert unknown.context["page"].filters.district is None
     assert unknown.context["page"].filters.period == "12"
+    # "²" is a digit to str.isdigit, but not to int(): no 500.
+    odd = client.get(reverse("figures"), {"district": "\u00b2", "page": "\u00b2"})
+    assert odd.status_code == 200
+    assert odd.context["page"].filters.district is None
 
 
 # --- exports ----------------------------------------------------------------------------------

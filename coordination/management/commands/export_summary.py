@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
 from coordination import summaries
+from coordination.forms import database_ids
 from coordination.models import District
 
 
@@ -73,10 +74,11 @@ class Command(BaseCommand):
         value = value.strip()
         if not value:
             return None
+        # A number is an id (one no row can have matches nothing), anything else a name.
         query = (
-            District.objects.filter(pk=int(value))
-            if value.isdigit()
-            else (District.objects.filter(name__iexact=value))
+            District.objects.filter(pk__in=database_ids([value]))
+            if value.isdecimal()
+            else District.objects.filter(name__iexact=value)
         )
         district = query.values_list("pk", flat=True).first()
         if district is None:
