@@ -61,7 +61,8 @@ class AuditEntryQuerySet(models.QuerySet):
     """Refuses bulk changes: the log has no update or delete path in the app.
 
     The one exception, pruning entries past the log's own retention period, goes through
-    ``coordination.audit.audit_prune`` (which records the prune as an entry of its own).
+    ``coordination.audit.audit_prune`` (which records the prune as an entry of its own and
+    calls the database function ``ankommen_audit_prune``).
     """
 
     def update(self, **kwargs):  # type: ignore[no-untyped-def]
@@ -90,6 +91,9 @@ class AuditEntry(models.Model):
     detail = models.JSONField(_("detail"), default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+    # Id of the AUDIT_KEY entry whose HMAC is ``hash``; empty for entries written before the
+    # chain was keyed (plain SHA-256, verified as an "unkeyed prefix", docs/audit-log.md).
+    key_id = models.CharField(max_length=16, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -169,6 +173,14 @@ class OfficeSettings(models.Model):
     )
     otp_required_roles = models.JSONField(
         _("roles that must use a second factor"), default=list, blank=True
+    )
+    dpo_email = models.EmailField(
+        _("data-protection officer's e-mail"),
+        blank=True,
+        help_text=_(
+            "Receives the audit log's head (entry number and check value) every night, so that "
+            "a later change to the log can be proven. No personal data is sent."
+        ),
     )
 
     class Meta:
