@@ -286,6 +286,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "outbox-flush": {
+        # Mails the broker never got or lost, and those a stopped worker left "sending".
+        "task": "coordination.outbox_tasks.outbox_flush",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sweep-referrals": {
         "task": "referrals.tasks.sweep_referrals",
         "schedule": SWEEP_MINUTES * 60.0,
