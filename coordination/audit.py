@@ -125,7 +125,9 @@ def entry_digest(entry: AuditEntry) -> str:
     if key is None:
         raise UnknownAuditKey(entry.key_id)
     # The key id is signed too: an entry cannot be moved under another key.
-    payload = json.dumps([entry.key_id, *content], sort_keys=True, separators=(",", ":"), default=str)
+    payload = json.dumps(
+        [entry.key_id, *content], sort_keys=True, separators=(",", ":"), default=str
+    )
     return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 

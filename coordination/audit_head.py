@@ -27,7 +27,7 @@ from coordination.models import AuditEntry, OfficeSettings
 log = logging.getLogger(__name__)
 
 HEAD_ACTION = "audit.head"
-MAIL_KIND = "audit_head"
+MAIL_KIND = "audit.head"
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def parse_head(text: str) -> tuple[int, str]:
 
 
 def head_problem(expected: tuple[int, str]) -> str:
-    """"" when the entry ``expected`` names is in the log with that hash, else the reason.
+    """ "" when the entry ``expected`` names is in the log with that hash, else the reason.
     (A sound walk of the chain then proves everything after it is chained to it.)"""
     head_id, digest = expected
     stored = AuditEntry.objects.filter(id=head_id).values_list("hash", flat=True).first()

@@ -112,7 +112,7 @@ def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-    dependencies = [("coordination", "0004_audit_report_indexes")]
+    dependencies = [("coordination", "0005_outbox")]
 
     operations = [
         migrations.AddField(

@@ -178,17 +178,13 @@ def test_a_rewritten_entry_signed_with_another_key_is_found(db, settings) -> Non
     assert report.reason == "this entry was changed"
 
 
-def test_entries_written_before_the_chain_was_keyed_verify_as_an_unkeyed_prefix(
-    db, capsys
-) -> None:
+def test_entries_written_before_the_chain_was_keyed_verify_as_an_unkeyed_prefix(db, capsys) -> None:
     old = _entries(2)
     prev = ""
     for entry in old:  # as an installation before the upgrade wrote them
         entry.prev_hash = prev
         _rewrite(entry, key_id="")
-        _tamper(
-            "UPDATE coordination_auditentry SET prev_hash = %s WHERE id = %s", [prev, entry.id]
-        )
+        _tamper("UPDATE coordination_auditentry SET prev_hash = %s WHERE id = %s", [prev, entry.id])
         prev = entry.hash
     new = audit_log(actor=None, action="test.after-upgrade")
     assert new.prev_hash == old[-1].hash and new.key_id == "a1"
@@ -323,7 +319,10 @@ def test_prune_with_a_cutoff_inside_the_retention_period_is_refused_and_writes_n
 @pytest.mark.postgres
 def test_postgres_trigger_refuses_truncate_even_for_the_owner(db) -> None:
     _entries(1)
-    with pytest.raises(DatabaseError, match="append-only .TRUNCATE refused"), transaction.atomic():
+    with (
+        pytest.raises(DatabaseError, match=r"append-only \(TRUNCATE refused\)"),
+        transaction.atomic(),
+    ):
         _raw("TRUNCATE coordination_auditentry", [])
     assert AuditEntry.objects.count() == 1
 
@@ -356,12 +355,16 @@ def test_postgres_trigger_lets_only_the_recorded_prune_through(db) -> None:
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _raw("DELETE FROM coordination_auditentry", [])
 
+
 @pytest.mark.postgres
 def test_postgres_prune_function_refuses_a_prune_that_is_not_recorded(db) -> None:
     with time_machine.travel(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), tick=False):
         old = _entries(2)
     with pytest.raises(DatabaseError, match="no recorded prune"), transaction.atomic():
-        _raw("SELECT ankommen_audit_prune(%s, %s)", [dt.datetime(2021, 1, 1, tzinfo=dt.UTC), old[1].id])
+        _raw(
+            "SELECT ankommen_audit_prune(%s, %s)",
+            [dt.datetime(2021, 1, 1, tzinfo=dt.UTC), old[1].id],
+        )
     assert AuditEntry.objects.count() == 2
 
 

@@ -42,9 +42,9 @@ def acting_as(role: str) -> Iterator[None]:
         _raw("RESET ROLE")
 
 
-def _refused(sql: str, match: str) -> None:
+def _refused(sql: str, match: str, params: list[object] | None = None) -> None:
     with pytest.raises(DatabaseError, match=match), transaction.atomic():
-        _raw(sql)
+        _raw(sql, params)
 
 
 def _make_roles(*, allow_prune: bool) -> tuple[str, str]:
@@ -70,12 +70,20 @@ def test_the_app_role_writes_the_audit_log_but_cannot_change_or_empty_it(roles) 
     with acting_as(app):
         entry = audit_log(actor=None, action="test.as-app")
         assert AuditEntry.objects.filter(pk=entry.pk).exists()
-        _refused(f"UPDATE coordination_auditentry SET action = 'x' WHERE id = {entry.id}", "permission denied")
-        _refused(f"DELETE FROM coordination_auditentry WHERE id = {entry.id}", "permission denied")
+        _refused(
+            "UPDATE coordination_auditentry SET action = 'x' WHERE id = %s",
+            "permission denied",
+            [entry.id],
+        )
+        _refused(
+            "DELETE FROM coordination_auditentry WHERE id = %s", "permission denied", [entry.id]
+        )
         _refused("TRUNCATE coordination_auditentry", "permission denied")
         # The old escape hatch opens nothing for it.
         _raw("SET LOCAL ankommen.audit_prune = 'on'")
-        _refused(f"DELETE FROM coordination_auditentry WHERE id = {entry.id}", "permission denied")
+        _refused(
+            "DELETE FROM coordination_auditentry WHERE id = %s", "permission denied", [entry.id]
+        )
     assert verify_chain_report().ok
 
 

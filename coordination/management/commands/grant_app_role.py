@@ -22,7 +22,9 @@ ROLE_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PRUNE_FUNCTION = "ankommen_audit_prune(timestamptz, bigint)"
 
 
-def grant_statements(*, role: str, owner: str, schema: str, database: str, allow_prune: bool) -> list[str]:
+def grant_statements(
+    *, role: str, owner: str, schema: str, database: str, allow_prune: bool
+) -> list[str]:
     """The SQL that gives ``role`` exactly the application's rights (names already quoted)."""
     audit = connection.ops.quote_name(AuditEntry._meta.db_table)
     statements = [
