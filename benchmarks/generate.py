@@ -776,18 +776,19 @@ def _levels_sent(
 def generate_audit(plan: Plan) -> int:
     """One 'case.create' entry per case and a 'case.view' for every second one, chained."""
     from coordination.audit import entry_digest
+    from coordination.crypto import get_audit_keys
     from coordination.models import AuditEntry
 
     maker = RowMaker(AuditEntry, ["at", "actor", "actor_name", "roles", "ip", "action",
                                   "object_type", "object_id", "case_reference", "fields",
-                                  "detail", "prev_hash", "hash"])  # fmt: skip
+                                  "detail", "prev_hash", "hash", "key_id"])  # fmt: skip
     coordinators = [u for users in plan.coordinators_by_team.values() for u in users]
     rng = random.Random(plan.seed + 7)
     prev = ""
     total = 0
     span = dt.timedelta(days=3 * 365)
     batch: list[tuple[Any, ...]] = []
-    entry = AuditEntry()
+    entry = AuditEntry(key_id=get_audit_keys().active_id)
     for case_id in range(1, plan.size + 1):
         created = plan.now - span * (1 - (case_id - 1) / plan.size)
         reference = f"{plan.prefix}-{created.year}-{case_id:05d}"

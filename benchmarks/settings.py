@@ -14,6 +14,7 @@ import tempfile
 os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("FIELD_ENCRYPTION_KEYS", "b1:YW5rb21tZW4tYmVuY2gtZmllbGQta2V5LW9uZS0zMmI=")
 os.environ.setdefault("BLIND_INDEX_KEY", "YW5rb21tZW4tYmVuY2gtYmxpbmQtaW5kZXgta2V5LSE=")
+os.environ.setdefault("AUDIT_KEY", "b1:YW5rb21tZW4tYmVuY2gtYXVkaXQta2V5LWJlbmNoLSE=")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ankommen_bench")
 os.environ.setdefault("ANKOMMEN_IGNORE_DOTENV", "1")
 os.environ.setdefault("DEBUG", "0")

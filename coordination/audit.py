@@ -1,11 +1,17 @@
 """The append-only access and change log.
 
 ``audit_log`` answers who did what, when, from where, to which object and which fields.
-Entries are chained: each carries SHA-256 over the previous entry's hash and its own content,
-so ``manage.py verify_audit_log`` finds the first altered or removed entry. On PostgreSQL a
-trigger refuses UPDATE and DELETE on the table (migrations 0002 and 0003 of coordination);
-the one exception is ``audit_prune``, which removes entries past the log's own retention
-period, records the prune as an entry of its own and leaves the rest verifiable.
+Entries are chained: each carries an HMAC-SHA-256 (key ``AUDIT_KEY``, kept outside the
+database) over the previous entry's hash and its own content, so ``manage.py
+verify_audit_log`` finds the first altered, inserted or removed entry, and whoever can write
+the table cannot recompute the chain. Entries written before the chain was keyed carry plain
+SHA-256 and no key id: they may only form the log's oldest part ("unkeyed prefix").
+
+On PostgreSQL triggers refuse UPDATE, DELETE and TRUNCATE (migrations 0002, 0003 and 0006 of
+coordination). The one exception is ``audit_prune``: it records the prune as an entry, then
+calls the SECURITY DEFINER function ``ankommen_audit_prune``, which deletes only entries past
+the log's retention period. The nightly head (``coordination/audit_head.py``) goes outside
+the system, so cutting off the newest entries can be proven too. Depth: docs/audit-log.md.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import hashlib
+import hmac
 import ipaddress
 import json
 import logging
@@ -21,9 +28,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
+from coordination.crypto import get_audit_keys
 from coordination.models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -35,6 +43,14 @@ _request_user: ContextVar[Any] = ContextVar("audit_request_user", default=None)
 _CHAIN_LOCK = 0x414E4B  # "ANK"
 
 PRUNE_ACTION = "audit.prune"
+
+
+class UnknownAuditKey(Exception):
+    """An entry names a key id that AUDIT_KEY does not list."""
+
+
+class AuditPruneRefused(Exception):
+    """The database refused the prune (too recent a cut-off, or no right to prune)."""
 
 
 def set_request_ip(ip: str | None) -> Any:
@@ -86,27 +102,33 @@ def client_ip(request: Any) -> str | None:
 
 
 def entry_digest(entry: AuditEntry) -> str:
-    """The hash of one entry over its content and the previous hash."""
+    """The hash of one entry over its content and the previous hash: HMAC-SHA-256 with the
+    AUDIT_KEY entry named by ``key_id``, or plain SHA-256 for an old, unkeyed entry."""
+    content: list[Any] = [
+        entry.prev_hash,
+        entry.at.isoformat() if entry.at else "",
+        entry.actor_id,
+        entry.actor_name,
+        entry.roles,
+        entry.ip,
+        entry.action,
+        entry.object_type,
+        str(entry.object_id),
+        entry.case_reference,
+        entry.fields,
+        entry.detail,
+    ]
+    if not entry.key_id:
+        payload = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    key = get_audit_keys().keys.get(entry.key_id)
+    if key is None:
+        raise UnknownAuditKey(entry.key_id)
+    # The key id is signed too: an entry cannot be moved under another key.
     payload = json.dumps(
-        [
-            entry.prev_hash,
-            entry.at.isoformat() if entry.at else "",
-            entry.actor_id,
-            entry.actor_name,
-            entry.roles,
-            entry.ip,
-            entry.action,
-            entry.object_type,
-            str(entry.object_id),
-            entry.case_reference,
-            entry.fields,
-            entry.detail,
-        ],
-        sort_keys=True,
-        separators=(",", ":"),
-        default=str,
+        [entry.key_id, *content], sort_keys=True, separators=(",", ":"), default=str
     )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def _lock_chain() -> None:
@@ -154,6 +176,7 @@ def audit_log(
         last = AuditEntry.objects.order_by("-id").values_list("hash", flat=True).first()
         entry.prev_hash = last or ""
         entry.at = timezone.now()
+        entry.key_id = get_audit_keys().active_id
         entry.hash = entry_digest(entry)
         entry.save(force_insert=True)
     return entry
@@ -161,13 +184,15 @@ def audit_log(
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The outcome of a walk over the whole log."""
+    """The outcome of a walk over the whole log. ``unkeyed``: entries at its start written
+    before the chain was keyed (protected only from the first keyed entry on)."""
 
     checked: int
     broken: AuditEntry | None = None
     reason: str = ""
     head_id: int | None = None
     head_hash: str = ""
+    unkeyed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -185,16 +210,36 @@ def _anchor_ok(first: AuditEntry) -> bool:
     return detail.get("anchor") == first.prev_hash and int(detail.get("through_id", 0)) < first.id
 
 
+def _entry_problem(entry: AuditEntry, *, prev: str, keyed_seen: bool) -> str:
+    """Why ``entry`` breaks the chain, or "" when it is a sound link."""
+    if entry.prev_hash != prev:
+        return "the previous entry is missing or was changed"
+    if keyed_seen and not entry.key_id:
+        # Without the key anyone could append plain SHA-256 entries: only the oldest part of
+        # the log, written before the upgrade, may be unkeyed.
+        return "an unkeyed entry after the keyed chain began (forged or inserted)"
+    try:
+        digest = entry_digest(entry)
+    except UnknownAuditKey:
+        return f"signed with key id {entry.key_id!r}, which AUDIT_KEY does not list"
+    if not hmac.compare_digest(digest, entry.hash):
+        return "this entry was changed"
+    return ""
+
+
 def verify_chain_report(*, batch_size: int = 2000) -> ChainReport:
     """Walk the log in order and report the first broken link (altered, inserted or removed)."""
     prev: str | None = None
-    checked = 0
+    checked = unkeyed = 0
+    keyed_seen = False
     last_id = 0
     last_hash = ""
     while True:
         batch = list(AuditEntry.objects.filter(id__gt=last_id).order_by("id")[:batch_size])
         if not batch:
-            return ChainReport(checked=checked, head_id=last_id or None, head_hash=last_hash)
+            return ChainReport(
+                checked=checked, head_id=last_id or None, head_hash=last_hash, unkeyed=unkeyed
+            )
         for entry in batch:
             if prev is None:
                 # The first remaining entry: the genesis, or anchored by the last prune.
@@ -203,16 +248,14 @@ def verify_chain_report(*, batch_size: int = 2000) -> ChainReport:
                         checked=checked,
                         broken=entry,
                         reason="the log does not start at its beginning or at a recorded prune",
+                        unkeyed=unkeyed,
                     )
                 prev = entry.prev_hash
-            if entry.prev_hash != prev:
-                return ChainReport(
-                    checked=checked,
-                    broken=entry,
-                    reason="the previous entry is missing or was changed",
-                )
-            if entry_digest(entry) != entry.hash:
-                return ChainReport(checked=checked, broken=entry, reason="this entry was changed")
+            problem = _entry_problem(entry, prev=prev, keyed_seen=keyed_seen)
+            if problem:
+                return ChainReport(checked=checked, broken=entry, reason=problem, unkeyed=unkeyed)
+            keyed_seen = keyed_seen or bool(entry.key_id)
+            unkeyed += not entry.key_id
             prev = entry.hash
             checked += 1
             last_id = entry.id
@@ -240,8 +283,10 @@ def audit_prune(*, before: dt.datetime, by: Any = None, dry_run: bool = False) -
 
     Only a contiguous oldest part of the chain is removed. The prune itself is appended first,
     carrying the hash of the last removed entry as ``anchor``; ``verify_chain_report`` then
-    accepts a log that starts exactly there. On PostgreSQL the trigger lets the DELETE pass
-    only inside this transaction (``SET LOCAL ankommen.audit_prune``).
+    accepts a log that starts exactly there. On PostgreSQL the database function
+    ``ankommen_audit_prune`` deletes (migration 0006): it refuses a cut-off inside the log's
+    retention period and a role without EXECUTE on it, raised here as ``AuditPruneRefused``
+    (and nothing is written).
     """
     with transaction.atomic():
         _lock_chain()
@@ -268,14 +313,23 @@ def audit_prune(*, before: dt.datetime, by: Any = None, dry_run: bool = False) -
             },
         )
         if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL ankommen.audit_prune = 'on'")
-        AuditEntry.objects.filter(id__lte=last["id"])._raw_delete(doomed.db)
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL ankommen.audit_prune = 'off'")
+            removed = _database_prune(before=before, through_id=last["id"])
+        else:
+            removed = AuditEntry.objects.filter(id__lte=last["id"])._raw_delete(doomed.db)
+        if removed != count:  # an entry appeared or vanished under the lock: do nothing
+            raise AuditPruneRefused(f"expected to remove {count} entries, found {removed}")
     log.info("audit log: pruned %s entries written before %s", count, before.isoformat())
     return count
+
+
+def _database_prune(*, before: dt.datetime, through_id: int) -> int:
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT ankommen_audit_prune(%s, %s)", [before, through_id])
+            return int(cursor.fetchone()[0])
+    except DatabaseError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AuditPruneRefused(reason) from None
 
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")

@@ -5,7 +5,8 @@ key id, the key id in ASCII, the 12-byte nonce, then the ciphertext with its 16-
 ``len(id) | id | nonce | ciphertext+tag``. The associated data is ``app_label.model.field``,
 so a value copied into another column fails to decrypt. Keys come from the environment only
 (``FIELD_ENCRYPTION_KEYS``: ``id:base64`` entries, the first one active; ``BLIND_INDEX_KEY``),
-never from ``SECRET_KEY`` or the database.
+never from ``SECRET_KEY`` or the database. ``AUDIT_KEY`` (same ``id:base64`` form) keys the
+audit log's HMAC chain (``coordination/audit.py``).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def _decode_key(raw: str, variable: str) -> bytes:
     except (binascii.Error, ValueError) as exc:
         raise ImproperlyConfigured(f"{variable}: a key is not valid base64") from exc
     if len(key) != 32:
-        raise ImproperlyConfigured(f"{variable}: every key must be 32 bytes (AES-256)")
+        raise ImproperlyConfigured(f"{variable}: every key must be 32 bytes (256 bits)")
     return key
 
 
@@ -167,6 +168,52 @@ def _reset_keyring(*, setting: str, **kwargs: object) -> None:
     global _keyring
     if setting in {"FIELD_ENCRYPTION_KEYS", "BLIND_INDEX_KEY"}:
         _keyring = None
+
+
+@dataclass(frozen=True)
+class AuditKeys:
+    """The HMAC keys of the audit log's chain: new entries use ``active_id``; older ids stay
+    listed while entries signed with them remain in the log."""
+
+    active_id: str
+    keys: dict[str, bytes] = field(repr=False)
+
+
+def parse_audit_keys(raw: str) -> AuditKeys:
+    """``AUDIT_KEY``: ``id:base64`` entries separated by commas, the first one active."""
+    keys: dict[str, bytes] = {}
+    active = ""
+    for entry in raw.split(","):
+        if not entry.strip():
+            continue
+        key_id, sep, value = entry.strip().partition(":")
+        if not sep or not KEY_ID_RE.match(key_id):
+            raise ImproperlyConfigured("AUDIT_KEY: entries are 'id:base64key' separated by commas")
+        if key_id in keys:
+            raise ImproperlyConfigured(f"AUDIT_KEY: key id {key_id!r} appears twice")
+        keys[key_id] = _decode_key(value, "AUDIT_KEY")
+        active = active or key_id
+    if not keys:
+        raise ImproperlyConfigured("AUDIT_KEY is not set: the audit log cannot be written.")
+    return AuditKeys(active_id=active, keys=keys)
+
+
+_audit_keys: AuditKeys | None = None
+
+
+def get_audit_keys() -> AuditKeys:
+    """The audit keys for the current settings, parsed once."""
+    global _audit_keys
+    if _audit_keys is None:
+        _audit_keys = parse_audit_keys(getattr(settings, "AUDIT_KEY", ""))
+    return _audit_keys
+
+
+@receiver(setting_changed)
+def _reset_audit_keys(*, setting: str, **kwargs: object) -> None:
+    global _audit_keys
+    if setting == "AUDIT_KEY":
+        _audit_keys = None
 
 
 def generate_key() -> str:

@@ -13,6 +13,7 @@ def main() -> None:
     print(f"SECRET_KEY={secrets.token_urlsafe(50)}")
     print(f"FIELD_ENCRYPTION_KEYS=dev1:{generate_key()}")
     print(f"BLIND_INDEX_KEY={generate_key()}")
+    print(f"AUDIT_KEY=dev1:{generate_key()}")
 
 
 if __name__ == "__main__":

@@ -61,7 +61,8 @@ class AuditEntryQuerySet(models.QuerySet):
     """Refuses bulk changes: the log has no update or delete path in the app.
 
     The one exception, pruning entries past the log's own retention period, goes through
-    ``coordination.audit.audit_prune`` (which records the prune as an entry of its own).
+    ``coordination.audit.audit_prune`` (which records the prune as an entry of its own and
+    calls the database function ``ankommen_audit_prune``).
     """
 
     def update(self, **kwargs):  # type: ignore[no-untyped-def]
@@ -90,6 +91,9 @@ class AuditEntry(models.Model):
     detail = models.JSONField(_("detail"), default=dict, blank=True)
     prev_hash = models.CharField(max_length=64, blank=True)
     hash = models.CharField(max_length=64, blank=True)
+    # Id of the AUDIT_KEY entry whose HMAC is ``hash``; empty for entries written before the
+    # chain was keyed (plain SHA-256, verified as an "unkeyed prefix", docs/audit-log.md).
+    key_id = models.CharField(max_length=16, blank=True)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -170,6 +174,14 @@ class OfficeSettings(models.Model):
     otp_required_roles = models.JSONField(
         _("roles that must use a second factor"), default=list, blank=True
     )
+    dpo_email = models.EmailField(
+        _("data-protection officer's e-mail"),
+        blank=True,
+        help_text=_(
+            "Receives the audit log's head (entry number and check value) every night, so that "
+            "a later change to the log can be proven. No personal data is sent."
+        ),
+    )
 
     class Meta:
         verbose_name = _("office settings")
@@ -231,3 +243,52 @@ class District(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OutboxMessage(models.Model):
+    """One outgoing e-mail to one address, written in the transaction of the change that
+    causes it and sent by the worker (``coordination/outbox.py``, ``docs/outbox.md``)."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("queued")
+        SENDING = "sending", _("sending")
+        SENT = "sent", _("sent")
+        FAILED = "failed", _("failed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    kind = models.CharField(_("kind"), max_length=40, db_index=True)
+    to = models.CharField(_("recipient"), max_length=254)
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(_("text"))
+    # Generated once at creation: a resend after a crash carries the same Message-ID, so the
+    # recipient's mail program shows (or drops) it as the same message.
+    message_id = models.CharField(_("Message-ID"), max_length=255, unique=True)
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.QUEUED)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), default=timezone.now)
+    # When the flush last gave the row to the broker (the hand-over on commit is not
+    # recorded); it hands a due row over again only when this is missing or old.
+    handed_over_at = models.DateTimeField(_("handed to the worker at"), null=True, blank=True)
+    sending_since = models.DateTimeField(_("sending since"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    case_reference = models.CharField(_("case reference"), max_length=30, blank=True)
+    object_type = models.CharField(_("object type"), max_length=60, blank=True)
+    object_id = models.CharField(_("object id"), max_length=60, blank=True)
+
+    class Meta:
+        verbose_name = _("outgoing e-mail")
+        verbose_name_plural = _("outgoing e-mails")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The flush: queued rows that are due, and sending rows left behind by a crash.
+            models.Index(fields=["state", "next_attempt_at"], name="outbox_due"),
+            # The case page's list of e-mails.
+            models.Index(fields=["case_reference", "created_at"], name="outbox_case"),
+            models.Index(fields=["object_type", "object_id"], name="outbox_object"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.state}"

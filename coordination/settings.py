@@ -246,6 +246,14 @@ if not DEBUG and not (FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY):
         "FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY must be set in production "
         "(see README, 'Configuration'). `make run` writes development keys into .env."
     )
+# The audit log's HMAC chain (docs/audit-log.md): "id:base64key,..." like the field keys, the
+# first one active. Kept outside the database, so whoever can write the table cannot forge it.
+AUDIT_KEY = env.str("AUDIT_KEY", default="")
+if not DEBUG and not AUDIT_KEY:
+    raise ImproperlyConfigured(
+        "AUDIT_KEY must be set in production (see docs/audit-log.md). "
+        "`make run` writes a development key into .env."
+    )
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
@@ -278,6 +286,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "outbox-flush": {
+        # Mails the broker never got or lost, and those a stopped worker left "sending".
+        "task": "coordination.outbox_tasks.outbox_flush",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "sweep-referrals": {
         "task": "referrals.tasks.sweep_referrals",
         "schedule": SWEEP_MINUTES * 60.0,
@@ -297,6 +311,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "daily-retention": {
         "task": "cases.tasks.apply_retention",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "nightly-audit-head": {
+        # After the retention run (which prunes the log): the head sent out is the final one.
+        "task": "coordination.tasks.send_audit_head",
+        "schedule": crontab(hour=2, minute=45),
     },
 }
 

@@ -14,6 +14,7 @@ os.environ.setdefault(
     "t0:b2xkLXRlc3Qta2V5LW9sZC10ZXN0LWtleS1vbGQtdGU=",
 )
 os.environ.setdefault("BLIND_INDEX_KEY", "YmxpbmQtaW5kZXgta2V5LWJsaW5kLWluZGV4LWtleS0=")
+os.environ.setdefault("AUDIT_KEY", "a1:YXVkaXQta2V5LWF1ZGl0LWtleS1hdWRpdC1rZXktYXU=")
 os.environ.setdefault("ANKOMMEN_IGNORE_DOTENV", "1")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")

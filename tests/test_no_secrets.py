@@ -25,7 +25,8 @@ PATTERNS = {
 }
 # In configuration files: a secret variable with a real value (not empty, not a placeholder).
 CONFIG_SECRET = re.compile(
-    r"^\s*(SECRET_KEY|FIELD_ENCRYPTION_KEYS|BLIND_INDEX_KEY|EMAIL_HOST_PASSWORD|POSTGRES_PASSWORD)"
+    r"^\s*(SECRET_KEY|FIELD_ENCRYPTION_KEYS|BLIND_INDEX_KEY|AUDIT_KEY|EMAIL_HOST_PASSWORD"
+    r"|POSTGRES_PASSWORD|OWNER_DB_PASSWORD|APP_DB_PASSWORD)"
     r"[ \t]*[=:][ \t]*[\"']?(?P<value>[^\s\"'#]*)",
     re.MULTILINE,
 )

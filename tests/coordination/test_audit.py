@@ -1,5 +1,5 @@
-"""The audit log: append-only in the app and in PostgreSQL, hash-chained, prunable only in a
-recorded way, searchable by administrators."""
+"""The audit log: append-only in the app and in PostgreSQL, a keyed hash chain, prunable only
+in a recorded way and only past its retention period, searchable by administrators."""
 
 from __future__ import annotations
 
@@ -16,11 +16,13 @@ from django.utils import timezone
 
 from coordination.audit import (
     PRUNE_ACTION,
+    AuditPruneRefused,
     audit_cutoff,
     audit_log,
     audit_prune,
     client_ip,
     csv_cell,
+    entry_digest,
     verify_chain,
     verify_chain_report,
 )
@@ -134,6 +136,112 @@ def test_verify_command_reports_success_and_the_head(db, capsys) -> None:
     assert "audit log OK: 3 entries" in out and last.hash in out
 
 
+# --- the chain is keyed (AUDIT_KEY, outside the database) ------------------------------------
+
+OTHER_KEY = "b3RoZXIta2V5LW90aGVyLWtleS1vdGhlci1rZXktb3Q="
+
+
+def _rewrite(entry: AuditEntry, **changes: object) -> None:
+    """Rewrite a stored entry and recompute its hash as an attacker without AUDIT_KEY can:
+    ``key_id`` empty (plain SHA-256) or with a key of their own."""
+    for name, value in changes.items():
+        setattr(entry, name, value)
+    entry.hash = entry_digest(entry)
+    _tamper(
+        "UPDATE coordination_auditentry SET actor_name = %s, key_id = %s, hash = %s WHERE id = %s",
+        [entry.actor_name, entry.key_id, entry.hash, entry.id],
+    )
+
+
+def test_new_entries_carry_the_active_key_id_and_an_hmac(db) -> None:
+    entry = audit_log(actor=None, action="test.one")
+    assert entry.key_id == "a1" and len(entry.hash) == 64
+    entry.key_id = ""
+    assert entry_digest(entry) != entry.hash  # not the plain SHA-256 of the same content
+
+
+def test_a_rewritten_entry_with_a_recomputed_plain_hash_is_found(db) -> None:
+    entries = _entries(3)
+    _rewrite(entries[1], actor_name="mallory", key_id="")
+    report = verify_chain_report()
+    assert report.broken is not None and report.broken.id == entries[1].id
+    assert "unkeyed entry after the keyed chain began" in report.reason
+
+
+def test_a_rewritten_entry_signed_with_another_key_is_found(db, settings) -> None:
+    entries = _entries(3)
+    settings.AUDIT_KEY = f"a1:{OTHER_KEY}"  # the attacker's own key under the real id
+    _rewrite(entries[1], actor_name="mallory")
+    settings.AUDIT_KEY = "a1:YXVkaXQta2V5LWF1ZGl0LWtleS1hdWRpdC1rZXktYXU="
+    report = verify_chain_report()
+    assert report.broken is not None and report.broken.id == entries[1].id
+    assert report.reason == "this entry was changed"
+
+
+def test_entries_written_before_the_chain_was_keyed_verify_as_an_unkeyed_prefix(db, capsys) -> None:
+    old = _entries(2)
+    prev = ""
+    for entry in old:  # as an installation before the upgrade wrote them
+        entry.prev_hash = prev
+        _rewrite(entry, key_id="")
+        _tamper("UPDATE coordination_auditentry SET prev_hash = %s WHERE id = %s", [prev, entry.id])
+        prev = entry.hash
+    new = audit_log(actor=None, action="test.after-upgrade")
+    assert new.prev_hash == old[-1].hash and new.key_id == "a1"
+    report = verify_chain_report()
+    assert report.ok and report.checked == 3 and report.unkeyed == 2
+    call_command("verify_audit_log")
+    out = capsys.readouterr().out
+    assert "the oldest 2 entries were written before the chain was keyed" in out
+    # The keyed entry seals the prefix: rewriting an old entry now breaks the chain.
+    _rewrite(old[0], actor_name="mallory", key_id="")
+    assert verify_chain_report().broken is not None
+
+
+def test_a_rotated_audit_key_keeps_old_entries_verifiable(db, settings) -> None:
+    old = audit_log(actor=None, action="test.old-key")
+    settings.AUDIT_KEY = f"a2:{OTHER_KEY},a1:YXVkaXQta2V5LWF1ZGl0LWtleS1hdWRpdC1rZXktYXU="
+    new = audit_log(actor=None, action="test.new-key")
+    assert (old.key_id, new.key_id) == ("a1", "a2")
+    assert verify_chain_report().ok
+    settings.AUDIT_KEY = f"a2:{OTHER_KEY}"  # a1 dropped while its entries remain
+    report = verify_chain_report()
+    assert report.broken is not None and report.broken.id == old.id
+    assert "'a1', which AUDIT_KEY does not list" in report.reason
+
+
+# --- the head received by the data-protection officer ----------------------------------------
+
+
+def test_verify_with_the_expected_head_passes_while_the_log_grows(db, capsys) -> None:
+    head = _entries(3)[-1]
+    _entries(2)
+    call_command("verify_audit_log", expect_head=f"{head.id}:{head.hash}")
+    assert f"matches the expected head #{head.id}" in capsys.readouterr().out
+
+
+def test_verify_with_the_expected_head_finds_the_newest_entries_cut_off(db) -> None:
+    entries = _entries(4)
+    _tamper("DELETE FROM coordination_auditentry WHERE id >= %s", [entries[2].id])
+    assert verify_chain_report().ok  # the rest is still a sound chain: only the head shows it
+    with pytest.raises(CommandError, match="newest entries were removed") as exc:
+        call_command("verify_audit_log", expect_head=f"{entries[3].id}:{entries[3].hash}")
+    assert exc.value.returncode == 1
+
+
+def test_verify_with_the_expected_head_finds_a_rewritten_log(db) -> None:
+    head = _entries(2)[-1]
+    with pytest.raises(CommandError, match="another hash"):
+        call_command("verify_audit_log", expect_head=f"{head.id}:{'0' * 64}")
+
+
+@pytest.mark.parametrize("value", ["12", "x:abc", f"1:{'g' * 64}", f"²:{'0' * 64}"])
+def test_verify_refuses_a_malformed_expected_head(db, value) -> None:
+    with pytest.raises(CommandError, match="--expect-head") as exc:
+        call_command("verify_audit_log", expect_head=value)
+    assert exc.value.returncode == 2
+
+
 # --- the log's own retention ---------------------------------------------------------------
 
 
@@ -201,6 +309,41 @@ def test_postgres_trigger_refuses_raw_update_and_delete(db) -> None:
 
 
 @pytest.mark.postgres
+def test_prune_with_a_cutoff_inside_the_retention_period_is_refused_and_writes_nothing(db) -> None:
+    _entries(2)
+    with pytest.raises(AuditPruneRefused, match="within the 36 months"):
+        audit_prune(before=timezone.now())
+    assert AuditEntry.objects.count() == 2  # neither deleted nor a prune entry
+
+
+@pytest.mark.postgres
+def test_postgres_trigger_refuses_truncate_even_for_the_owner(db) -> None:
+    _entries(1)
+    with (
+        pytest.raises(DatabaseError, match=r"append-only \(TRUNCATE refused\)"),
+        transaction.atomic(),
+    ):
+        _raw("TRUNCATE coordination_auditentry", [])
+    assert AuditEntry.objects.count() == 1
+
+
+@pytest.mark.postgres
+def test_postgres_the_old_prune_setting_opens_nothing_for_a_role_that_is_not_the_owner(
+    db,
+) -> None:
+    """Before: any role could ``SET LOCAL ankommen.audit_prune = 'on'`` and delete."""
+    entry = audit_log(actor=None, action="test.one")
+    role = "ankommen_test_intruder"
+    _raw(f"CREATE ROLE {role}", [])
+    _raw(f"GRANT SELECT, DELETE ON coordination_auditentry TO {role}", [])  # even with DELETE
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _raw(f"SET LOCAL ROLE {role}", [])
+        _raw("SET LOCAL ankommen.audit_prune = 'on'", [])
+        _raw("DELETE FROM coordination_auditentry WHERE id = %s", [entry.id])
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.postgres
 def test_postgres_trigger_lets_only_the_recorded_prune_through(db) -> None:
     with time_machine.travel(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), tick=False):
         old = _entries(2)
@@ -208,9 +351,21 @@ def test_postgres_trigger_lets_only_the_recorded_prune_through(db) -> None:
     assert audit_prune(before=dt.datetime(2021, 1, 1, tzinfo=dt.UTC)) == 2
     assert not AuditEntry.objects.filter(id__in=[e.id for e in old]).exists()
     assert verify_chain_report().ok
-    # The switch is transaction-local: a later raw delete is refused again.
+    # The switch is the function's and transaction-local: a later raw delete is refused.
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         _raw("DELETE FROM coordination_auditentry", [])
+
+
+@pytest.mark.postgres
+def test_postgres_prune_function_refuses_a_prune_that_is_not_recorded(db) -> None:
+    with time_machine.travel(dt.datetime(2020, 1, 1, tzinfo=dt.UTC), tick=False):
+        old = _entries(2)
+    with pytest.raises(DatabaseError, match="no recorded prune"), transaction.atomic():
+        _raw(
+            "SELECT ankommen_audit_prune(%s, %s)",
+            [dt.datetime(2021, 1, 1, tzinfo=dt.UTC), old[1].id],
+        )
+    assert AuditEntry.objects.count() == 2
 
 
 # --- who, when, where ----------------------------------------------------------------------

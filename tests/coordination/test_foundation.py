@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _import_settings(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SECRET_KEY", "DEBUG",
-             "FIELD_ENCRYPTION", "BLIND_INDEX", "DJANGO_SETTINGS"))}  # fmt: skip
+             "FIELD_ENCRYPTION", "BLIND_INDEX", "AUDIT_KEY", "DJANGO_SETTINGS"))}  # fmt: skip
     clean.update({"ANKOMMEN_IGNORE_DOTENV": "1", **env})
     return subprocess.run(
         [sys.executable, "-c", "import coordination.settings"],
@@ -56,6 +56,15 @@ def test_production_settings_refuse_to_start_without_encryption_keys() -> None:
     result = _import_settings({"DEBUG": "0", "SECRET_KEY": "x" * 60})
     assert result.returncode != 0
     assert "FIELD_ENCRYPTION_KEYS and BLIND_INDEX_KEY must be set" in result.stderr
+
+
+def test_production_settings_refuse_to_start_without_the_audit_key() -> None:
+    keys = {"FIELD_ENCRYPTION_KEYS": "p1:" + "A" * 43 + "=", "BLIND_INDEX_KEY": "B" * 43 + "="}
+    result = _import_settings({"DEBUG": "0", "SECRET_KEY": "x" * 60, **keys})
+    assert result.returncode != 0
+    assert "AUDIT_KEY must be set in production" in result.stderr
+    assert _import_settings({"DEBUG": "0", "SECRET_KEY": "x" * 60, **keys,
+                             "AUDIT_KEY": "p1:" + "C" * 43 + "="}).returncode == 0  # fmt: skip
 
 
 def test_deploy_check_is_clean_under_production_settings() -> None:
