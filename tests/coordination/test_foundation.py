@@ -1,4 +1,4 @@
-"""The foundation: settings safety, health check, demo data, compose file, Celery."""
+"""The foundation: settings safety, demo data, compose file, Celery (health: test_health.py)."""
 
 from __future__ import annotations
 
@@ -72,34 +72,6 @@ def test_deploy_check_is_clean_under_production_settings() -> None:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
-
-
-def test_healthz_reports_a_broker_that_is_down_as_503(client, db, settings, monkeypatch) -> None:
-    from coordination import health
-
-    monkeypatch.setattr(health, "broker_ok", lambda timeout=2.0: False)
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}
-
-
-def test_healthz_is_200_when_database_and_broker_answer(client, db, monkeypatch) -> None:
-    from coordination import health
-
-    monkeypatch.setattr(health, "broker_ok", lambda timeout=2.0: True)
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 200
-    assert response.json()["database"] == "ok"
-
-
-def test_healthz_with_unreachable_redis_broker_is_503(client, db, monkeypatch) -> None:
-    from coordination import health
-
-    # A real connection attempt to a Redis port where nothing listens.
-    monkeypatch.setattr(health, "broker_url", lambda: "redis://127.0.0.1:1/0")
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 503
-    assert response.json()["broker"] == "down"
 
 
 def test_seed_demo_twice_gives_the_same_data(db, settings) -> None:
