@@ -128,6 +128,19 @@ def test_compose_file_names_all_services_and_their_settings() -> None:
     assert not (ROOT / ".env.production").exists(), "secrets must not be committed"
 
 
+def test_compose_keeps_cache_and_broker_on_separate_redis_servers() -> None:
+    """The broker must never lose a message to the cache's eviction, nor wait on the cache."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    env = services["web"]["environment"]
+    broker, cache = env["CELERY_BROKER_URL"], env["CACHE_URL"]
+    assert broker.split("/")[2] != cache.split("/")[2], "different servers"
+    assert "noeviction" in services["redis"]["command"]
+    assert "allkeys-lru" in services["cache"]["command"]
+    for name in ("web", "worker", "beat"):
+        assert "cache" not in services[name].get("depends_on", {}), "the cache is optional"
+        assert services[name]["environment"]["CACHE_URL"] == cache
+
+
 def test_login_page_renders_in_german(client, db) -> None:
     response = client.get(reverse("login"))
     assert response.status_code == 200
