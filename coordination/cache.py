@@ -43,13 +43,13 @@ class FailSoftRedisCache(RedisCache):
 
     # Per server list, the monotonic time until which Redis is skipped. Shared by every
     # thread of the process (Django builds one cache object per thread).
-    _down_until: ClassVar[dict[tuple[str, ...], float]] = {}
+    _down_until: ClassVar[dict[str, float]] = {}
 
     def __init__(self, server: str | list[str], params: dict[str, Any]) -> None:
         options = dict(params.get("OPTIONS") or {})
         self.retry_after = float(options.pop("retry_after", 10))
         super().__init__(server, {**params, "OPTIONS": options})
-        self._breaker_key = tuple(self._servers)
+        self._breaker_key = str(server)
 
     # --- the breaker -------------------------------------------------------------------------
 
@@ -141,8 +141,8 @@ class FailSoftRedisCache(RedisCache):
         keys = list(keys)
         self._soft(None, partial(super().delete_many, keys, version))
 
-    def clear(self) -> bool:
-        return self._soft(False, partial(super().clear))
+    def clear(self) -> None:
+        self._soft(None, partial(super().clear))
 
     # --- the health check ------------------------------------------------------------------
 

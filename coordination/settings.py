@@ -8,6 +8,7 @@ off the module refuses to load without a secret key and encryption keys.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -322,7 +323,7 @@ LOGGING = {
 }
 
 # --- Cache: an optimisation, never a dependency (docs/adr/0005-cache-is-optional.md) -------
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "ankommen",
