@@ -1,4 +1,5 @@
-"""Request-wide context: the user's language, and the client address for the audit log."""
+"""Request-wide concerns: the health answer, the user's language, the audit context, the second
+factor, admin access logging and private responses."""
 
 from __future__ import annotations
 
@@ -17,6 +18,27 @@ from coordination.audit import (
     set_request_ip,
     set_request_user,
 )
+
+HEALTHZ_PATH = "/healthz"
+
+
+class HealthCheckMiddleware:
+    """Answer ``GET /healthz`` first, before the host check and the HTTPS redirect.
+
+    Docker's health check asks ``http://127.0.0.1:8000/healthz`` inside the container: that
+    is neither an allowed host nor HTTPS, so Django would answer 400 or 301 instead of the
+    health. The answer names component states only (no host, no data) and reads no session.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path_info == HEALTHZ_PATH and request.method == "GET":
+            from coordination.views import healthz
+
+            return healthz(request)
+        return self.get_response(request)
 
 
 class UserLanguageMiddleware:

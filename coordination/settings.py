@@ -8,6 +8,7 @@ off the module refuses to load without a secret key and encryption keys.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import environ
 from celery.schedules import crontab
@@ -59,6 +60,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "coordination.middleware.HealthCheckMiddleware",  # before the host check: docker asks
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -107,6 +109,16 @@ DATABASES = {
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
+# A kept connection that the server closed meanwhile (restart, failover, idle timeout, an
+# operator's pg_terminate_backend) is noticed before a request uses it, and replaced: the
+# request does not fail. Costs one trivial query when a request first uses the connection.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer fails a request after seconds, not after the
+    # operating system's TCP timeout (minutes), which would hold every gunicorn worker.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
@@ -329,7 +341,8 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
-CACHES = {
+# --- Cache: an optimisation, never a dependency (docs/adr/0005-cache-is-optional.md) -------
+CACHES: dict[str, dict[str, Any]] = {
     "default": {
         "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
         "LOCATION": "ankommen",
@@ -337,6 +350,15 @@ CACHES = {
 }
 if env.str("CACHE_URL", default=""):
     CACHES["default"] = env.cache_url("CACHE_URL")
+    if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
+        # Redis down or hung: misses instead of errors, after a short wait, and then no
+        # wait at all for retry_after seconds (coordination/cache.py). The URL's query
+        # string overrides these (redis://host:6379/2?socket_timeout=2).
+        CACHES["default"]["BACKEND"] = "coordination.cache.FailSoftRedisCache"
+        _cache_options = CACHES["default"].setdefault("OPTIONS", {})
+        _cache_options.setdefault("socket_connect_timeout", 0.5)
+        _cache_options.setdefault("socket_timeout", 1.0)
+        _cache_options.setdefault("retry_after", 10)
 
 # --- Product settings (defaults; an administrator overrides them in OfficeSettings) ----
 CASE_REFERENCE_PREFIX = env.str("CASE_REFERENCE_PREFIX", default="NZ")

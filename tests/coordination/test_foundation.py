@@ -1,4 +1,4 @@
-"""The foundation: settings safety, health check, demo data, compose file, Celery."""
+"""The foundation: settings safety, demo data, compose file, Celery (health: test_health.py)."""
 
 from __future__ import annotations
 
@@ -83,34 +83,6 @@ def test_deploy_check_is_clean_under_production_settings() -> None:
     assert "no issues" in result.stdout
 
 
-def test_healthz_reports_a_broker_that_is_down_as_503(client, db, settings, monkeypatch) -> None:
-    from coordination import health
-
-    monkeypatch.setattr(health, "broker_ok", lambda timeout=2.0: False)
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 503
-    assert response.json() == {"status": "degraded", "database": "ok", "broker": "down"}
-
-
-def test_healthz_is_200_when_database_and_broker_answer(client, db, monkeypatch) -> None:
-    from coordination import health
-
-    monkeypatch.setattr(health, "broker_ok", lambda timeout=2.0: True)
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 200
-    assert response.json()["database"] == "ok"
-
-
-def test_healthz_with_unreachable_redis_broker_is_503(client, db, monkeypatch) -> None:
-    from coordination import health
-
-    # A real connection attempt to a Redis port where nothing listens.
-    monkeypatch.setattr(health, "broker_url", lambda: "redis://127.0.0.1:1/0")
-    response = client.get(reverse("healthz"))
-    assert response.status_code == 503
-    assert response.json()["broker"] == "down"
-
-
 def test_seed_demo_twice_gives_the_same_data(db, settings) -> None:
     settings.DEBUG = True
     call_command("seed_demo")
@@ -163,6 +135,19 @@ def test_compose_file_names_all_services_and_their_settings() -> None:
     for name in ("db", "redis", "web"):
         assert "healthcheck" in services[name], name
     assert not (ROOT / ".env.production").exists(), "secrets must not be committed"
+
+
+def test_compose_keeps_cache_and_broker_on_separate_redis_servers() -> None:
+    """The broker must never lose a message to the cache's eviction, nor wait on the cache."""
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    env = services["web"]["environment"]
+    broker, cache = env["CELERY_BROKER_URL"], env["CACHE_URL"]
+    assert broker.split("/")[2] != cache.split("/")[2], "different servers"
+    assert "noeviction" in services["redis"]["command"]
+    assert "allkeys-lru" in services["cache"]["command"]
+    for name in ("web", "worker", "beat"):
+        assert "cache" not in services[name].get("depends_on", {}), "the cache is optional"
+        assert services[name]["environment"]["CACHE_URL"] == cache
 
 
 def test_login_page_renders_in_german(client, db) -> None:
