@@ -129,7 +129,9 @@ def test_compose_file_names_all_services_and_their_settings() -> None:
         assert env["DATABASE_URL"].startswith("postgres://")
         assert env["CELERY_BROKER_URL"].startswith("redis://")
     assert "gunicorn" in " ".join(services["web"]["command"])
-    assert "migrate" in " ".join(services["web"]["command"])
+    # Migrations run once, in the one-off `migrate` service, never in every web start.
+    assert "migrate" not in " ".join(services["web"]["command"])
+    assert "migrate" in " ".join(services["migrate"]["command"])
     assert "beat" in " ".join(services["beat"]["command"])
     assert services["beat"].get("deploy", {}).get("replicas", 1) == 1
     for name in ("db", "redis", "web"):
