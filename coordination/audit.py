@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from coordination.models import AuditEntry
+from coordination.spreadsheet import defuse
 
 log = logging.getLogger(__name__)
 
@@ -278,7 +279,6 @@ def audit_prune(*, before: dt.datetime, by: Any = None, dry_run: bool = False) -
     return count
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(value: Any) -> str:
@@ -292,6 +292,4 @@ def csv_cell(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    if text.startswith(_FORMULA_START):
-        text = "'" + text
-    return text
+    return defuse(text)

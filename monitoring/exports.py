@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
+from coordination.spreadsheet import defuse
 from monitoring.cache import PAGE_SECONDS
 from monitoring.dimensions import FigureFilters
 from monitoring.pages import figures_header, page_for
@@ -61,13 +62,19 @@ def page_rows(page: FiguresPage) -> list[list[Any]]:
     return rows
 
 
+def _text(item: Any) -> str:
+    """A cell's text as written to a file: a name such as "=HYPERLINK(...)" (an institution,
+    a district) is defused, never written as a live formula."""
+    return defuse(item.text if isinstance(item, Cell) else str(item))
+
+
 def page_csv(page: FiguresPage) -> str:
     """CSV (semicolon-separated, as German spreadsheets expect) of exactly what the page shows;
-    hidden cells are the symbol."""
+    hidden cells are the symbol, text that looks like a formula is defused."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     for row in page_rows(page):
-        writer.writerow([c.text if isinstance(c, Cell) else c for c in row])
+        writer.writerow([_text(c) for c in row])
     return out.getvalue()
 
 
@@ -85,10 +92,10 @@ def page_xlsx(page: FiguresPage) -> bytes:
     for r, row in enumerate(page_rows(page), start=1):
         texts = tuple(c.text if isinstance(c, Cell) else c for c in row)
         for c, item in enumerate(row, start=1):
-            if isinstance(item, Cell):
-                value: Any = item.value if item.value is not None else item.text
+            if isinstance(item, Cell) and item.value is not None:
+                value: Any = item.value  # a number: never a formula
             else:
-                value = item
+                value = _text(item)
             cell = sheet.cell(row=r, column=c, value=value)
             if (len(row) == 1 and item in captions) or texts in headers or r == 1:
                 cell.font = bold
