@@ -279,8 +279,6 @@ def audit_prune(*, before: dt.datetime, by: Any = None, dry_run: bool = False) -
     return count
 
 
-
-
 def csv_cell(value: Any) -> str:
     """One value for a CSV export that a spreadsheet opens: lists and dicts as JSON, and a
     leading formula character defused with an apostrophe (CSV injection)."""

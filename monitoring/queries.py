@@ -287,7 +287,7 @@ def waiting_at_month_ends(window: Window, district: DistrictOf, current_stock: C
     current month is today's count (``current_stock`` from ``waiting_today``)."""
     past = window.months[:-1]
     ends = {f"m{i}": window.month_end(m) for i, m in enumerate(past)}
-    rows = (
+    rows: Any = (
         counted_cases()
         .filter(
             waiting_since__lte=window.month_end(past[-1]),

@@ -1,4 +1,4 @@
-"""The figures pages, under /figures/ (URL names kept: ``figures``, ``figures_export``, ``figures_print``)."""
+"""The figures pages under /figures/ (URL names: figures, figures_export, figures_print)."""
 
 from django.urls import path
 

@@ -20,7 +20,7 @@ from operator import getitem
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
-    from monitoring.disclosure.cube import Cube, Dimension
+    from monitoring.disclosure.cube import Dimension
 
 Node = Hashable
 Cell = tuple[int, ...]  # internal: one node position per dimension
@@ -87,7 +87,7 @@ class _Faces:
 
     def __init__(
         self,
-        cube: Cube,
+        cube: BoxSearch,
         cell: Cell,
         forced: bool,
         positions: Sequence[Sequence[tuple[int, ...]]],

@@ -16,10 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
-from monitoring import exports, pages
-from monitoring.dimensions import PERIODS, TARGETS, FigureFilters
 from coordination.forms import database_ids
 from coordination.models import District
+from monitoring import exports, pages
+from monitoring.dimensions import PERIODS, TARGETS, FigureFilters
 
 
 class Command(BaseCommand):
