@@ -51,7 +51,8 @@ test: $(STAMP) messages
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy coordination cases referrals
+	$(VENV)/bin/mypy coordination cases referrals monitoring demo
+	$(VENV)/bin/lint-imports
 	$(PY) scripts/pip_audit.py
 
 bench: $(STAMP)

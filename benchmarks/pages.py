@@ -142,12 +142,13 @@ def new_figures() -> None:
     set, untimed; ``figures_job`` times that."""
     from django.utils import timezone
 
-    from coordination import summaries
+    from monitoring import cache as figure_cache
+    from monitoring import computation, dimensions, pages
 
-    data_key = summaries.figures_header(summaries.FigureFilters()).data_key
+    data_key = pages.figures_header(dimensions.FigureFilters()).data_key
     if not cache.has_key(data_key):
-        summaries.figure_data()
-    cache.set(f"{data_key}:stamp", timezone.now(), summaries.KEEP_SECONDS)
+        computation.figure_data()
+    cache.set(f"{data_key}:stamp", timezone.now(), figure_cache.KEEP_SECONDS)
 
 
 def figures_job(
@@ -157,8 +158,8 @@ def figures_job(
     """Seconds of the worker's ``refresh_figures`` (disclosure control over every district,
     then the first page of every period in both languages) at each size, from an empty
     cache; no request waits for it."""
-    from coordination import summaries
     from coordination.models import District
+    from monitoring import computation, refresh
 
     original_cache = caches["default"]
     found: dict[int, dict[str, Any]] = {}
@@ -170,11 +171,11 @@ def figures_job(
             for _ in range(runs):
                 cache.clear()
                 started = time.perf_counter()
-                summaries.figure_data(refresh=True)
+                computation.figure_data(refresh=True)
                 data_s.append(time.perf_counter() - started)
                 cache.clear()
                 started = time.perf_counter()
-                built = summaries.refresh_figures()
+                built = refresh.refresh_figures()
                 total_s.append(time.perf_counter() - started)
             found[size] = {
                 "runs": runs,

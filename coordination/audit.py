@@ -33,6 +33,7 @@ from django.utils import timezone
 
 from coordination.crypto import get_audit_keys
 from coordination.models import AuditEntry
+from coordination.spreadsheet import defuse
 
 log = logging.getLogger(__name__)
 
@@ -332,9 +333,6 @@ def _database_prune(*, before: dt.datetime, through_id: int) -> int:
         raise AuditPruneRefused(reason) from None
 
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def csv_cell(value: Any) -> str:
     """One value for a CSV export that a spreadsheet opens: lists and dicts as JSON, and a
     leading formula character defused with an apostrophe (CSV injection)."""
@@ -346,6 +344,4 @@ def csv_cell(value: Any) -> str:
         text = value.isoformat()
     else:
         text = str(value)
-    if text.startswith(_FORMULA_START):
-        text = "'" + text
-    return text
+    return defuse(text)

@@ -57,6 +57,8 @@ INSTALLED_APPS = [
     "coordination",
     "cases",
     "referrals",
+    "monitoring",
+    "demo",
 ]
 
 MIDDLEWARE = [
@@ -316,7 +318,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     "warm-figures": {
         # Sooner than the figures go stale (5 minutes): recomputed before a page asks.
-        "task": "coordination.tasks.warm_figures",
+        "task": "monitoring.tasks.warm_figures",
         "schedule": 240.0,
         "options": {"expires": 230},
     },

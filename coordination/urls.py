@@ -16,7 +16,7 @@ urlpatterns = [
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("cases/", include("cases.urls")),
     path("referrals/", include("referrals.urls")),
-    path("figures/", include("coordination.figures_urls")),
+    path("figures/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -16,9 +16,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import translation
 
-from coordination import summaries
 from coordination.forms import database_ids
 from coordination.models import District
+from monitoring import exports, pages
+from monitoring.dimensions import PERIODS, TARGETS, FigureFilters
 
 
 class Command(BaseCommand):
@@ -31,12 +32,12 @@ class Command(BaseCommand):
         parser.add_argument("--format", choices=["csv", "xlsx"], default="csv")
         parser.add_argument("--output", help="file to write (required for xlsx)")
         parser.add_argument(
-            "--period", choices=list(summaries.PERIODS), default="12", help="last 12, 6 or 3 months"
+            "--period", choices=list(PERIODS), default="12", help="last 12, 6 or 3 months"
         )
         parser.add_argument("--district", default="", help="district name or id (default: all)")
         parser.add_argument(
             "--target",
-            choices=["", *summaries.TARGETS],
+            choices=["", *TARGETS],
             default="",
             help="target type (default: all)",
         )
@@ -50,15 +51,15 @@ class Command(BaseCommand):
         fmt, output = options["format"], options["output"]
         if fmt == "xlsx" and not output:
             raise CommandError("--format xlsx needs --output FILE")
-        filters = summaries.FigureFilters(
+        filters = FigureFilters(
             period=options["period"],
             district=self._district(options["district"]),
             target=options["target"],
         )
         with translation.override(options["language"]):
-            header = summaries.figures_header(filters)
-            body = summaries.export(header.filters, fmt)
-        summaries.log_export(actor=None, fmt=fmt, filters=header.filters, via="command")
+            header = pages.figures_header(filters)
+            body = exports.export(header.filters, fmt)
+        exports.log_export(actor=None, fmt=fmt, filters=header.filters, via="command")
         if output:
             path = Path(output)
             if isinstance(body, bytes):

@@ -14,8 +14,8 @@ from django.urls import reverse
 from openpyxl import load_workbook
 
 from coordination.models import AuditEntry
-from tests.coordination.test_summaries import NOW, ready, world  # noqa: F401 - fixture
 from tests.factories import UserFactory
+from tests.monitoring.test_summaries import NOW, ready, world  # noqa: F401 - fixture
 
 URLS = ["figures", "figures_export", "figures_print"]
 
@@ -282,7 +282,7 @@ def test_a_state_with_many_districts_is_shown_a_page_of_districts_at_a_time(  # 
 ) -> None:
     """Hundreds of districts make no readable page: 25 at a time, alphabetically, the totals
     for all of them; the CSV and the print view hold every district."""
-    from coordination import summaries
+    from monitoring import tables
     from tests.factories import DistrictFactory, InstitutionFactory, PlacesFactory
 
     for i in range(1, 30):  # with Nord and Süd: 31 districts, two pages
@@ -323,4 +323,4 @@ def test_a_state_with_many_districts_is_shown_a_page_of_districts_at_a_time(  # 
     # One district chosen: no paging.
     one = client.get(reverse("figures"), {"district": figures_data["north"].pk})
     assert one.context["header"].district_page is None
-    assert summaries.DISTRICTS_PER_PAGE == 25
+    assert tables.DISTRICTS_PER_PAGE == 25

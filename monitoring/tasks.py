@@ -1,11 +1,19 @@
-"""Celery tasks of the project level: computing the management figures off the request path."""
+"""Celery tasks of the figures: computing them off the request path.
+
+Thin: they take the computation lock's token (or take the lock) and call
+``monitoring.refresh``; the page queues ``compute_figures`` by its name, so this module is
+the only one that imports the other way round.
+"""
 
 from __future__ import annotations
 
 from celery import shared_task
 
+from monitoring import cache as figure_cache
+from monitoring import refresh
 
-@shared_task(name="coordination.tasks.compute_figures", acks_late=True, ignore_result=True)
+
+@shared_task(name="monitoring.tasks.compute_figures", acks_late=True, ignore_result=True)
 def compute_figures(token: str) -> int:
     """Compute the figures now, queued by a page that found them missing or stale and took
     the lock (``token``), released here. Returns the number of pages built."""
@@ -13,28 +21,24 @@ def compute_figures(token: str) -> int:
 
 
 def _refresh(token: str) -> int:
-    from coordination import summaries
-
     try:
-        built = summaries.refresh_figures()
+        built = refresh.refresh_figures()
     except BaseException:
-        summaries.release_computation(token, failed=True)
+        figure_cache.release_computation(token, failed=True)
         raise
-    summaries.release_computation(token)
+    figure_cache.release_computation(token)
     return built
 
 
-@shared_task(name="coordination.tasks.warm_figures", acks_late=True, ignore_result=True)
+@shared_task(name="monitoring.tasks.warm_figures", acks_late=True, ignore_result=True)
 def warm_figures() -> int:
     """Recompute the figures and the first page of every period in both languages (beat,
     more often than they go stale), so nobody waits for the disclosure control, which takes
     seconds at state scale. Skipped while another computation runs, and without a shared
     cache (``CACHE_URL``). Returns the number of pages built."""
-    from coordination import summaries
-
-    if not summaries.cache_is_shared():
+    if not figure_cache.cache_is_shared():
         return 0  # its own cache: no web process would ever read what it computes
-    token = summaries.claim_computation()
+    token = figure_cache.claim_computation()
     if token is None:
         return 0
     return _refresh(token)

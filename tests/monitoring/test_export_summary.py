@@ -10,9 +10,9 @@ from django.core.management import CommandError, call_command
 from django.utils import translation
 from openpyxl import load_workbook
 
-from coordination import summaries
 from coordination.models import AuditEntry
-from tests.coordination.test_summaries import NOW, ready, world  # noqa: F401 - fixture
+from monitoring import dimensions, exports, pages
+from tests.monitoring.test_summaries import NOW, ready, world  # noqa: F401 - fixture
 
 
 @pytest.fixture
@@ -30,20 +30,20 @@ def run(*args: str) -> str:
     return out.getvalue()
 
 
-def csv_for(filters: summaries.FigureFilters, language: str = "de") -> str:
+def csv_for(filters: dimensions.FigureFilters, language: str = "de") -> str:
     with time_machine.travel(NOW, tick=False), translation.override(language):
-        return summaries.page_csv(summaries.figures_page(filters))
+        return exports.page_csv(pages.figures_page(filters))
 
 
 def test_csv_to_standard_output_is_the_page(data) -> None:  # type: ignore[no-untyped-def]
     printed = run("--format", "csv")
-    assert printed == csv_for(summaries.FigureFilters())
+    assert printed == csv_for(dimensions.FigureFilters())
     assert "•" in printed and "Nord;" in printed
 
 
 def test_filters_and_language_as_on_the_page(data) -> None:  # type: ignore[no-untyped-def]
     printed = run("--period", "3", "--district", "süd", "--target", "school", "--language", "en")
-    filters = summaries.FigureFilters(period="3", district=data["south"].pk, target="school")
+    filters = dimensions.FigureFilters(period="3", district=data["south"].pk, target="school")
     assert printed == csv_for(filters, "en")
     assert "Places and demand by district: School" in printed
 
@@ -64,7 +64,7 @@ def test_csv_to_a_file_opens_in_spreadsheets(data, tmp_path) -> None:  # type: i
     run("--output", str(target))
     raw = target.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf"), "UTF-8 with a byte-order mark"
-    assert raw.decode("utf-8-sig") == csv_for(summaries.FigureFilters())
+    assert raw.decode("utf-8-sig") == csv_for(dimensions.FigureFilters())
 
 
 def test_every_run_is_audit_logged(data) -> None:  # type: ignore[no-untyped-def]

@@ -14,9 +14,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
 from cases.services import case_transition
-from coordination import crypto, summaries
-from coordination.disclosure import SYMBOL, TOTAL
+from coordination import crypto
 from coordination.models import OfficeSettings
+from monitoring import computation, dimensions, durations, exports, pages, queries, tables
+from monitoring.disclosure import SYMBOL, TOTAL
 from referrals.services import (
     referral_accept,
     referral_create,
@@ -34,28 +35,28 @@ from tests.factories import (
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = dt.datetime(2026, 3, 18, 10, 0, tzinfo=BERLIN)  # a Wednesday; window April 2025 - March
-ALL = summaries.FigureFilters()
-NA = summaries.NOT_APPLICABLE
-NS = summaries.NOT_SHOWN
+ALL = dimensions.FigureFilters()
+NA = dimensions.NOT_APPLICABLE
+NS = dimensions.NOT_SHOWN
 
 
 def at(day: dt.date, hour: int = 10) -> time_machine.travel:
     return time_machine.travel(dt.datetime.combine(day, dt.time(hour), tzinfo=BERLIN), tick=False)
 
 
-def table(page: summaries.FiguresPage, key: str) -> summaries.Table:
+def table(page: tables.FiguresPage, key: str) -> tables.Table:
     return next(t for t in page.tables if t.key == key)
 
 
-def row(page: summaries.FiguresPage, key: str, header: str) -> list[str]:
+def row(page: tables.FiguresPage, key: str, header: str) -> list[str]:
     found = [r for r in table(page, key).rows if r.header == header]
     assert found, f"no row {header!r} in {key}: {[r.header for r in table(page, key).rows]}"
     return [c.text for c in found[0].cells]
 
 
-def figures(filters: summaries.FigureFilters = ALL) -> summaries.FiguresPage:
+def figures(filters: dimensions.FigureFilters = ALL) -> tables.FiguresPage:
     with time_machine.travel(NOW, tick=False), translation.override("en"):
-        return summaries.figures_page(filters)
+        return pages.figures_page(filters)
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ def test_free_places_are_institution_figures_and_shown_in_full(world) -> None:  
     page = figures()
     assert row(page, "capacity-kita", "Nord")[:2] == ["1", "0"], "1 free place is not hidden"
     assert row(page, "free-places-kinds", "Süd") == ["1", "13", "0", "0", "0", "0", "0", "14"]
-    north = summaries.FigureFilters(district=world["north"].pk)
+    north = dimensions.FigureFilters(district=world["north"].pk)
     institutions = table(figures(north), "free-places-institutions")
     assert [r.header for r in institutions.rows] == ["GS Nord", "Kita Nord"]
     assert [c.text for c in institutions.rows[1].cells][1:3] == ["1", "0"]
@@ -158,7 +159,7 @@ def test_referrals_pending_and_places_reserved_today(world) -> None:  # type: ig
 # --- suppression on the page and after filtering ------------------------------------------------
 
 
-def assert_no_lonely_hidden_cell(page: summaries.FiguresPage) -> None:
+def assert_no_lonely_hidden_cell(page: tables.FiguresPage) -> None:
     """In a table whose last row is a published total, no column has exactly one hidden
     cell above it (it would be the total minus the others)."""
     for t in page.tables:
@@ -172,7 +173,7 @@ def assert_no_lonely_hidden_cell(page: summaries.FiguresPage) -> None:
             assert len(hidden) != 1, f"{t.key}, column {t.columns[i]}: {hidden} can be computed"
 
 
-def child_counts(page: summaries.FiguresPage) -> list[str]:
+def child_counts(page: tables.FiguresPage) -> list[str]:
     """The texts of every cell that counts children or referrals (not places, not days)."""
     place_columns = {"Free places", "Reserved places", "Kind", "Figures updated"}
     texts = []
@@ -201,7 +202,7 @@ def test_a_filter_cannot_narrow_a_table_down_to_one_child(world) -> None:  # typ
     for _ in range(5):
         ready(world, "north")
     ready(world, "south", group="g03")
-    south = figures(summaries.FigureFilters(district=world["south"].pk, target="school"))
+    south = figures(dimensions.FigureFilters(district=world["south"].pk, target="school"))
     assert row(south, "capacity-school", "Süd")[2] == SYMBOL
     assert row(south, "capacity-groups", "School")[2] == SYMBOL
     assert row(south, "capacity-groups", "Primary (grades 1 to 4)")[2] == SYMBOL
@@ -223,7 +224,7 @@ def test_filtered_pages_only_select_cells_of_the_unfiltered_protection(world) ->
     everything = figures()
     for district in ("north", "south"):
         name = world[district].name
-        filtered = figures(summaries.FigureFilters(district=world[district].pk))
+        filtered = figures(dimensions.FigureFilters(district=world[district].pk))
         for key in ("capacity-school", "capacity-kita"):
             assert row(filtered, key, name) == row(everything, key, name), (district, key)
 
@@ -247,7 +248,7 @@ def test_a_breakdown_that_would_cost_the_city_total_is_not_shown(world) -> None:
     shown_rows = [r.header for r in table(page, "capacity-vocational").rows]
     assert shown_rows == ["Nord", "Total"], "no row appears just because a child is there"
     assert row(page, "capacity-school", "Nord")[2] == "4", "school keeps its districts"
-    assert any(summaries.NOT_SHOWN in note for note in page.footnotes)
+    assert any(dimensions.NOT_SHOWN in note for note in page.footnotes)
 
 
 def test_tables_sharing_a_total_hide_it_the_same_way(world) -> None:  # type: ignore[no-untyped-def]
@@ -321,7 +322,7 @@ def test_registered_placed_and_waiting_per_month_with_days(world) -> None:  # ty
         NA,
     ]
     assert row(page, "placement-all", "February 2026")[:3] == ["4", "3", "4"]
-    three = figures(summaries.FigureFilters(period="3"))
+    three = figures(dimensions.FigureFilters(period="3"))
     assert [r.header for r in table(three, "placement-all").rows] == [
         "January 2026",
         "February 2026",
@@ -359,7 +360,7 @@ def refer_all(world: dict, day: dt.date, count: int) -> list:  # type: ignore[ty
         return [referral_create(case=c, institution=school, by=world["coordinator"]) for c in cases]
 
 
-def outcome_cells(page: summaries.FiguresPage) -> dict[str, str]:
+def outcome_cells(page: tables.FiguresPage) -> dict[str, str]:
     t = table(page, "referrals-targets")
     return dict(zip(t.columns, row(page, "referrals-targets", "School"), strict=True))
 
@@ -401,8 +402,8 @@ def test_a_single_outcome_is_hidden_with_a_second_cell(world) -> None:  # type: 
     assert cells["Expired without an answer"] == SYMBOL
     hidden = [k for k, v in cells.items() if v == SYMBOL]
     assert len(hidden) >= 2, "the total minus the others would give the expired one away"
-    data = summaries.figure_data(NOW.date())
-    assert data.referrals.value((TOTAL, TOTAL, TOTAL, summaries.EXPIRED)) == 1
+    data = computation.figure_data(NOW.date())
+    assert data.referrals.value((TOTAL, TOTAL, TOTAL, dimensions.EXPIRED)) == 1
 
 
 # --- no decryption, constant queries, cache ---------------------------------------------------
@@ -420,13 +421,13 @@ def test_summaries_never_touch_the_key_ring(world) -> None:  # type: ignore[no-u
         mock.patch("coordination.fields.get_keyring", refuse),
         mock.patch.object(crypto.Keyring, "decrypt", refuse),
     ):
-        for filters in (ALL, summaries.FigureFilters(district=world["north"].pk, period="3")):
+        for filters in (ALL, dimensions.FigureFilters(district=world["north"].pk, period="3")):
             page = figures(filters)
-            assert summaries.page_csv(page)
-            assert summaries.page_xlsx(page)
+            assert exports.page_csv(page)
+            assert exports.page_xlsx(page)
 
 
-def page_queries(filters: summaries.FigureFilters = ALL) -> int:
+def page_queries(filters: dimensions.FigureFilters = ALL) -> int:
     from django.core.cache import cache
 
     cache.clear()
@@ -438,7 +439,7 @@ def page_queries(filters: summaries.FigureFilters = ALL) -> int:
 def test_the_number_of_queries_does_not_grow_with_the_data(world) -> None:  # type: ignore[no-untyped-def]
     OfficeSettings.current()
     ready(world, "north")
-    small = page_queries(), page_queries(summaries.FigureFilters(district=world["north"].pk))
+    small = page_queries(), page_queries(dimensions.FigureFilters(district=world["north"].pk))
     for month in (1, 2):
         for district in ("north", "south"):
             cases = [ready(world, district, when=dt.date(2026, month, 5)) for _ in range(3)]
@@ -447,7 +448,7 @@ def test_the_number_of_queries_does_not_grow_with_the_data(world) -> None:  # ty
             )
     extra = DistrictFactory(name="Ost")
     InstitutionFactory(name="GS Ost", district=extra)
-    large = page_queries(), page_queries(summaries.FigureFilters(district=world["north"].pk))
+    large = page_queries(), page_queries(dimensions.FigureFilters(district=world["north"].pk))
     assert small == large
 
 
@@ -458,14 +459,14 @@ def test_figures_are_cached_by_filters(world) -> None:  # type: ignore[no-untype
         figures()
     assert len(ctx.captured_queries) <= 1, "the second page comes from the cache"
     with CaptureQueriesContext(connection) as ctx:
-        figures(summaries.FigureFilters(district=world["north"].pk))
+        figures(dimensions.FigureFilters(district=world["north"].pk))
     assert ctx.captured_queries, "another filter is another cache entry"
 
 
 def test_unknown_filter_values_fall_back_to_all() -> None:
-    assert summaries.parse_filters({"period": "7", "district": "x", "target": "zoo"}) == ALL
-    assert summaries.parse_filters({"period": "3", "district": "12", "target": "kita"}) == (
-        summaries.FigureFilters(period="3", district=12, target="kita")
+    assert dimensions.parse_filters({"period": "7", "district": "x", "target": "zoo"}) == ALL
+    assert dimensions.parse_filters({"period": "3", "district": "12", "target": "kita"}) == (
+        dimensions.FigureFilters(period="3", district=12, target="kita")
     )
 
 
@@ -483,11 +484,11 @@ def test_postgresql_percentiles_agree_with_the_python_fallback(world) -> None:  
         )
     for _ in range(3):
         ready(world, "south", when=dt.date(2025, 11, 3))
-    window = summaries.Window.ending(NOW.date())
+    window = dimensions.Window.ending(NOW.date())
     with time_machine.travel(NOW, tick=False):
-        base = summaries._cases()
-        in_db = summaries._durations_in_database(base, window)
-        in_python = summaries._durations_in_python(base, window)
+        base = queries.counted_cases()
+        in_db = durations._durations_in_database(base, window)
+        in_python = durations._durations_in_python(base, window)
     assert in_db.to_placement.keys() >= {k for k, v in in_python.to_placement.items() if v[0]}
     for key, values in in_python.to_placement.items():
         assert in_db.to_placement[key] == pytest.approx(values), key

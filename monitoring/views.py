@@ -1,7 +1,8 @@
 """Management pages: the anonymised figures, their exports and a print view.
 
 Thin views: they authorise (management, coordinators, administrators), read the filters and
-hand over to ``coordination/summaries.py``, which computes and protects every figure. The page
+hand over to ``monitoring`` (``pages``, ``refresh``, ``exports``), which computes and protects
+every figure. The page
 object is only built when the cached HTML fragment is missing (it is large in a big city). The
 page never computes the figures itself: while none are cached, it says they are being prepared
 and reloads itself (the worker computes them); exports and the print view compute them.
@@ -18,7 +19,10 @@ from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
 
-from coordination import roles, summaries
+from coordination import roles
+from monitoring import exports, pages, refresh
+from monitoring.dimensions import parse_filters
+from monitoring.tables import FiguresHeader
 
 EXPORT_TYPES = {
     "csv": "text/csv; charset=utf-8",
@@ -26,17 +30,17 @@ EXPORT_TYPES = {
 }
 
 
-def _header(request: HttpRequest) -> summaries.FiguresHeader:
+def _header(request: HttpRequest) -> FiguresHeader:
     """The header for the request's filters with every district (exports, print view)."""
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
-    return summaries.figures_header(summaries.parse_filters(request.GET))
+    return pages.figures_header(parse_filters(request.GET))
 
 
-def _context(header: summaries.FiguresHeader, *, print_view: bool) -> dict[str, object]:
+def _context(header: FiguresHeader, *, print_view: bool) -> dict[str, object]:
     return {
         "header": header,
-        "page": SimpleLazyObject(lambda: summaries.page_for(header)),
+        "page": SimpleLazyObject(lambda: pages.page_for(header)),
         "query": urlencode(header.filters.as_params()),
         "print_view": print_view,
     }
@@ -50,17 +54,17 @@ def figures(request: HttpRequest) -> HttpResponse:
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
     raw = str(request.GET.get("page") or "1")[:6]
-    header = summaries.figures_header_kept_fresh(
+    header = refresh.figures_header_kept_fresh(
         # isdecimal, not isdigit: "²" is a digit that int() refuses.
-        summaries.parse_filters(request.GET),
+        parse_filters(request.GET),
         district_page=int(raw) if raw.isdecimal() else 1,
     )
     context = _context(header, print_view=False)
-    if header.computed_at:
-        return render(request, "coordination/figures.html", context)
+    if header.computed_at or header.compute_here:
+        return render(request, "monitoring/figures.html", context)
     # None computed yet (first use, a new day, the cache emptied): the worker is on it. A
     # filter sent by htmx swaps #figures-content, which this page lacks: swap all of main.
-    response = render(request, "coordination/figures_wait.html", context)
+    response = render(request, "monitoring/figures_wait.html", context)
     if request.headers.get("HX-Request"):
         response["HX-Retarget"] = response["HX-Reselect"] = "#main"
         response["HX-Reswap"] = "outerHTML"
@@ -72,8 +76,8 @@ def figures(request: HttpRequest) -> HttpResponse:
 def figures_print(request: HttpRequest) -> HttpResponse:
     """The same figures laid out for printing (logged like an export)."""
     header = _header(request)
-    summaries.log_export(actor=request.user, fmt="print", filters=header.filters, via="web")
-    return render(request, "coordination/figures_print.html", _context(header, print_view=True))
+    exports.log_export(actor=request.user, fmt="print", filters=header.filters, via="web")
+    return render(request, "monitoring/figures_print.html", _context(header, print_view=True))
 
 
 @login_required
@@ -84,8 +88,8 @@ def figures_export(request: HttpRequest) -> HttpResponse:
     if fmt not in EXPORT_TYPES:
         raise Http404
     header = _header(request)
-    summaries.log_export(actor=request.user, fmt=fmt, filters=header.filters, via="web")
-    body = summaries.export(header.filters, fmt)
+    exports.log_export(actor=request.user, fmt=fmt, filters=header.filters, via="web")
+    body = exports.export(header.filters, fmt)
     if isinstance(body, str):
         # A byte-order mark, so spreadsheet programs read the file as UTF-8 (•, umlauts).
         body = "\ufeff" + body

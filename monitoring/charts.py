@@ -1,6 +1,6 @@
 """Server-rendered SVG charts for the figures page: geometry here, markup in a template.
 
-No JavaScript and no inline styles (CSP): the template ``coordination/charts/chart.html``
+No JavaScript and no inline styles (CSP): the template ``monitoring/charts/chart.html``
 draws what these functions compute, with presentation attributes only. Every chart repeats
 numbers that are also in an accessible table; a hidden value (``None``) is not drawn but marked
 with the suppression symbol, so a chart never shows more than the table.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.utils.formats import number_format
 
-from coordination.disclosure import SYMBOL
+from monitoring.disclosure import SYMBOL
 
 WIDTH = 720
 HEIGHT = 280

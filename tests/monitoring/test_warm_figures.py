@@ -11,10 +11,17 @@ from django.core.cache import cache
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from coordination import summaries, tasks
-from coordination.tasks import compute_figures, warm_figures
-from tests.coordination.test_figures_views import html_tables
-from tests.coordination.test_summaries import NOW, ready, world  # noqa: F401 - fixture
+from monitoring import cache as figure_cache
+from monitoring import (
+    computation,
+    dimensions,
+    pages,
+    refresh,
+    tasks,
+)
+from monitoring.tasks import compute_figures, warm_figures
+from tests.monitoring.test_figures_views import html_tables
+from tests.monitoring.test_summaries import NOW, ready, world  # noqa: F401 - fixture
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +34,7 @@ def empty_cache():  # type: ignore[no-untyped-def]
 @pytest.fixture
 def shared_cache(monkeypatch):  # type: ignore[no-untyped-def]
     """As with CACHE_URL on Redis: the worker and the web processes share the cache."""
-    monkeypatch.setattr(summaries, "cache_is_shared", lambda: True)
+    monkeypatch.setattr(figure_cache, "cache_is_shared", lambda: True)
 
 
 @pytest.fixture
@@ -54,13 +61,13 @@ def figures_world(world):  # type: ignore[no-untyped-def]  # noqa: F811
 def test_warming_fills_the_cache_so_the_page_needs_no_figure_queries(db, shared_cache) -> None:
     from django.db import connection
 
-    assert warm_figures() == 2 * len(summaries.PERIODS)
+    assert warm_figures() == 2 * len(dimensions.PERIODS)
     with CaptureQueriesContext(connection) as ctx:
-        summaries.figures_page(summaries.parse_filters({"period": "12"}), district_page=1)
+        pages.figures_page(dimensions.parse_filters({"period": "12"}), district_page=1)
     warm = len(ctx.captured_queries)
     cache.clear()
     with CaptureQueriesContext(connection) as ctx:
-        summaries.figures_page(summaries.parse_filters({"period": "12"}), district_page=1)
+        pages.figures_page(dimensions.parse_filters({"period": "12"}), district_page=1)
     assert warm < len(ctx.captured_queries)
 
 
@@ -69,25 +76,25 @@ def test_the_beat_task_recomputes_figures_that_are_still_cached(
 ) -> None:
     with time_machine.travel(NOW, tick=False):
         warm_figures()
-        assert summaries.figure_data().computed_at == NOW
+        assert computation.figure_data().computed_at == NOW
     later = NOW + dt.timedelta(minutes=4)
     with time_machine.travel(later, tick=False):
-        assert warm_figures() == 2 * len(summaries.PERIODS)
-        assert summaries.figure_data().computed_at == later
-        header = summaries.figures_header(summaries.FigureFilters(), district_page=1)
+        assert warm_figures() == 2 * len(dimensions.PERIODS)
+        assert computation.figure_data().computed_at == later
+        header = pages.figures_header(dimensions.FigureFilters(), district_page=1)
         assert header.computed_at == later
         assert not header.is_stale
 
 
 def test_the_beat_task_skips_while_another_computation_runs(figures_world, shared_cache) -> None:
-    token = summaries.claim_computation()
+    token = figure_cache.claim_computation()
     assert token
     assert warm_figures() == 0
-    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
-    summaries.release_computation("someone else's token")  # not the owner: still locked
+    assert pages.figures_header(dimensions.FigureFilters()).computed_at is None
+    figure_cache.release_computation("someone else's token")  # not the owner: still locked
     assert warm_figures() == 0
-    summaries.release_computation(token)
-    assert warm_figures() == 2 * len(summaries.PERIODS)
+    figure_cache.release_computation(token)
+    assert warm_figures() == 2 * len(dimensions.PERIODS)
 
 
 def test_a_failed_computation_is_not_retried_at_once(  # type: ignore[no-untyped-def]
@@ -96,16 +103,16 @@ def test_a_failed_computation_is_not_retried_at_once(  # type: ignore[no-untyped
     def broken(today: object = None) -> int:
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(summaries, "refresh_figures", broken)
+    monkeypatch.setattr(refresh, "refresh_figures", broken)
     with time_machine.travel(NOW, tick=False):
         with pytest.raises(RuntimeError):
             warm_figures()
-        assert summaries.claim_computation() is None  # backing off
-    later = NOW + dt.timedelta(seconds=summaries.FAILED_BACKOFF_SECONDS + 1)
+        assert figure_cache.claim_computation() is None  # backing off
+    later = NOW + dt.timedelta(seconds=figure_cache.FAILED_BACKOFF_SECONDS + 1)
     with time_machine.travel(later, tick=False):
         monkeypatch.undo()
-        monkeypatch.setattr(summaries, "cache_is_shared", lambda: True)
-        assert warm_figures() == 2 * len(summaries.PERIODS)
+        monkeypatch.setattr(figure_cache, "cache_is_shared", lambda: True)
+        assert warm_figures() == 2 * len(dimensions.PERIODS)
 
 
 def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ignore[no-untyped-def]
@@ -120,13 +127,13 @@ def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ign
         assert "werden gerade berechnet" in response.content.decode()
         assert html_tables(response.content.decode()) == []
     assert len(worker_elsewhere) == 1  # the second request found it queued
-    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
+    assert pages.figures_header(dimensions.FigureFilters()).computed_at is None
 
     with time_machine.travel(NOW + dt.timedelta(seconds=40), tick=False):
         compute_figures(worker_elsewhere[0])  # the worker
-        token = summaries.claim_computation()  # the task released its lock
+        token = figure_cache.claim_computation()  # the task released its lock
         assert token
-        summaries.release_computation(token)
+        figure_cache.release_computation(token)
         ready_page = client.get(reverse("figures"))
     html = ready_page.content.decode()
     assert "werden gerade berechnet" not in html
@@ -137,7 +144,7 @@ def test_a_page_without_figures_queues_one_computation_and_says_so(  # type: ign
 
 def test_the_beat_task_does_nothing_without_a_shared_cache(figures_world) -> None:
     assert warm_figures() == 0
-    assert summaries.figures_header(summaries.FigureFilters()).computed_at is None
+    assert pages.figures_header(dimensions.FigureFilters()).computed_at is None
 
 
 def test_stale_figures_are_shown_while_fresh_ones_are_computed(  # type: ignore[no-untyped-def]
@@ -146,7 +153,7 @@ def test_stale_figures_are_shown_while_fresh_ones_are_computed(  # type: ignore[
     client.force_login(management_user)
     with time_machine.travel(NOW, tick=False):
         warm_figures()
-    stale = NOW + dt.timedelta(seconds=summaries.CACHE_SECONDS + 60)
+    stale = NOW + dt.timedelta(seconds=figure_cache.CACHE_SECONDS + 60)
     with time_machine.travel(stale, tick=False):
         response = client.get(reverse("figures"))
         assert html_tables(response.content.decode())
@@ -169,9 +176,9 @@ def test_without_a_broker_the_page_computes_the_figures_itself(  # type: ignore[
     with time_machine.travel(NOW, tick=False):
         response = client.get(reverse("figures"))
     assert html_tables(response.content.decode())
-    token = summaries.claim_computation()  # not left locked
+    token = figure_cache.claim_computation()  # not left locked
     assert token
-    summaries.release_computation(token)
+    figure_cache.release_computation(token)
     with time_machine.travel(NOW + dt.timedelta(minutes=20), tick=False):
         stale = client.get(reverse("figures"))
     assert "berechnet um 10:20 Uhr" in stale.content.decode()
@@ -181,7 +188,7 @@ def test_with_a_cache_of_its_own_the_page_computes_the_figures_itself(  # type: 
     client, management_user, figures_world, monkeypatch
 ) -> None:
     # Local memory (no CACHE_URL): the worker's figures would never reach the web process.
-    assert not summaries.cache_is_shared()
+    assert not figure_cache.cache_is_shared()
     queued: list[object] = []
     monkeypatch.setattr(compute_figures, "apply_async", lambda *a, **kw: queued.append(a))
     client.force_login(management_user)
@@ -224,6 +231,6 @@ def test_exports_and_the_print_view_compute_missing_figures(  # type: ignore[no-
 
 def test_the_beat_schedule_refreshes_before_the_figures_go_stale(settings) -> None:
     entry = settings.CELERY_BEAT_SCHEDULE["warm-figures"]
-    assert entry["task"] == "coordination.tasks.warm_figures"
-    assert entry["schedule"] < summaries.CACHE_SECONDS
-    assert tasks.compute_figures.name == "coordination.tasks.compute_figures"
+    assert entry["task"] == "monitoring.tasks.warm_figures"
+    assert entry["schedule"] < figure_cache.CACHE_SECONDS
+    assert tasks.compute_figures.name == "monitoring.tasks.compute_figures"

@@ -1,0 +1,1 @@
+"""Anonymised figures for management ("Bildungsmonitoring"): see ``docs/figures.md``."""
