@@ -10,11 +10,9 @@ storage period. Producing either is logged by the caller.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django.apps import apps
-from django.core.exceptions import FieldDoesNotExist
 from django.db import connection
 from django.db.models import Model, Q
 from django.utils import timezone
@@ -22,6 +20,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
+from cases.extensions import extensions
 from cases.models import Case, CaseEvent, Guardian
 from coordination.fields import encrypted_fields
 from coordination.models import AuditEntry, OfficeSettings
@@ -48,20 +47,6 @@ PLAIN_FIELDS = (
     "erased_at",
 )
 GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language", "is_contact_person")
-REFERRAL_FIELDS = (
-    "institution",
-    "group",
-    "state",
-    "created_at",
-    "waitlist",
-    "message",
-    "answered_at",
-    "decline_reason",
-    "answer_comment",
-    "start_date",
-    "enrolled_on",
-    "closed_at",
-)
 
 
 def jsonable(value: Any) -> Any:
@@ -102,7 +87,8 @@ def display(obj: Model, name: str) -> str:
     return str(value)
 
 
-def _row(obj: Model, names: Iterable[str]) -> list[dict[str, Any]]:
+def record_rows(obj: Model, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Label, stored value and display text of each named field of ``obj``."""
     return [
         {
             "field": name,
@@ -114,26 +100,18 @@ def _row(obj: Model, names: Iterable[str]) -> list[dict[str, Any]]:
     ]
 
 
-def _values(rows: list[dict[str, Any]]) -> dict[str, Any]:
+def record_values(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The plain values of ``record_rows``, by field name."""
     return {r["field"]: r["value"] for r in rows}
-
-
-def case_referrals(case: Case) -> list[Any]:
-    if not apps.is_installed("referrals"):
-        return []
-    referral = apps.get_model("referrals", "Referral")
-    return list(
-        referral.objects.filter(case=case).select_related("institution").order_by("created_at")
-    )
 
 
 def case_full_record(*, case: Case) -> dict[str, Any]:
     """Everything stored about this child and the family, in a stable JSON-ready shape."""
     personal_names = [f.name for f in encrypted_fields(Case)]
-    plain = _row(case, PLAIN_FIELDS)
-    personal = _row(case, personal_names)
+    plain = record_rows(case, PLAIN_FIELDS)
+    personal = record_rows(case, personal_names)
     guardians = [
-        _row(g, GUARDIAN_FIELDS) for g in Guardian.objects.filter(family_id=case.family_id)
+        record_rows(g, GUARDIAN_FIELDS) for g in Guardian.objects.filter(family_id=case.family_id)
     ]
     siblings = list(
         Case.objects.filter(family_id=case.family_id)
@@ -158,60 +136,28 @@ def case_full_record(*, case: Case) -> dict[str, Any]:
         }
         for e in CaseEvent.objects.filter(case=case).order_by("at", "id")
     ]
-    referrals = []
-    for r in case_referrals(case):
-        rows = _row(r, [n for n in REFERRAL_FIELDS if _has_field(r, n)])
-        referrals.append({"id": r.pk, "rows": rows, **_values(rows)})
+    sections = {ext.name: ext.record(case) for ext in extensions() if ext.record is not None}
     return {
-        "case": _values(plain),
+        "case": record_values(plain),
         "case_rows": plain,
-        "personal_data": _values(personal),
+        "personal_data": record_values(personal),
         "personal_rows": personal,
-        "family_contacts": [_values(rows) for rows in guardians],
+        "family_contacts": [record_values(rows) for rows in guardians],
         "family_contact_rows": guardians,
         "siblings": siblings,
         "history": history,
-        "referrals": referrals,
+        **sections,
     }
 
 
-def _has_field(obj: Model, name: str) -> bool:
-    try:
-        obj._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
-
-
-def _organisation(entry: AuditEntry, institution_of_referral: dict[str, str]) -> str:
+def _organisation(entry: AuditEntry, recipient_of: Mapping[tuple[str, str], str]) -> str:
     roles = [r for r in (entry.roles or "").split(",") if r]
-    if "institution_staff" in roles and entry.object_id in institution_of_referral:
-        return institution_of_referral[entry.object_id]
+    recipient = recipient_of.get((entry.object_type, entry.object_id))
+    if "institution_staff" in roles and recipient is not None:
+        return recipient
     if not roles:
         return _g("system (automatic)") if not entry.actor_id else _g("staff without a role")
     return ", ".join(str(ROLE_LABELS.get(r, r)) for r in roles)
-
-
-def _reminders(referrals: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
-    if not referrals or not apps.is_installed("referrals"):
-        return {}
-    reminder = apps.get_model("referrals", "ReminderLog")
-    out: dict[int, list[dict[str, Any]]] = {}
-    for rem in reminder.objects.filter(referral_id__in=[r["id"] for r in referrals]).order_by(
-        "created_at"
-    ):
-        out.setdefault(rem.referral_id, []).append(
-            {
-                "level": rem.level,
-                "level_display": rem.get_level_display(),
-                "due_at": jsonable(rem.created_at),
-                "sent_at": jsonable(rem.sent_at),
-                "sent_display": display(rem, "sent_at"),
-                "outcome": rem.outcome,
-                "outcome_display": rem.get_outcome_display(),
-            }
-        )
-    return out
 
 
 def _listed_on_a_page(reference: str) -> Q:
@@ -230,33 +176,43 @@ def case_access_report(*, case: Case) -> dict[str, Any]:
     """The Art. 15 copy: the full record plus recipients, accesses, reminders and the
     information the controller owes (purposes, storage period, rights, source)."""
     record = case_full_record(case=case)
-    reminders = _reminders(record["referrals"])
-    institution_of_referral: dict[str, str] = {}
-    for r in record["referrals"]:
-        r["reminders"] = reminders.get(r["id"], [])
-        institution_of_referral[str(r["id"])] = str(r.get("institution") or "")
+    # What the upper apps disclosed to whom: {(object_type, object_id): organisation}.
+    recipient_of: dict[tuple[str, str], str] = {}
+    recipients: dict[str, dict[str, Any]] = {}
+    for ext in extensions():
+        items = record.get(ext.name, [])
+        if ext.access_details is not None:
+            ext.access_details(items)
+        if ext.recipients is not None:
+            recipient_of.update(ext.recipients(items))
+        for item in items:
+            name = str(item.get("institution") or "")
+            if name and ext.recipients is not None:
+                recipients.setdefault(
+                    name,
+                    {
+                        "institution": name,
+                        "referred_at": item.get("created_at"),
+                        "views": 0,
+                        "first_view": None,
+                        "last_view": None,
+                    },
+                )
+    by_type: dict[str, list[str]] = {}
+    for object_type, object_id in recipient_of:
+        by_type.setdefault(object_type, []).append(object_id)
+    disclosed = Q()
+    for object_type, ids in by_type.items():
+        disclosed |= Q(object_type=object_type, object_id__in=ids)
     entries = AuditEntry.objects.filter(
         Q(case_reference=case.reference)
-        | Q(object_type="referrals.referral", object_id__in=list(institution_of_referral))
+        | disclosed
         | Q(object_type="cases.case", object_id=str(case.pk))
         | _listed_on_a_page(case.reference)
     ).order_by("at", "id")
     accesses = []
-    recipients: dict[str, dict[str, Any]] = {}
-    for r in record["referrals"]:
-        name = str(r.get("institution") or "")
-        recipients.setdefault(
-            name,
-            {
-                "institution": name,
-                "referred_at": r.get("created_at"),
-                "views": 0,
-                "first_view": None,
-                "last_view": None,
-            },
-        )
     for entry in entries:
-        organisation = _organisation(entry, institution_of_referral)
+        organisation = _organisation(entry, recipient_of)
         accesses.append(
             {
                 "at": jsonable(entry.at),
@@ -266,10 +222,9 @@ def case_access_report(*, case: Case) -> dict[str, Any]:
                 "fields": list(entry.fields or []),
             }
         )
-        if "institution_staff" in (entry.roles or "") and entry.object_id in (
-            institution_of_referral
-        ):
-            seen = recipients[institution_of_referral[entry.object_id]]
+        recipient = recipient_of.get((entry.object_type, entry.object_id))
+        if "institution_staff" in (entry.roles or "") and recipient in recipients:
+            seen = recipients[recipient]
             seen["views"] += 1
             seen["first_view"] = seen["first_view"] or jsonable(entry.at)
             seen["last_view"] = jsonable(entry.at)

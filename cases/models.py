@@ -17,6 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transition
 from guardian.models import UserObjectPermissionBase
 
+from cases.extensions import case_has_open_work
 from coordination.crypto import blind_index, phonetic
 from coordination.fields import (
     BlindIndexField,
@@ -297,11 +298,8 @@ class Case(ConcurrentTransitionMixin, models.Model):
         self.birth_year = self.birth_date.year if self.birth_date else None
 
     def has_open_referral(self) -> bool:
-        from django.apps import apps
-
-        if not apps.is_installed("referrals"):
-            return False
-        return self.referrals.filter(state__in=["pending", "accepted"]).exists()  # type: ignore[attr-defined]
+        """Something open above the case (a referral) that blocks closing or holding it."""
+        return case_has_open_work(self)
 
     def days_without_place(self, today: dt.date | None = None) -> int | None:
         if self.state in (State.PLACED, State.CLOSED):

@@ -20,7 +20,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
@@ -28,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cases.access import case_full_record
+from cases.extensions import coded_reasons, extensions
 from cases.models import ArchiveStatus, Case, CaseEvent, CloseReason, Guardian, State
 from cases.services import case_record_event
 from coordination.audit import (
@@ -147,7 +147,8 @@ class ArchiveHandOver:
 
     def as_csv(self) -> bytes:
         personal = [f.name for f in encrypted_fields(Case)]
-        header = [*CSV_COLUMNS, *personal, "family_contacts", "siblings", "history", "referrals"]
+        sections = [ext.name for ext in extensions() if ext.record is not None]
+        header = [*CSV_COLUMNS, *personal, "family_contacts", "siblings", "history", *sections]
         out = io.StringIO()
         writer = csv.writer(out, delimiter=";")
         writer.writerow(header)
@@ -160,8 +161,8 @@ class ArchiveHandOver:
                     csv_cell(record["family_contacts"]),
                     csv_cell("; ".join(record["siblings"])),
                     csv_cell(record["history"]),
-                    csv_cell(record["referrals"]),
                 ]
+                + [csv_cell(record.get(name, [])) for name in sections]
             )
         # With a BOM, spreadsheet programs open the German text correctly.
         return ("\ufeff" + out.getvalue()).encode("utf-8")
@@ -185,14 +186,18 @@ def _handover_record(case: Case) -> dict[str, Any]:
         }
         for e in full["history"]
     ]
-    referrals = [{k: v for k, v in r.items() if k != "rows"} for r in full["referrals"]]
+    sections = {
+        ext.name: [{k: v for k, v in item.items() if k != "rows"} for item in full[ext.name]]
+        for ext in extensions()
+        if ext.record is not None
+    }
     return {
         "case": full["case"],
         "personal_data": full["personal_data"],
         "family_contacts": full["family_contacts"],
         "siblings": full["siblings"],
         "history": history,
-        "referrals": referrals,
+        **sections,
     }
 
 
@@ -274,12 +279,7 @@ def case_archive_decision(*, case: Case, by: Any, taken: bool) -> Case:
 
 def _coded_reasons() -> set[str]:
     """Reasons from a closed list (kept); any other reason is free text (erased)."""
-    coded = set(CloseReason.values)
-    if apps.is_installed("referrals"):
-        referral = apps.get_model("referrals", "Referral")
-        choices = referral._meta.get_field("decline_reason").choices or []
-        coded |= {str(v) for v, _label in choices}
-    return coded
+    return set(CloseReason.values) | coded_reasons()
 
 
 def _erase_related(model: Any, **lookup: Any) -> int:
