@@ -1,4 +1,4 @@
-"""cases/demo.py via seed_demo: 40+ realistic cases in every state, idempotent."""
+"""demo/cases.py via seed_demo: 40+ realistic cases in every state, idempotent."""
 
 from __future__ import annotations
 

@@ -80,7 +80,7 @@ class Command(BaseCommand):
             ensure_role_groups()
             districts = self._districts()
             teams = self._teams()
-            from referrals.demo import seed_institutions
+            from demo.institutions import seed_institutions
 
             institutions = seed_institutions(districts)
             users = self._users(teams, institutions)
@@ -89,7 +89,7 @@ class Command(BaseCommand):
                 if lead and team.lead_id is None:
                     team.lead = lead
                     team.save(update_fields=["lead"])
-            from cases.demo import seed_cases
+            from demo.cases import seed_cases
 
             created = seed_cases(users=users, districts=districts, institutions=institutions)
         self.stdout.write(
