@@ -374,7 +374,9 @@ def _seeded() -> bool:
     from cases.identity import search_keys
 
     given, family = MARKER
-    return Case.objects.filter(bidx_name=search_keys(name=f"{given} {family}")["bidx_name"]).exists()
+    return Case.objects.filter(
+        bidx_name=search_keys(name=f"{given} {family}")["bidx_name"]
+    ).exists()
 
 
 @transaction.atomic

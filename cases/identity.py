@@ -43,8 +43,8 @@ class MatchKind(models.TextChoices):
     EXACT = "exact", _("same spelling")
     SPELLING = "spelling", _("different spelling")
     NAMES_SWAPPED = "names_swapped", _("given and family name swapped")
-    DATE_SWAPPED = "date_swapped", _("day and month swapped – weaker hint")
-    YEAR_ONLY = "year_only", _("only the birth year matches (placeholder date) – weak hint")
+    DATE_SWAPPED = "date_swapped", _("day and month swapped (weaker hint)")
+    YEAR_ONLY = "year_only", _("only the birth year matches, placeholder date (weak hint)")
 
 
 # A swapped or placeholder date is a weaker hint: shown, never hidden.
@@ -103,7 +103,7 @@ _FOLDS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"dsch|dzh|dj", "j"),
         # Ш, Ж: sh (ICAO), zh (ICAO Ж), sch (Duden, both); Turkish ş, Romanian ș are s.
         (r"sch|zh|sh", "s"),
-        # Х, Arabic خ: kh (ICAO, English), ch (Duden, German: Chaled); Ч after folding.
+        # Cyrillic kha, Arabic kha: kh (ICAO, English), ch (Duden, German: Chaled); and Ч.
         (r"kh|ch", "h"),
         # Ц: ts (ICAO), z (Duden); German tz; ph, th, dh, gh, q, ck, c, x.
         (r"ts|tz", "z"),
@@ -229,9 +229,7 @@ def case_keys(given: str, family: str, birth: dt.date | None) -> dict[str, str |
         keys["bidx_birth"] = blind(iso, purpose="birth")
     if family and birth:
         keys["bidx_identity"] = blind(f"{given} {family} {iso}", purpose="identity")
-        keys["bidx_phonetic"] = _hmac(
-            f"{phonetic(given)}|{phonetic(family)}|{iso}", "phonetic"
-        )
+        keys["bidx_phonetic"] = _hmac(f"{phonetic(given)}|{phonetic(family)}|{iso}", "phonetic")
         keys["bidx_id_ordered"] = _ordered(given, family, birth)
         keys["bidx_id_sorted"] = _sorted(given, family, birth)
         other = swapped(birth)
@@ -248,9 +246,7 @@ KEY_COLUMNS = (
 )  # fmt: skip
 
 
-def lookup_keys(
-    given: str, family: str, birth: dt.date
-) -> list[tuple[str, str, MatchKind]]:
+def lookup_keys(given: str, family: str, birth: dt.date) -> list[tuple[str, str, MatchKind]]:
     """The (column, key, kind) equalities that find a typed identity, strongest first.
 
     A typed placeholder date (01.01.) finds every case of that year with those names, and

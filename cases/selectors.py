@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
@@ -453,7 +453,8 @@ def case_duplicate_pairs(*, limit: int = 500) -> tuple[list[dict[str, Any]], int
     ordered = sorted(found.items(), key=lambda item: (KIND_ORDER[item[1]], item[0]))[:limit]
     ids = {pk for pair, _kind in ordered for pk in pair}
     cases = {
-        c.pk: c for c in Case.objects.filter(pk__in=ids).select_related("team").only(*REPORT_COLUMNS)
+        c.pk: c
+        for c in Case.objects.filter(pk__in=ids).select_related("team").only(*REPORT_COLUMNS)
     }
     pairs = [
         {"first": cases[a], "second": cases[b], "kind": kind, "weak": kind in WEAK_KINDS,
@@ -481,7 +482,7 @@ def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
     matches = cases_matching_identity(
         given_name=case.given_name or "",
         family_name=case.family_name or "",
-        birth_date=case.birth_date,
+        birth_date=cast(dt.date | None, case.birth_date),
     ).filter(pk__in=cases_merge_candidates(user=user, case=case).values("pk"))
     found = list(
         matches.only("id", "reference", "state", "given_name", "family_name", "birth_date")[:10]

@@ -20,8 +20,8 @@ from benchmarks.pages import page_specs
 
 @pytest.mark.django_db
 def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
-    from cases.models import Case
     from cases.identity import blind
+    from cases.models import Case
     from coordination.crypto import get_keyring, key_id_of
     from referrals.models import Referral, ReminderLog
 

@@ -73,7 +73,10 @@ def test_the_koelner_key_still_joins_particles() -> None:
 @pytest.mark.parametrize(
     ("kind", "group"),
     [
-        ("cyrillic ICAO / Duden: sh/sch, ch/tsch, v/w", ("Shevchenko", "Schewtschenko", "Шевченко")),
+        (
+            "cyrillic ICAO / Duden: sh/sch, ch/tsch, v/w",
+            ("Shevchenko", "Schewtschenko", "Шевченко"),
+        ),
         ("cyrillic ch/tsch", ("Kovalchuk", "Kowaltschuk")),
         ("cyrillic shch/schtsch", ("Shcherbak", "Schtscherbak")),
         ("cyrillic zh/sch", ("Zhuravel", "Schurawel")),
@@ -94,7 +97,7 @@ def test_the_koelner_key_still_joins_particles() -> None:
         ("turkish diacritics", ("Öztürk", "Ozturk")),
         ("romanian diacritics", ("Ștefan", "Stefan", "Ştefan")),
         ("doubled letters", ("Hassan", "Hasan")),
-        ("vowel length", ("Rasheed", "Rashid", "Noor", "Nur") [:2]),
+        ("vowel length", ("Rasheed", "Rashid", "Noor", "Nur")[:2]),
         ("vowel length ou/u", ("Youssef", "Yusuf")),
         ("compound given names", ("Anna-Maria", "Anna Maria", "Annamaria")),
     ],
@@ -104,7 +107,9 @@ def test_spelling_variants_fold_to_one_skeleton(kind: str, group: tuple[str, ...
 
 
 def test_particles_are_dropped_from_family_names() -> None:
-    keys = {family_skeleton(n) for n in ("Al-Hassan", "Al Hasan", "Alhassan", "El-Hassan", "Hassan")}
+    keys = {
+        family_skeleton(n) for n in ("Al-Hassan", "Al Hasan", "Alhassan", "El-Hassan", "Hassan")
+    }
     assert len(keys) == 1
     assert family_skeleton("Alina") != family_skeleton("Ina")  # al + vowel is no article
 
@@ -135,8 +140,11 @@ def test_placeholder_and_swapped_dates() -> None:
         ),
         (("Farid", "Ahmadi", dt.date(2016, 1, 1)), ("Farid", "Ahmadi", BIRTH), MatchKind.YEAR_ONLY),
         (("Farid", "Ahmadi", BIRTH), ("Farid", "Ahmadi", dt.date(2016, 1, 1)), MatchKind.YEAR_ONLY),
-        (("Farid", "Ahmadi", dt.date(2016, 1, 1)), ("Farid", "Ahmadi", dt.date(2016, 1, 1)),
-         MatchKind.YEAR_ONLY),  # fmt: skip
+        (
+            ("Farid", "Ahmadi", dt.date(2016, 1, 1)),
+            ("Farid", "Ahmadi", dt.date(2016, 1, 1)),
+            MatchKind.YEAR_ONLY,
+        ),
     ],
 )
 def test_the_match_kind_says_which_key_matched(typed, stored, kind) -> None:
@@ -144,10 +152,14 @@ def test_the_match_kind_says_which_key_matched(typed, stored, kind) -> None:
 
 
 def test_a_real_date_in_another_year_or_month_is_no_match() -> None:
-    assert match_would_flag(("Farid", "Ahmadi", BIRTH), ("Farid", "Ahmadi", dt.date(2017, 1, 1)))\
+    assert (
+        match_would_flag(("Farid", "Ahmadi", BIRTH), ("Farid", "Ahmadi", dt.date(2017, 1, 1)))
         is None
-    assert match_would_flag(("Farid", "Ahmadi", BIRTH), ("Farid", "Ahmadi", dt.date(2016, 3, 15)))\
+    )
+    assert (
+        match_would_flag(("Farid", "Ahmadi", BIRTH), ("Farid", "Ahmadi", dt.date(2016, 3, 15)))
         is None
+    )
 
 
 # --- the figures: labelled set and random pairs ----------------------------------------------
@@ -155,7 +167,7 @@ def test_a_real_date_in_another_year_or_month_is_no_match() -> None:
 
 def test_recall_on_the_labelled_set_is_at_least_097() -> None:
     result = evaluate_labelled()
-    print(format_report({  # noqa: T201 - the figures are the point of this test
+    print(format_report({
         "pairs": result.pairs, "same": result.same, "recall": result.recall,
         "precision": result.precision, "different": result.different,
         "flagged_different": result.flagged_different, "by_kind": result.by_kind,
@@ -173,7 +185,7 @@ def test_recall_on_the_labelled_set_is_at_least_097() -> None:
 @pytest.mark.parametrize("placeholders", [0.0, 0.1, 1.0])
 def test_random_different_children_are_flagged_less_than_once_in_1000_pairs(placeholders) -> None:
     flagged, total, kinds = flagged_pairs(benchmark_people(3000, placeholders=placeholders))
-    print(f"placeholders {placeholders:.0%}: {flagged} of {total} pairs flagged {dict(kinds)}")  # noqa: T201
+    print(f"placeholders {placeholders:.0%}: {flagged} of {total} pairs flagged {dict(kinds)}")
     assert flagged / total <= 1 / 1000
 
 
@@ -328,8 +340,10 @@ def test_only_a_coordinator_of_the_owning_team_merges(
 
 
 def test_the_merge_page_asks_for_confirmation_first(coord_client, coordinator, district, taras):
-    duplicate = CaseFactory(coordinator=coordinator, district=district, given_name="Taras",
-                            family_name="Schewtschenko", birth_date=dt.date(2015, 3, 4))  # fmt: skip
+    duplicate = CaseFactory(
+        coordinator=coordinator, district=district, given_name="Taras",
+        family_name="Schewtschenko", birth_date=dt.date(2015, 3, 4),
+    )  # fmt: skip
     url = reverse("cases:merge", args=[taras.pk])
     page = coord_client.get(url).content.decode()
     assert duplicate.reference in page  # suggested as a likely duplicate

@@ -32,20 +32,102 @@ OUT = Path(__file__).resolve().parent / "identity_pairs.csv"
 
 # --- Cyrillic: one name, three systems -----------------------------------------------------
 
-UA_GIVEN = (
-    "Олександр Олена Дмитро Ірина Андрій Катерина Максим Софія Артем Анастасія Богдан Дарина "
-    "Микола Юлія Тарас Вікторія Юрій Євген Ярослав Олег Галина Наталія Сергій Оксана Михайло "
-    "Іван Василь Людмила Тетяна Владислав Ганна Віталій Олексій Яна Злата Мирослава Захар "
-    "Данило Єва Поліна"
-).split()
-UA_FAMILY = (
-    "Шевченко Ковальчук Ткаченко Бондаренко Кравець Мельник Лисенко Гриценко Мороз Савченко "
-    "Руденко Петренко Павленко Бойко Марченко Кузьменко Олійник Шаповал Пономаренко Ткачук "
-    "Левченко Сидоренко Юрченко Федоренко Василенко Остапчук Степаненко Дорошенко Гнатюк "
-    "Прокопенко Якименко Захарченко Демченко Кириленко Мазур Нестеренко Щербак Щербина Жук "
-    "Журавель Хоменко Харченко Чорновол Черненко Цибульський Зайченко Гаврилюк Вовк Яковенко "
-    "Згурський Їжакевич Юхименко"
-).split()
+UA_GIVEN = [
+    "Олександр",
+    "Олена",
+    "Дмитро",
+    "Ірина",
+    "Андрій",
+    "Катерина",
+    "Максим",
+    "Софія",
+    "Артем",
+    "Анастасія",
+    "Богдан",
+    "Дарина",
+    "Микола",
+    "Юлія",
+    "Тарас",
+    "Вікторія",
+    "Юрій",
+    "Євген",
+    "Ярослав",
+    "Олег",
+    "Галина",
+    "Наталія",
+    "Сергій",
+    "Оксана",
+    "Михайло",
+    "Іван",
+    "Василь",
+    "Людмила",
+    "Тетяна",
+    "Владислав",
+    "Ганна",
+    "Віталій",
+    "Олексій",
+    "Яна",
+    "Злата",
+    "Мирослава",
+    "Захар",
+    "Данило",
+    "Єва",
+    "Поліна",
+]
+UA_FAMILY = [
+    "Шевченко",
+    "Ковальчук",
+    "Ткаченко",
+    "Бондаренко",
+    "Кравець",
+    "Мельник",
+    "Лисенко",
+    "Гриценко",
+    "Мороз",
+    "Савченко",
+    "Руденко",
+    "Петренко",
+    "Павленко",
+    "Бойко",
+    "Марченко",
+    "Кузьменко",
+    "Олійник",
+    "Шаповал",
+    "Пономаренко",
+    "Ткачук",
+    "Левченко",
+    "Сидоренко",
+    "Юрченко",
+    "Федоренко",
+    "Василенко",
+    "Остапчук",
+    "Степаненко",
+    "Дорошенко",
+    "Гнатюк",
+    "Прокопенко",
+    "Якименко",
+    "Захарченко",
+    "Демченко",
+    "Кириленко",
+    "Мазур",
+    "Нестеренко",
+    "Щербак",
+    "Щербина",
+    "Жук",
+    "Журавель",
+    "Хоменко",
+    "Харченко",
+    "Чорновол",
+    "Черненко",
+    "Цибульський",
+    "Зайченко",
+    "Гаврилюк",
+    "Вовк",
+    "Яковенко",
+    "Згурський",
+    "Їжакевич",
+    "Юхименко",
+]
 
 _ICAO = {
     "а": "a", "б": "b", "в": "v", "г": "h", "ґ": "g", "д": "d", "е": "e", "є": "ie",
@@ -88,8 +170,11 @@ def duden(name: str) -> str:
     low = name.lower()
     out = []
     for i, c in enumerate(low):
-        if c == "с" and 0 < i < len(low) - 1 and low[i - 1] in "аеиіоуюяєї" and low[i + 1] in (
-            "аеиіоуюяєї"
+        if (
+            c == "с"
+            and 0 < i < len(low) - 1
+            and low[i - 1] in "аеиіоуюяєї"
+            and low[i + 1] in ("аеиіоуюяєї")
         ):
             out.append("ss")  # voiceless s between vowels
         elif c == "ь" and i + 1 < len(low) and low[i + 1] == "о":
@@ -206,14 +291,14 @@ GROUPS: dict[str, list[list[str]]] = {
         ["Berhane", "Birhane"],
     ],
     "turkish": [
-        ["Yılmaz", "Yilmaz"],  # noqa: RUF001
+        ["Yılmaz", "Yilmaz"],
         ["Şahin", "Sahin", "Schahin"],
         ["Çelik", "Celik"],
         ["Öztürk", "Ozturk", "Oeztuerk"],
         ["Doğan", "Dogan"],
-        ["Kılıç", "Kilic"],  # noqa: RUF001
-        ["Yıldız", "Yildiz"],  # noqa: RUF001
-        ["Aydın", "Aydin"],  # noqa: RUF001
+        ["Kılıç", "Kilic"],
+        ["Yıldız", "Yildiz"],
+        ["Aydın", "Aydin"],
         ["Ayşe", "Ayse", "Aysche"],
         ["Gül", "Gul", "Guel"],
         ["Özdemir", "Ozdemir"],
@@ -306,9 +391,7 @@ def build() -> list[tuple[str, int, str, str, str, str, str, str]]:
     rows: list[tuple[str, int, str, str, str, str, str, str]] = []
 
     def add(kind: str, same: int, a: tuple[str, str, dt.date], b: tuple[str, str, dt.date]):
-        rows.append(
-            (kind, same, a[0], a[1], a[2].isoformat(), b[0], b[1], b[2].isoformat())
-        )
+        rows.append((kind, same, a[0], a[1], a[2].isoformat(), b[0], b[1], b[2].isoformat()))
 
     # Cyrillic: every given name with a family name, written in the three systems.
     families = list(UA_FAMILY)
@@ -367,7 +450,7 @@ def build() -> list[tuple[str, int, str, str, str, str, str, str]]:
         add("different_twins", 0, (given_a, family, birth), (given_b, family, birth))
     # Same birth date, similar-sounding family names.
     for number, (family_a, family_b) in enumerate(SIMILAR_FAMILIES):
-        given = (FILL_GIVEN + ["Mohammed", "Sofiia", "Ahmad"])[number % 12]
+        given = ([*FILL_GIVEN, "Mohammed", "Sofiia", "Ahmad"])[number % 12]
         birth = _real(rng)
         add("different_similar_family", 0, (given, family_a, birth), (given, family_b, birth))
     # Same name, a different real birth date (not a swap, not a placeholder).

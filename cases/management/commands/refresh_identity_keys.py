@@ -40,9 +40,7 @@ def refresh_batch(*, after: int, size: int) -> tuple[int, int]:
             .filter(pk__gt=after)
             .order_by("pk")
             .select_for_update()
-            .only("id", "given_name", "family_name", "birth_date", "birth_year", "erased_at")[
-                :size
-            ]
+            .only("id", "given_name", "family_name", "birth_date", "birth_year", "erased_at")[:size]
         )
         for case in batch:
             if case.erased_at is None:
@@ -72,7 +70,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, batch_size: int, check: bool, **options: Any) -> None:
         remaining = stale_cases().count()
         if check:
-            self.stdout.write(f"{remaining} case(s) with keys older than version {IDENTITY_VERSION}")
+            self.stdout.write(
+                f"{remaining} case(s) with keys older than version {IDENTITY_VERSION}"
+            )
             if remaining:
                 raise SystemExit(1)
             return
@@ -85,4 +85,6 @@ class Command(BaseCommand):
             done, last = done + count, last_pk
             rate = done / max(time.monotonic() - started, 1e-9)
             self.stdout.write(f"{done}/{remaining} cases refreshed ({rate:,.0f} per second)")
-        self.stdout.write(self.style.SUCCESS(f"{done} case(s) now at key version {IDENTITY_VERSION}"))
+        self.stdout.write(
+            self.style.SUCCESS(f"{done} case(s) now at key version {IDENTITY_VERSION}")
+        )
