@@ -35,6 +35,7 @@ from coordination.models import AuditEntry
 from tests.factories import CaseFactory, ReferralFactory, UserFactory
 
 BIRTH = dt.date(2016, 3, 14)
+pytestmark = pytest.mark.usefixtures("english")
 
 # --- normalisation and the Kölner key (moved here from coordination/crypto.py) ------------
 
