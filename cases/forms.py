@@ -634,3 +634,27 @@ class LinkSiblingForm(KernForm):
     def __init__(self, *args: Any, candidates: list[tuple[int, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["sibling"].choices = candidates  # type: ignore[attr-defined]
+
+
+class MergeForm(KernForm):
+    """Choose the duplicate (by reference, among the team's open cases); then confirm."""
+
+    duplicate = forms.CharField(
+        label=_("Reference of the duplicate"),
+        max_length=30,
+        help_text=_("An open case of your team, e.g. NZ-2026-00042. It will be closed."),
+    )
+    confirm = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, candidates: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.candidates = candidates
+
+    def clean_duplicate(self) -> Any:
+        reference = " ".join(self.cleaned_data["duplicate"].split()).upper()
+        case = self.candidates.filter(reference=reference).first()
+        if case is None:
+            raise forms.ValidationError(
+                _("No other open case of your team has this reference."), code="unknown"
+            )
+        return case

@@ -18,7 +18,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 from guardian.models import UserObjectPermissionBase
 
 from cases.extensions import case_has_open_work
-from coordination.crypto import blind_index, phonetic
+from cases.identity import IDENTITY_VERSION, case_keys
 from coordination.fields import (
     BlindIndexField,
     EncryptedBooleanField,
@@ -245,13 +245,23 @@ class Case(ConcurrentTransitionMixin, models.Model):
     school_health_check = EncryptedBooleanField(_("school-entry health check done"))
     notes = EncryptedTextField(_("notes"))
 
-    # Blind indexes (HMAC-SHA-256 of normalised values) for exact search and duplicates.
+    # Blind indexes (HMAC-SHA-256 of normalised values) for exact search and duplicates; the
+    # formulas are in cases/identity.py (``case_keys``), the one place for them.
     bidx_name = BlindIndexField()  # given + family name
     bidx_family = BlindIndexField()  # family name
     bidx_birth = BlindIndexField()  # birth date
     bidx_identity = BlindIndexField()  # given + family + birth date
     bidx_phonetic = BlindIndexField()  # Kölner Phonetik of given + family + birth date
     bidx_family_phonetic = BlindIndexField()  # Kölner Phonetik of family name (siblings)
+    bidx_family_skeleton = BlindIndexField()  # folded family name (siblings)
+    bidx_id_ordered = BlindIndexField()  # folded given | folded family | birth date
+    bidx_id_sorted = BlindIndexField()  # folded names in either order | birth date
+    bidx_id_swapped = BlindIndexField()  # the same with day and month swapped
+    bidx_id_year = BlindIndexField()  # folded names in either order | birth year
+    bidx_id_vague = BlindIndexField()  # the same, only for a placeholder date (01.01.)
+    # The version of the key formulas the row's keys were made with (IDENTITY_VERSION);
+    # ``manage.py refresh_identity_keys`` brings older rows up to date.
+    identity_version = models.PositiveSmallIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("case")
@@ -277,25 +287,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
 
     def refresh_blind_indexes(self) -> None:
         """Recompute every blind index from the current (decrypted) values."""
-        given, family = self.given_name or "", self.family_name or ""
-        birth = self.birth_date.isoformat() if self.birth_date else ""
-        self.bidx_name = blind_index(f"{given} {family}", purpose="name") if family else None
-        self.bidx_family = blind_index(family, purpose="family") if family else None
-        self.bidx_birth = blind_index(birth, purpose="birth") if birth else None
-        self.bidx_identity = (
-            blind_index(f"{given} {family} {birth}", purpose="identity")
-            if family and birth
-            else None
-        )
-        self.bidx_phonetic = (
-            blind_index(f"{phonetic(given)}|{phonetic(family)}|{birth}", purpose="phonetic")
-            if family and birth
-            else None
-        )
-        self.bidx_family_phonetic = (
-            blind_index(phonetic(family), purpose="family-phonetic") if family else None
-        )
+        keys = case_keys(self.given_name or "", self.family_name or "", self.birth_date)
+        for column, key in keys.items():
+            setattr(self, column, key)
         self.birth_year = self.birth_date.year if self.birth_date else None
+        self.identity_version = IDENTITY_VERSION
 
     def has_open_referral(self) -> bool:
         """Something open above the case (a referral) that blocks closing or holding it."""
@@ -441,6 +437,7 @@ class CaseEvent(models.Model):
         REFERRAL = "referral", _("referral")
         REMINDER = "reminder", _("reminder")
         ERASED = "erased", _("personal data erased")
+        MERGED = "merged", _("duplicate merged")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)

@@ -4,16 +4,32 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Case as SqlCase
+from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django_fsm import has_transition_perm
 
-from cases.models import WAITING_STATES, Case, CaseUserObjectPermission, Guardian, State
+from cases.identity import (
+    KIND_ORDER,
+    REPORT_JOINS,
+    WEAK_KINDS,
+    MatchKind,
+    family_lookup_keys,
+    lookup_keys,
+    search_keys,
+)
+from cases.models import (
+    WAITING_STATES,
+    Case,
+    CaseUserObjectPermission,
+    CloseReason,
+    Guardian,
+    State,
+)
 from cases.services import USER_TRANSITIONS
-from coordination.crypto import blind_index, phonetic
 from coordination.roles import COORDINATOR, is_coordinator
 
 
@@ -69,27 +85,34 @@ def case_transitions_for(*, user: Any, case: Case) -> list[tuple[str, Any]]:
 def cases_matching_identity(
     *, given_name: str, family_name: str, birth_date: dt.date | None
 ) -> QuerySet[Case]:
-    """Possible duplicates among all cases (exact or phonetic), for the intake warning."""
+    """Possible duplicates among all cases, for the intake warning.
+
+    Each case carries ``match_kind`` (a ``MatchKind``: same spelling, another spelling, names
+    swapped, day and month swapped, only the year of a placeholder date). Every condition is
+    an indexed equality on a blind index (``cases/identity.py``); nothing is decrypted.
+    """
     if not family_name or birth_date is None:
         return Case.objects.none()
-    birth = birth_date.isoformat()
-    exact = blind_index(f"{given_name} {family_name} {birth}", purpose="identity")
-    phon = blind_index(
-        f"{phonetic(given_name)}|{phonetic(family_name)}|{birth}", purpose="phonetic"
+    keys = lookup_keys(given_name, family_name, birth_date)
+    match = Q()
+    for column, key, _kind in keys:
+        match |= Q(**{column: key})
+    kind = SqlCase(
+        *(When(Q(**{column: key}), then=Value(k.value)) for column, key, k in keys),
+        default=Value(MatchKind.YEAR_ONLY.value),
+        output_field=CharField(),
     )
-    return Case.objects.filter(Q(bidx_identity=exact) | Q(bidx_phonetic=phon)).filter(
-        erased_at__isnull=True
-    )
+    return Case.objects.filter(match, erased_at__isnull=True).annotate(match_kind=kind)
 
 
 def cases_possible_siblings(*, family_name: str) -> QuerySet[Case]:
-    """Cases with a family name that sounds the same (Kölner Phonetik), open ones only."""
+    """Cases with a family name that sounds or folds the same, open ones only."""
     if not family_name.strip():
         return Case.objects.none()
-    key = blind_index(phonetic(family_name), purpose="family-phonetic")
-    return Case.objects.filter(bidx_family_phonetic=key, erased_at__isnull=True).exclude(
-        state="closed"
-    )
+    match = Q()
+    for column, key in family_lookup_keys(family_name):
+        match |= Q(**{column: key})
+    return Case.objects.filter(match, erased_at__isnull=True).exclude(state="closed")
 
 
 def cases_search(*, user: Any, query: str) -> QuerySet[Case]:
@@ -107,22 +130,17 @@ def cases_search(*, user: Any, query: str) -> QuerySet[Case]:
         return qs.filter(reference=query.upper())
     birth = _parse_date(query)
     if birth is not None:
-        return qs.filter(bidx_birth=blind_index(birth.isoformat(), purpose="birth"))
+        return qs.filter(bidx_birth=search_keys(birth=birth)["bidx_birth"])
     name, _sep, last = query.rpartition(" ")
     birth = _parse_date(last) if name else None
     if birth is not None:
-        iso = birth.isoformat()
+        keys = search_keys(name=name, birth=birth)
         return qs.filter(
-            Q(bidx_identity=blind_index(f"{name} {iso}", purpose="identity"))
-            | Q(
-                bidx_family=blind_index(name, purpose="family"),
-                bidx_birth=blind_index(iso, purpose="birth"),
-            )
+            Q(bidx_identity=keys["bidx_identity"])
+            | Q(bidx_family=keys["bidx_family"], bidx_birth=keys["bidx_birth"])
         )
-    return qs.filter(
-        Q(bidx_name=blind_index(query, purpose="name"))
-        | Q(bidx_family=blind_index(query, purpose="family"))
-    )
+    keys = search_keys(name=query)
+    return qs.filter(Q(bidx_name=keys["bidx_name"]) | Q(bidx_family=keys["bidx_family"]))
 
 
 def _parse_date(value: str) -> dt.date | None:
@@ -383,3 +401,90 @@ def guardian_get_for_case(*, case: Case, pk: int) -> Guardian:
     if guardian is None:
         raise Http404
     return guardian
+
+
+# --- duplicates: the administrators' report and the merge form ------------------------------
+
+REPORT_COLUMNS = ("id", "reference", "state", "team", "team__name", "created_at")
+
+
+def case_duplicate_pairs(*, limit: int = 500) -> tuple[list[dict[str, Any]], int]:
+    """Likely duplicate pairs across the whole installation, strongest kind first.
+
+    Self-joins on the blind-index columns (``REPORT_JOINS``): no decryption, and only
+    references, teams and states leave this function. Erased cases and cases already closed
+    as duplicates are left out. Returns (up to ``limit`` pairs, the number of pairs found).
+    """
+    base = Case.objects.filter(erased_at__isnull=True).exclude(close_reason=CloseReason.DUPLICATE)
+    found: dict[tuple[int, int], MatchKind] = {}
+    for left, right, kind in REPORT_JOINS:
+        if left == right:
+            repeated = (
+                base.exclude(**{f"{left}__isnull": True})
+                .order_by()
+                .values(left)
+                .annotate(n=Count("id"))
+                .filter(n__gt=1)
+                .values(left)
+            )
+            lefts = list(base.filter(**{f"{left}__in": repeated}).values_list("pk", left))
+            rights = lefts
+        else:
+            lefts = list(
+                base.filter(
+                    **{f"{left}__in": base.exclude(**{f"{right}__isnull": True}).values(right)}
+                ).values_list("pk", left)
+            )
+            rights = list(
+                base.filter(
+                    **{f"{right}__in": base.exclude(**{f"{left}__isnull": True}).values(left)}
+                ).values_list("pk", right)
+            )
+        by_key: dict[str, list[int]] = {}
+        for pk, key in rights:
+            by_key.setdefault(key, []).append(pk)
+        for pk, key in lefts:
+            for other in by_key.get(key, ()):
+                if other == pk:
+                    continue
+                pair = (min(pk, other), max(pk, other))
+                if pair not in found or KIND_ORDER[kind] < KIND_ORDER[found[pair]]:
+                    found[pair] = kind
+    ordered = sorted(found.items(), key=lambda item: (KIND_ORDER[item[1]], item[0]))[:limit]
+    ids = {pk for pair, _kind in ordered for pk in pair}
+    cases = {
+        c.pk: c
+        for c in Case.objects.filter(pk__in=ids).select_related("team").only(*REPORT_COLUMNS)
+    }
+    pairs = [
+        {"first": cases[a], "second": cases[b], "kind": kind, "weak": kind in WEAK_KINDS,
+         "same_team": cases[a].team_id == cases[b].team_id}
+        for (a, b), kind in ordered
+    ]  # fmt: skip
+    return pairs, len(found)
+
+
+def cases_merge_candidates(*, user: Any, case: Case) -> QuerySet[Case]:
+    """Open cases of the user's own team (other than ``case``) that may be merged into it."""
+    if not is_coordinator(user) or user.team_id is None:
+        return Case.objects.none()
+    return (
+        Case.objects.filter(team_id=user.team_id, erased_at__isnull=True)
+        .exclude(pk=case.pk)
+        .exclude(state=State.CLOSED)
+    )
+
+
+def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
+    """The merge candidates whose identity keys match the case's own (suggestions)."""
+    if case.erased_at is not None:
+        return []
+    matches = cases_matching_identity(
+        given_name=case.given_name or "",
+        family_name=case.family_name or "",
+        birth_date=cast(dt.date | None, case.birth_date),
+    ).filter(pk__in=cases_merge_candidates(user=user, case=case).values("pk"))
+    found = list(
+        matches.only("id", "reference", "state", "given_name", "family_name", "birth_date")[:10]
+    )
+    return sorted(found, key=lambda c: (KIND_ORDER.get(c.match_kind, 99), c.pk))  # type: ignore[attr-defined]

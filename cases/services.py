@@ -21,6 +21,7 @@ from cases.models import (
     Case,
     CaseEvent,
     CaseReferenceCounter,
+    CaseUserObjectPermission,
     CloseReason,
     Family,
     Guardian,
@@ -370,6 +371,104 @@ def guardian_save(*, case: Case, by: Any, data: dict[str, Any], guardian: Guardi
     return guardian
 
 
+# --- merging a duplicate ----------------------------------------------------------------------
+
+
+@transaction.atomic
+def case_merge(*, survivor: Case, duplicate: Case, by: Any) -> dict[str, int]:
+    """Merge ``duplicate`` into ``survivor``: its history, family contacts (the families are
+    linked) and every row an upper app keeps for it (referrals, ...) move to the survivor;
+    the duplicate is closed as "duplicate". Both histories and the audit log say so.
+
+    Only a coordinator of the team that owns both cases may merge (sharing is not enough:
+    the merge moves data between records). An open referral of the duplicate blocks it.
+    Returns the number of moved rows per model.
+    """
+    if not (is_coordinator(by) and by.team_id is not None):
+        raise NotAllowed()
+    if by.team_id != survivor.team_id or by.team_id != duplicate.team_id:
+        raise NotAllowed(_("Only a coordinator of the team that owns both cases can merge them."))
+    if survivor.pk == duplicate.pk:
+        raise DomainError(_("A case cannot be merged into itself."))
+    # Lock both rows in a fixed order (two merges of the same pair cannot deadlock), re-read.
+    locked = {
+        c.pk: c for c in Case.objects.select_for_update().filter(pk__in=[survivor.pk, duplicate.pk])
+        .order_by("pk")
+    }  # fmt: skip
+    survivor, duplicate = locked[survivor.pk], locked[duplicate.pk]
+    if survivor.erased_at is not None or duplicate.erased_at is not None:
+        raise DomainError(_("The personal data of this case has been erased."))
+    if duplicate.state == State.CLOSED:
+        raise DomainError(
+            _("%(reference)s is already closed; reopen it first if it should be merged.")
+            % {"reference": duplicate.reference}
+        )
+    if duplicate.has_open_referral():
+        raise DomainError(
+            _("%(reference)s has an open referral. Withdraw it first, then merge.")
+            % {"reference": duplicate.reference}
+        )
+    moved = _move_case_rows(source=duplicate, target=survivor)
+    if duplicate.family_id != survivor.family_id:
+        # Link the families as for siblings: contacts and the other children move along.
+        old_family = duplicate.family_id
+        moved["cases.case (siblings)"] = (
+            Case.objects.filter(family_id=old_family).exclude(pk=duplicate.pk)
+            .update(family_id=survivor.family_id)
+        )  # fmt: skip
+        moved["cases.guardian"] = Guardian.objects.filter(family_id=old_family).update(
+            family_id=survivor.family_id
+        )
+        duplicate.family_id = survivor.family_id
+        Case.objects.filter(pk=duplicate.pk).update(family_id=survivor.family_id)
+        Family.objects.filter(pk=old_family).delete()
+    from_state = duplicate.state
+    try:
+        duplicate.close(reason=CloseReason.DUPLICATE)
+        duplicate.state_changed_at = timezone.now()
+        duplicate.save()
+    except ConcurrentTransition as exc:
+        raise ConcurrentChange() from exc
+    except TransitionNotAllowed as exc:
+        raise TransitionRefused() from exc
+    case_record_event(
+        case=duplicate, by=by, kind=CaseEvent.Kind.TRANSITION, transition="close",
+        from_state=from_state, to_state=duplicate.state, reason=CloseReason.DUPLICATE,
+        comment=str(_("Merged into %(reference)s.") % {"reference": survivor.reference}),
+    )  # fmt: skip
+    case_record_event(
+        case=survivor, by=by, kind=CaseEvent.Kind.MERGED,
+        comment=str(_("%(reference)s merged into this case.") % {"reference": duplicate.reference}),
+    )  # fmt: skip
+    for case, other in ((survivor, duplicate), (duplicate, survivor)):
+        audit_log(actor=by, action="case.merge", obj=case,
+                  detail={"survivor": survivor.reference, "duplicate": duplicate.reference,
+                          "other": other.reference, "moved": moved})  # fmt: skip
+    return moved
+
+
+def _move_case_rows(*, source: Case, target: Case) -> dict[str, int]:
+    """Point every row that belongs to ``source`` at ``target``: the history and whatever the
+    apps above ``cases`` keep per case (referrals), found through the model's relations, so
+    ``cases`` needs no import of them (as erasure in ``cases/retention.py``).
+
+    Sharing (guardian's object permissions) is not moved: a colleague the duplicate was
+    shared with does not gain the survivor.
+    """
+    moved: dict[str, int] = {}
+    for rel in Case._meta.related_objects:
+        model = rel.related_model
+        if model is CaseUserObjectPermission or not rel.field.concrete or rel.many_to_many:
+            continue
+        if rel.one_to_one:  # pragma: no cover - none today; a second row would collide
+            continue
+        count = model._default_manager.filter(**{rel.field.name: source.pk}).update(
+            **{rel.field.name: target.pk}
+        )
+        moved[model._meta.label_lower] = count
+    return moved
+
+
 __all__ = [
     "EDITABLE_FIELDS",
     "USER_TRANSITIONS",
@@ -377,6 +476,7 @@ __all__ = [
     "case_assign",
     "case_driven_transition",
     "case_link_sibling",
+    "case_merge",
     "case_record_event",
     "case_register",
     "case_share",

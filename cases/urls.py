@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import access_views, retention_views, views
+from cases import access_views, identity_views, retention_views, views
 
 app_name = "cases"
 urlpatterns = [
@@ -26,4 +26,10 @@ urlpatterns += [
     path("retention/", retention_views.retention_overview, name="retention"),
     path("retention/offer/", retention_views.retention_offer, name="retention_offer"),
     path("retention/decision/", retention_views.retention_decision, name="retention_decision"),
+]
+
+# Identity: the duplicate report (administrators) and merging two cases (issue 16).
+urlpatterns += [
+    path("duplicates/", identity_views.duplicates_report, name="duplicates"),
+    path("<int:pk>/merge/", identity_views.merge, name="merge"),
 ]

@@ -40,6 +40,7 @@ from cases.forms import (
     TransitionForm,
     UnshareForm,
 )
+from cases.identity import KIND_ORDER, WEAK_KINDS, MatchKind
 from cases.models import Case, CloseReason, State, has_placement_data
 from cases.selectors import (
     LIST_FIELDS_SHOWN,
@@ -223,10 +224,14 @@ def _review_token(data: dict[str, Any]) -> str:
 
 def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None) -> dict:
     """Possible duplicates (needs ``identity``) and siblings: the cases the user may open,
-    and for the others only their teams. Names are decrypted only for openable cases."""
+    and for the others only their teams. Names are decrypted only for openable cases.
+
+    Each duplicate says how it matched (``match_kind``, see ``cases/identity.py``); a match
+    on a swapped or placeholder date is listed as a weaker hint, never left out.
+    """
     duplicates: list[Case] = []
     if identity:
-        duplicates = list(
+        duplicates = sorted(
             cases_matching_identity(
                 given_name=identity.get("given_name") or "",
                 family_name=identity.get("family_name") or "",
@@ -234,7 +239,8 @@ def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None)
             )
             .select_related("team")
             .only(*IDENTITY_ONLY)
-            .order_by("id")[:20]
+            .order_by("id")[:20],
+            key=lambda c: (KIND_ORDER.get(c.match_kind, 99), c.pk),  # type: ignore[attr-defined]
         )
     siblings = list(
         cases_possible_siblings(family_name=family_name)
@@ -250,10 +256,26 @@ def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None)
         .filter(pk__in=visible)
         .only("id", "reference", "state", "given_name", "family_name", "birth_date", "erased_at")
     }
+    kinds = {c.pk: MatchKind(c.match_kind) for c in duplicates}  # type: ignore[attr-defined]
 
     def split(cases: list[Case]) -> tuple[list[Case], list[Any]]:
         mine = [named[c.pk] for c in cases if c.pk in named]
-        teams = {c.team_id: c.team for c in cases if c.pk not in named}
+        for case in mine:
+            if case.pk in kinds:
+                case.match_kind = kinds[case.pk]  # type: ignore[attr-defined]
+                case.weak_match = kinds[case.pk] in WEAK_KINDS  # type: ignore[attr-defined]
+        teams: dict[int, Any] = {}
+        for c in cases:
+            if c.pk in named:
+                continue
+            team = teams.setdefault(c.team_id, c.team)
+            # The team's strongest kind of match: which team to call, and how sure it is.
+            if c.pk in kinds and (
+                getattr(team, "match_kind", None) is None
+                or KIND_ORDER[kinds[c.pk]] < KIND_ORDER[team.match_kind]
+            ):
+                team.match_kind = kinds[c.pk]
+                team.weak_match = kinds[c.pk] in WEAK_KINDS
         return mine, list(teams.values())
 
     dup_visible, dup_teams = split(duplicates)
@@ -266,6 +288,7 @@ def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None)
         "named": list(named.values()),
         "any": bool(duplicates or siblings),
         "has_duplicates": bool(duplicates),
+        "only_weak": bool(duplicates) and all(k in WEAK_KINDS for k in kinds.values()),
     }
 
 

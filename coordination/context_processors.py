@@ -20,6 +20,7 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.may_see_figures, "figures", _("Figures")),
     (roles.is_administrator, "audit_search", _("Audit log")),
     (roles.is_administrator, "cases:retention", _("Retention")),
+    (roles.is_administrator, "cases:duplicates", _("Duplicates")),
     (roles.is_administrator, "admin:index", _("Administration")),
 ]
 

@@ -20,8 +20,6 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-import cologne_phonetics
-from anyascii import anyascii
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
@@ -226,33 +224,11 @@ def key_id_of(token: bytes) -> str:
     return token[1 : token[0] + 1].decode("ascii")
 
 
-# --- Normalisation for blind indexes ---------------------------------------------------
-
-# German umlauts become two letters (Müller = Mueller); everything else is transliterated
-# by anyascii (Cyrillic, Arabic, Turkish, ... to ASCII).
-_GERMAN = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
-
-
-def normalise(value: str) -> str:
-    """Case-folded, NFKC, transliterated to ASCII letters/digits, single spaces."""
-    text = unicodedata.normalize("NFKC", value).casefold().translate(_GERMAN)
-    text = anyascii(text).lower()
-    text = re.sub(r"[^a-z0-9]+", " ", text)
-    return " ".join(text.split())
-
-
-def phonetic(value: str) -> str:
-    """Kölner Phonetik of the normalised value (Mohammed = Muhammad, Müller = Mueller).
-
-    Word breaks are dropped first, so "Al-Hassan", "Al Hasan" and "Alhassan" sound the same:
-    particles and hyphens are spelt inconsistently in transliterated names.
-    """
-    joined = normalise(value).replace(" ", "")
-    if not joined:
-        return ""
-    return "".join(code for _word, code in cologne_phonetics.encode(joined) if code)
+# --- blind indexes ------------------------------------------------------------------------
 
 
 def blind_index(value: str, *, purpose: str) -> str:
-    """HMAC-SHA-256 over the normalised value; ``purpose`` separates index families."""
-    return get_keyring().blind_index(normalise(value), purpose=purpose)
+    """HMAC-SHA-256 over the value (NFKC, case-folded, single spaces); ``purpose`` separates
+    index families. Names are folded further before they get here: ``cases/identity.py``."""
+    text = " ".join(unicodedata.normalize("NFKC", value).casefold().split())
+    return get_keyring().blind_index(text, purpose=purpose)

@@ -371,10 +371,12 @@ def _backdate(case: Case, child: Child, now: dt.datetime) -> None:
 
 
 def _seeded() -> bool:
-    from coordination.crypto import blind_index
+    from cases.identity import search_keys
 
     given, family = MARKER
-    return Case.objects.filter(bidx_name=blind_index(f"{given} {family}", purpose="name")).exists()
+    return Case.objects.filter(
+        bidx_name=search_keys(name=f"{given} {family}")["bidx_name"]
+    ).exists()
 
 
 @transaction.atomic

@@ -20,8 +20,9 @@ from benchmarks.pages import page_specs
 
 @pytest.mark.django_db
 def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
+    from cases.identity import blind
     from cases.models import Case
-    from coordination.crypto import blind_index, get_keyring, key_id_of
+    from coordination.crypto import get_keyring, key_id_of
     from referrals.models import Referral, ReminderLog
 
     generated = generate(20, seed=3, jobs=1)
@@ -37,7 +38,7 @@ def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
         stored = cursor.fetchone()[0]
     assert stored != case.family_name
     assert key_id_of(stored) == get_keyring().active_id
-    assert case.bidx_family == blind_index(case.family_name, purpose="family")
+    assert case.bidx_family == blind(case.family_name, purpose="family")
     assert len(set(Case.objects.values_list("reference", flat=True))) == 20
     assert Referral.objects.count() == generated.counts["referral"]
     assert ReminderLog.objects.count() == generated.counts["reminder"]

@@ -110,6 +110,8 @@ TABLE: dict[str, Row] = {
     "cases:retention": Row(ADMIN_ONLY),
     "cases:retention_offer": Row(answers(403, ad=REDIRECT), method="post"),
     "cases:retention_decision": Row(answers(403, ad=REDIRECT), method="post"),
+    "cases:duplicates": Row(ADMIN_ONLY),
+    "cases:merge": Row(OWN_CASE_PAGE, CASE),
     # --- referrals ----------------------------------------------------------------------
     "referrals:inbox": Row(STAFF_PAGE),
     "referrals:places": Row(STAFF_PAGE),

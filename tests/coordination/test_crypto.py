@@ -1,5 +1,6 @@
-"""coordination/crypto.py: keyring, AES-256-GCM with associated data, blind indexes,
-normalisation and Kölner Phonetik."""
+"""coordination/crypto.py: keyring, AES-256-GCM with associated data, blind indexes.
+
+(Normalisation and phonetic keys of names: tests/cases/test_identity.py.)"""
 
 from __future__ import annotations
 
@@ -17,9 +18,7 @@ from coordination.crypto import (
     generate_key,
     get_keyring,
     key_id_of,
-    normalise,
     parse_keyring,
-    phonetic,
 )
 
 KEY_A = base64.b64encode(b"a" * 32).decode()
@@ -184,46 +183,3 @@ def test_blind_index_depends_on_the_blind_index_key(settings) -> None:
     before = blind_index("Haddad", purpose="family")
     settings.BLIND_INDEX_KEY = BLIND
     assert blind_index("Haddad", purpose="family") != before
-
-
-@pytest.mark.parametrize(
-    ("variant", "canonical"),
-    [
-        ("Müller", "mueller"),
-        ("MUELLER", "mueller"),
-        ("  Müller-Lüdenscheidt ", "mueller luedenscheidt"),
-        ("Straße", "strasse"),
-        ("Şahin", "sahin"),
-        ("Yılmaz", "yilmaz"),  # noqa: RUF001 - the Turkish dotless i on purpose
-        ("Олександр", "oleksandr"),
-        ("\uff28\uff21\uff24\uff24\uff21\uff24", "haddad"),  # full-width letters (NFKC)
-        ("Ionuț", "ionut"),
-    ],
-)
-def test_normalise_folds_case_accents_and_scripts(variant: str, canonical: str) -> None:
-    assert normalise(variant) == canonical
-
-
-def test_arabic_script_is_transliterated_not_dropped() -> None:
-    assert normalise("محمد") != ""
-
-
-@pytest.mark.parametrize(
-    "group",
-    [
-        ("Mohammed", "Muhammad", "Mohamad", "Mohamed", "Muhammed"),
-        ("Müller", "Mueller", "Muller"),
-        ("Al-Hassan", "Al Hasan", "Alhassan"),
-        ("Kovalenko", "Kowalenko", "Коваленко"),
-        ("Hosseini", "Husseini"),
-    ],
-)
-def test_spelling_variants_sound_the_same(group: tuple[str, ...]) -> None:
-    codes = {phonetic(name) for name in group}
-    assert len(codes) == 1, codes
-    assert codes != {""}
-
-
-def test_different_names_sound_different() -> None:
-    assert phonetic("Haddad") != phonetic("Kovalenko")
-    assert phonetic("") == ""
