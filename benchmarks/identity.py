@@ -107,7 +107,7 @@ def benchmark_people(count: int, *, seed: int = 20260101, placeholders: float = 
 
 def demo_people() -> list[Identity]:
     """The demo's children with their birth dates as ``seed_demo`` computes them."""
-    from cases.demo import FAMILIES
+    from demo.cases import FAMILIES
 
     today = dt.date(2026, 12, 1)
     people = []
