@@ -222,7 +222,7 @@ def test_an_answer_stops_the_chain(sweep, pending, school_user, mailoutbox) -> N
 
 def test_an_answer_after_queueing_cancels_the_queued_reminder(pending, school_user, mailoutbox):
     with time_machine.travel(at(4, 10), tick=False):
-        _result, ids = reminders_claim_due()  # its mail is written, not handed over
+        _result, _ids = reminders_claim_due()  # its mail is written, not handed over
     [message] = OutboxMessage.objects.filter(kind="reminder.r1")
     with time_machine.travel(at(4, 10, 9), tick=False):
         referral_accept(referral=pending, by=school_user)
