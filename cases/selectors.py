@@ -14,6 +14,7 @@ from django_fsm import has_transition_perm
 from cases.models import WAITING_STATES, Case, CaseUserObjectPermission, Guardian, State
 from cases.services import USER_TRANSITIONS
 from coordination.crypto import blind_index, phonetic
+from coordination.models import OutboxMessage
 from coordination.roles import COORDINATOR, is_coordinator
 
 
@@ -383,3 +384,14 @@ def guardian_get_for_case(*, case: Case, pk: int) -> Guardian:
     if guardian is None:
         raise Http404
     return guardian
+
+
+def case_mails(*, user: Any, case: Case, limit: int = 50) -> list[OutboxMessage]:
+    """The outgoing e-mails about a case (newest first), for those who may see the case."""
+    if not cases_visible_to(user).filter(pk=case.pk).exists():
+        return []
+    return list(
+        OutboxMessage.objects.filter(case_reference=case.reference)
+        .only("kind", "to", "subject", "state", "attempts", "last_error", "created_at", "sent_at")
+        .order_by("-created_at", "-id")[:limit]
+    )

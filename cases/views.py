@@ -46,6 +46,7 @@ from cases.selectors import (
     case_dashboard,
     case_get_for_user,
     case_guardians,
+    case_mails,
     case_shared_with,
     case_siblings,
     case_transitions_for,
@@ -383,6 +384,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "transitions": transitions,
             "close_reasons": CloseReason.choices,
             "shared": shared,
+            "mails": case_mails(user=user, case=case),
             "assign_form": AssignForm(
                 initial={"coordinator": case.coordinator_id}, prefix="assign", user=user
             ),
