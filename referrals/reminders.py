@@ -613,10 +613,10 @@ def _waiting_cutoffs(today: dt.date, office: OfficeSettings) -> tuple[dt.date, d
     )
 
 
-def digests_queue_weekly(*, now: dt.datetime | None = None, send_now: bool = False) -> list[int]:
+def digests_queue_weekly(*, now: dt.datetime | None = None) -> list[int]:
     """Write this week's digest row and its e-mail for every coordinator with a case over
     the target; a coordinator gets at most one digest per ISO week. Returns the ids of the
-    digest rows written now. ``send_now`` sends the due e-mails in this process."""
+    digest rows written now."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     week = iso_week(today)
@@ -644,8 +644,6 @@ def digests_queue_weekly(*, now: dt.datetime | None = None, send_now: bool = Fal
             .order_by("pk")
         )
         _digest_mails(digests, now=now)
-    if send_now:
-        outbox.outbox_flush(send_now=True)
     return [digest.pk for digest in digests]
 
 
