@@ -421,11 +421,10 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
 
 
 def notify_administrators(report: RetentionReport) -> int:
-    """One e-mail to the administrators: which cases wait for an archive offer or decision
-    (case references only: e-mail is not an encrypted channel)."""
-    from django.core.mail import send_mail
-
+    """One e-mail per administrator, through the outbox: which cases wait for an archive
+    offer or decision (case references only: e-mail is not an encrypted channel)."""
     from coordination.models import User
+    from coordination.outbox import mail_enqueue
     from coordination.roles import ADMINISTRATOR
 
     recipients = sorted(
@@ -451,11 +450,12 @@ def notify_administrators(report: RetentionReport) -> int:
         "",
         f"{settings.SITE_URL.rstrip('/')}/cases/retention/",
     ]
-    send_mail(
-        subject=str(_("Ankommen: cases due for the archive and erasure")),
-        message="\n".join(lines),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        recipient_list=recipients,
-        fail_silently=False,
-    )
+    with transaction.atomic():
+        for address in recipients:
+            mail_enqueue(
+                kind="retention.notice",
+                to=address,
+                subject=str(_("Ankommen: cases due for the archive and erasure")),
+                body="\n".join(lines),
+            )
     return len(recipients)

@@ -30,6 +30,7 @@ from cases.models import (
     State,
 )
 from cases.services import USER_TRANSITIONS
+from coordination.models import OutboxMessage
 from coordination.roles import COORDINATOR, is_coordinator
 
 
@@ -488,3 +489,12 @@ def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
         matches.only("id", "reference", "state", "given_name", "family_name", "birth_date")[:10]
     )
     return sorted(found, key=lambda c: (KIND_ORDER.get(c.match_kind, 99), c.pk))  # type: ignore[attr-defined]
+def case_mails(*, user: Any, case: Case, limit: int = 50) -> list[OutboxMessage]:
+    """The outgoing e-mails about a case (newest first), for those who may see the case."""
+    if not cases_visible_to(user).filter(pk=case.pk).exists():
+        return []
+    return list(
+        OutboxMessage.objects.filter(case_reference=case.reference)
+        .only("kind", "to", "subject", "state", "attempts", "last_error", "created_at", "sent_at")
+        .order_by("-created_at", "-id")[:limit]
+    )

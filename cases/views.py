@@ -47,6 +47,7 @@ from cases.selectors import (
     case_dashboard,
     case_get_for_user,
     case_guardians,
+    case_mails,
     case_shared_with,
     case_siblings,
     case_transitions_for,
@@ -406,6 +407,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "transitions": transitions,
             "close_reasons": CloseReason.choices,
             "shared": shared,
+            "mails": case_mails(user=user, case=case),
             "assign_form": AssignForm(
                 initial={"coordinator": case.coordinator_id}, prefix="assign", user=user
             ),

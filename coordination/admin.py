@@ -1,13 +1,15 @@
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
+from coordination import outbox
 from coordination.audit import audit_log
-from coordination.models import AuditEntry, District, OfficeSettings, Team, User
+from coordination.models import AuditEntry, District, OfficeSettings, OutboxMessage, Team, User
 from coordination.roles import ROLE_LABELS, ROLES
 
 
@@ -74,7 +76,7 @@ class ActionGroupFilter(admin.SimpleListFilter):
 
     title = _("kind of action")
     parameter_name = "kind"
-    KINDS = ("auth", "case", "referral", "places", "admin", "user", "permission", "audit")
+    KINDS = ("auth", "case", "referral", "places", "admin", "user", "permission", "audit", "outbox")
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [(k, k) for k in self.KINDS]
@@ -123,3 +125,59 @@ class AuditEntryAdmin(admin.ModelAdmin):
                 detail={k: v[:100] for k, v in request.GET.items()},
             )
         return response
+
+
+@admin.register(OutboxMessage)
+class OutboxMessageAdmin(admin.ModelAdmin):
+    """Read-only; the two actions go through the outbox's services."""
+
+    list_display = (
+        "created_at", "kind", "to", "case_reference", "state", "attempts", "next_attempt_at",
+        "sent_at", "last_error",
+    )  # fmt: skip
+    list_filter = ("state", "kind")
+    search_fields = ("=case_reference", "=to", "=message_id")
+    search_help_text = _("Exact case reference, address or Message-ID.")
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    actions = ("requeue", "cancel")
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
+
+    def _perm(self, request: HttpRequest) -> bool:
+        # The actions change rows although the page is read-only: the model's change right.
+        return request.user.has_perm("coordination.change_outboxmessage")
+
+    has_requeue_permission = _perm
+    has_cancel_permission = _perm
+
+    @admin.action(
+        description=_("Send again (failed or cancelled e-mails)"), permissions=["requeue"]
+    )
+    def requeue(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        done = sum(outbox.outbox_requeue(message=message) for message in queryset)
+        self._report(request, queryset, done, "outbox.requeue")
+
+    @admin.action(description=_("Cancel (queued e-mails)"), permissions=["cancel"])
+    def cancel(self, request: HttpRequest, queryset: QuerySet[OutboxMessage]) -> None:
+        done = sum(outbox.outbox_cancel(message=message) for message in queryset)
+        self._report(request, queryset, done, "outbox.cancel")
+
+    def _report(
+        self, request: HttpRequest, queryset: QuerySet[OutboxMessage], done: int, action: str
+    ) -> None:
+        skipped = queryset.count() - done
+        audit_log(actor=request.user, action=action, detail={"changed": done, "skipped": skipped})
+        self.message_user(
+            request,
+            _("%(done)d e-mail(s) changed, %(skipped)d left as they were (wrong state).")
+            % {"done": done, "skipped": skipped},
+            messages.SUCCESS if done else messages.WARNING,
+        )

@@ -12,3 +12,8 @@ class ReferralsConfig(AppConfig):
         from referrals.case_extension import REFERRALS_EXTENSION
 
         register(REFERRALS_EXTENSION)
+
+        # The outbox asks whether a reminder is still wanted and reports how its mails went.
+        from referrals.reminders import register_outbox_kinds
+
+        register_outbox_kinds()

@@ -1,22 +1,27 @@
 """Reminders, escalation and expiry of referrals that wait too long; the weekly digest.
 
 The beat sweep (``referrals.tasks.sweep_referrals``, every ``SWEEP_MINUTES``) is the whole
-schedule; no task waits in the broker for days. Each sweep:
+schedule; no task waits in the broker for days. Each sweep finds what is due with one indexed
+query (state, the highest level recorded so far, and ``created_at`` / ``start_date`` against
+cut-offs computed here from working days), locks those referrals with
+``select_for_update(skip_locked=True)`` and writes, in one transaction per batch:
 
-1. finds what is due with one indexed query (state, the highest level recorded so far, and
-   ``created_at`` / ``start_date`` against cut-offs computed here from working days), locks
-   those referrals with ``select_for_update(skip_locked=True)`` and writes one
-   :class:`~referrals.models.ReminderLog` per (referral, level). The unique constraint on
-   (referral, level) makes sure two sweeps at once, or a sweep repeated after a crash, never
-   create a level twice. An expiry is carried out right there (``referral_expire``);
-2. on commit, queues one ``send_reminder(reminder_id)`` per new row. A broker that is down
-   is logged, the rows stay ``queued``, and
-3. rows still ``queued`` some minutes after their hand-over are queued again (catch-up).
+- one :class:`~referrals.models.ReminderLog` per (referral, level). The unique constraint on
+  (referral, level) makes sure two sweeps at once, or a sweep repeated after a crash, never
+  create a level twice. An expiry is carried out right there (``referral_expire``);
+- the level's e-mails as outbox rows (``referrals/mails.py``, ``coordination/outbox.py``),
+  one per recipient. The outbox hands them to the worker on commit; a broker that is down
+  leaves them queued for the outbox's flush.
 
-``reminder_send`` locks the row, re-checks the referral under lock (an answer from the
-institution stops the chain at once) and sends; sending twice is impossible because the row
-says ``sent``. When a referral is due for several levels at once (the sweep was down, or the
-thresholds changed) only the highest is sent; the lower ones are recorded as skipped.
+Just before a reminder's mail is handed to the mail server, the outbox asks
+``reminder_still_wanted``, which re-checks the referral under lock: an answer from the
+institution that came meanwhile cancels it. When the mail is sent or has failed for good,
+``reminder_finished`` records the outcome on the reminder and in the case history, where the
+coordinator sees a reminder that could not be delivered. A reminder is sent at least once,
+and in rare cases twice (a worker that dies after the mail server took it and before the row
+says so): ``docs/outbox.md`` explains the window. When a referral is due for several levels
+at once (the sweep was down, or the thresholds changed) only the highest is sent; the lower
+ones are recorded as skipped.
 
 Levels and their thresholds (``OfficeSettings``, working days in Rhineland-Palatinate):
 
@@ -42,29 +47,26 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import EmailMessage, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Q, QuerySet
-from django.template.loader import render_to_string
-from django.urls import reverse
+from django.db.models import CharField, Exists, OuterRef, QuerySet
+from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
-from kombu.exceptions import KombuError
 
 from cases.models import WAITING_STATES, Case, CaseEvent
 from cases.services import case_record_event
+from coordination import outbox
 from coordination.exceptions import DomainError
 from coordination.fields import encrypted_fields
-from coordination.models import OfficeSettings, Team, User
-from coordination.workdays import add_working_days, due_before, working_days_between
+from coordination.models import OfficeSettings, OutboxMessage
+from coordination.workdays import due_before
+from referrals import mails
 from referrals.models import DigestLog, Referral, ReferralState, ReminderLog
 from referrals.services import referral_expire
 
@@ -73,6 +75,7 @@ log = logging.getLogger(__name__)
 Level = ReminderLog.Level
 Outcome = ReminderLog.Outcome
 Recipient = ReminderLog.Recipient
+MailState = OutboxMessage.State
 
 # Ascending: when several levels are due at once, the last one wins.
 PENDING_LEVELS: tuple[str, ...] = (
@@ -104,32 +107,18 @@ SEND_WHEN: dict[str, str] = {
     Level.ENROL_NOTICE: ReferralState.ACCEPTED,
 }
 
-# Errors of the mail server worth another try; after the last one the failure is recorded.
-MAIL_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPException, OSError)
-# Errors that will not go away by retrying (the server refused every recipient).
-PERMANENT_MAIL_ERRORS: tuple[type[BaseException], ...] = (smtplib.SMTPRecipientsRefused,)
-# Errors of the broker when queueing: logged, the rows stay queued, the next sweep retries.
-BROKER_ERRORS: tuple[type[BaseException], ...] = (KombuError, OSError)
-
 # Stored as the reason of a level recorded as skipped because a later one was due at once.
 _SUPERSEDED = _("a later level was due at the same time")
 
-MAX_ATTEMPTS = 6  # the first try and five retries
-BACKOFF_SECONDS = 60  # 1, 2, 4, 8, 15 minutes: far below the broker's visibility timeout
-BACKOFF_MAX_SECONDS = 15 * 60
-# A queued row whose task has not run this long after its hand-over is queued again.
-REQUEUE_AFTER = dt.timedelta(minutes=10)
 BATCH_SIZE = 200
 MAX_BATCHES = 50
 
-
-def backoff_seconds(retries: int) -> int:
-    """Seconds to wait before retry number ``retries + 1`` (exponential, capped)."""
-    return min(BACKOFF_SECONDS * 2**retries, BACKOFF_MAX_SECONDS)
-
-
-def describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}"[:300]
+# A reminder needs the case's reference and people, never the child's data: the encrypted
+# fields of the referral and its case are not even read (so not decrypted) for its mails.
+_PERSONAL_FIELDS = (
+    *(f.name for f in encrypted_fields(Referral)),
+    *(f"case__{f.name}" for f in encrypted_fields(Case)),
+)
 
 
 # --- what is due --------------------------------------------------------------------------
@@ -252,12 +241,13 @@ class SweepResult:
 
     queued: Counter[str] = field(default_factory=Counter)
     superseded: Counter[str] = field(default_factory=Counter)
-    # After commit: how the sends went (inline) or how many reached the broker (queued).
-    dispatched: Counter[str] = field(default_factory=Counter)
     expired: int = 0
     expiry_refused: int = 0
-    requeued: int = 0
-    digests_requeued: int = 0
+    mails: int = 0  # outbox rows written
+    no_address: int = 0  # reminders that had no address at all (recorded as failed)
+    adopted: int = 0  # queued reminders and digests of an earlier version, given their mails
+    # With ``send_now``: how the sends of the due outbox rows went.
+    dispatched: Counter[str] = field(default_factory=Counter)
     reminder_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -266,8 +256,9 @@ class SweepResult:
             "superseded": dict(self.superseded),
             "expired": self.expired,
             "expiry_refused": self.expiry_refused,
-            "requeued": self.requeued,
-            "digests_requeued": self.digests_requeued,
+            "mails": self.mails,
+            "no_address": self.no_address,
+            "adopted": self.adopted,
             "dispatched": dict(self.dispatched),
         }
 
@@ -288,19 +279,21 @@ class SweepResult:
         if skipped:
             detail = ", ".join(f"{lvl} {n}" for lvl, n in sorted(self.superseded.items()))
             out.append(f"skipped, a later level was due at once: {skipped} ({detail})")
-        if self.requeued or self.digests_requeued:
-            out.append(
-                f"queued again (broker was down or lost them): {self.requeued} reminder(s), "
-                f"{self.digests_requeued} digest(s)"
-            )
-        out.extend(f"{what}: {n}" for what, n in sorted(self.dispatched.items()) if n)
+        if self.mails:
+            out.append(f"e-mails written to the outbox: {self.mails}")
+        if self.no_address:
+            out.append(f"reminders without any e-mail address (failed): {self.no_address}")
+        if self.adopted:
+            out.append(f"queued rows of an earlier version given their e-mails: {self.adopted}")
+        out.extend(f"e-mails {what}: {n}" for what, n in sorted(self.dispatched.items()) if n)
         return out or ["nothing due"]
 
 
 def _claim_batch(
     *, now: dt.datetime, cutoffs: Cutoffs, result: SweepResult
 ) -> tuple[int, list[int]]:
-    """Lock one batch of due referrals and write their reminder rows (inside a transaction).
+    """Lock one batch of due referrals; write their reminder rows and those rows' e-mails
+    (inside a transaction).
 
     Returns (referrals looked at, ids of reminder rows to send).
     """
@@ -341,6 +334,7 @@ def _claim_batch(
     _record_levels(referrals, written, rows)
     queued = [row for row in created if row.outcome == Outcome.QUEUED]
     result.queued.update(row.level for row in queued)
+    _write_mails(queued, now=now, result=result)
     return len(referrals), sorted(row.pk for row in queued)
 
 
@@ -410,10 +404,44 @@ def _insert(rows: list[ReminderLog]) -> list[ReminderLog]:
     return created
 
 
-def reminders_claim_due(*, now: dt.datetime | None = None) -> tuple[SweepResult, list[int]]:
-    """Write the reminder rows due now (one transaction per batch); nothing is queued.
+def _write_mails(
+    reminders: Sequence[ReminderLog], *, now: dt.datetime, result: SweepResult
+) -> None:
+    """Write the outbox rows of new reminders (in the sweep's transaction) and record whom
+    they go to. A reminder without a single address is recorded as failed, in the case
+    history too: nobody would otherwise learn that the institution was never reminded."""
+    if not reminders:
+        return
+    referrals = {
+        r.pk: r
+        for r in Referral.objects.select_related(
+            "case__team__lead", "case__coordinator", "institution"
+        )
+        .defer(*_PERSONAL_FIELDS)
+        .filter(pk__in={reminder.referral_id for reminder in reminders})
+    }
+    office = OfficeSettings.current()
+    today = timezone.localdate(now)
+    for reminder in reminders:
+        referral = referrals[reminder.referral_id]
+        written = mails.reminder_enqueue(
+            reminder=reminder, referral=referral, today=today, office=office
+        )
+        roles = [contact.role for contact, message in written if message is not None]
+        result.mails += len(roles)
+        reminder.recipient = ",".join(roles)
+        if not roles:
+            result.no_address += 1
+            reminder.outcome = Outcome.FAILED
+            reminder.error = str(_("no e-mail address"))
+            _record_history(referral.case, reminder, Outcome.FAILED)
+    ReminderLog.objects.bulk_update(reminders, ["recipient", "outcome", "error"])
 
-    Returns the result and the ids of the rows to send, for the caller to dispatch.
+
+def reminders_claim_due(*, now: dt.datetime | None = None) -> tuple[SweepResult, list[int]]:
+    """Write the reminder rows due now and their e-mails (one transaction per batch).
+
+    Returns the result and the ids of the new reminder rows.
     """
     now = now or timezone.now()
     cutoffs = Cutoffs.at(now, OfficeSettings.current())
@@ -428,217 +456,45 @@ def reminders_claim_due(*, now: dt.datetime | None = None) -> tuple[SweepResult,
     return result, ids
 
 
-def _stale(model: type[ReminderLog] | type[DigestLog], now: dt.datetime) -> list[int]:
-    """Rows still queued well after their hand-over; their hand-over time is renewed.
-
-    Rows locked right now belong to a task that is sending them: those are left alone.
-    """
-    limit = now - REQUEUE_AFTER
-    ids = list(
+def _without_mail(model: type[ReminderLog] | type[DigestLog], object_type: str) -> list[Any]:
+    """Rows still queued that have no outbox row: written by the version before the outbox
+    (whose send tasks no longer send), or by hand. Locked; at most one batch."""
+    mail = OutboxMessage.objects.filter(
+        object_type=object_type, object_id=Cast(OuterRef("pk"), output_field=CharField())
+    )
+    return list(
         model.objects.select_for_update(skip_locked=True)
         .filter(outcome=Outcome.QUEUED)
-        .filter(Q(queued_at__lt=limit) | Q(queued_at__isnull=True, created_at__lt=limit))
-        .order_by("pk")
-        .values_list("pk", flat=True)[: BATCH_SIZE * 5]
+        .filter(~Exists(mail))
+        .order_by("pk")[:BATCH_SIZE]
     )
-    if ids:
-        model.objects.filter(pk__in=ids, outcome=Outcome.QUEUED).update(queued_at=now)
-    return ids
+
+
+def _adopt(*, now: dt.datetime, result: SweepResult) -> None:
+    with transaction.atomic():
+        reminders = _without_mail(ReminderLog, mails.REMINDER_TYPE)
+        _write_mails(reminders, now=now, result=result)
+        digests = _without_mail(DigestLog, mails.DIGEST_TYPE)
+        _digest_mails(digests, now=now)
+        result.adopted = len(reminders) + len(digests)
 
 
 def referrals_sweep(*, now: dt.datetime | None = None, send_now: bool = False) -> SweepResult:
-    """One sweep: write what is due, expire what is overdue, queue the sends, catch up.
+    """One sweep: write what is due and its e-mails, expire what is overdue.
 
-    ``send_now`` sends in this process instead of queueing (``manage.py sweep_referrals
-    --send``); a mail error then leaves the row queued for a worker to retry.
+    ``send_now`` (``manage.py sweep_referrals --send``) then sends the due e-mails of the
+    outbox in this process instead of leaving them to the worker.
     """
     now = now or timezone.now()
     result, ids = reminders_claim_due(now=now)
-    with transaction.atomic():
-        stale = _stale(ReminderLog, now)
-        stale_digests = _stale(DigestLog, now)
-        result.requeued, result.digests_requeued = len(stale), len(stale_digests)
-        result.reminder_ids = ids + stale
-        transaction.on_commit(
-            partial(_dispatch, result, "reminders", send_now, result.reminder_ids)
-        )
-        transaction.on_commit(partial(_dispatch, result, "digests", send_now, stale_digests))
+    result.reminder_ids = ids
+    _adopt(now=now, result=result)
+    if send_now:
+        result.dispatched.update(outbox.outbox_flush(send_now=True).sent)
     return result
 
 
-def _dispatch(result: SweepResult, what: str, send_now: bool, ids: Sequence[int]) -> None:
-    if not ids:
-        return
-    if send_now:
-        send = send_reminders_inline if what == "reminders" else send_digests_inline
-        for outcome, n in send(ids).items():
-            result.dispatched[f"{what} {outcome}"] += n
-        return
-    queue = queue_reminders if what == "reminders" else queue_digests
-    handed_over = queue(ids)
-    result.dispatched[f"{what} handed to the worker"] += handed_over
-    result.dispatched[f"{what} left for the next sweep (broker down)"] += len(ids) - handed_over
-
-
-# --- handing over to the broker --------------------------------------------------------------
-
-
-def _queue(task: Any, ids: Sequence[int]) -> int:
-    """Queue one task per id; at the first broker error stop and log (the sweep catches up)."""
-    for done, pk in enumerate(ids):
-        try:
-            task.delay(pk)
-        except BROKER_ERRORS:
-            log.warning(
-                "broker unavailable: %d %s task(s) stay queued for the next sweep",
-                len(ids) - done,
-                task.name,
-                exc_info=True,
-            )
-            return done
-    return len(ids)
-
-
-def queue_reminders(ids: Sequence[int]) -> int:
-    from referrals.tasks import send_reminder
-
-    return _queue(send_reminder, ids)
-
-
-def queue_digests(ids: Sequence[int]) -> int:
-    from referrals.tasks import send_waiting_digest
-
-    return _queue(send_waiting_digest, ids)
-
-
-def _send_inline(
-    send: Callable[..., str], record: Callable[..., bool], ids: Iterable[int]
-) -> Counter[str]:
-    outcomes: Counter[str] = Counter()
-    for pk in ids:
-        try:
-            outcomes[send(pk)] += 1
-        except MAIL_ERRORS as exc:
-            permanent = isinstance(exc, PERMANENT_MAIL_ERRORS)
-            final = record(
-                pk, error=describe_error(exc), retry_in=None if permanent else BACKOFF_SECONDS
-            )
-            outcomes[Outcome.FAILED if final else "retry later"] += 1
-    return outcomes
-
-
-def send_reminders_inline(ids: Sequence[int]) -> Counter[str]:
-    """Send in this process (no worker). A mail error is recorded and the row stays queued
-    for the sweep's catch-up (or is marked failed when the error is permanent)."""
-    return _send_inline(
-        lambda pk: reminder_send(reminder_id=pk),
-        lambda pk, **kw: reminder_record_failure(reminder_id=pk, **kw),
-        ids,
-    )
-
-
-def send_digests_inline(ids: Sequence[int]) -> Counter[str]:
-    """Send digests in this process (no worker), like ``send_reminders_inline``."""
-    return _send_inline(
-        lambda pk: digest_send(digest_id=pk),
-        lambda pk, **kw: digest_record_failure(digest_id=pk, **kw),
-        ids,
-    )
-
-
-# --- sending one reminder ----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Contact:
-    role: str  # a ReminderLog.Recipient value
-    address: str
-    language: str
-
-
-def _team_contact(team: Team) -> Contact:
-    if team.mailbox:
-        return Contact(Recipient.TEAM_MAILBOX, team.mailbox, settings.LANGUAGE_CODE)
-    return Contact(Recipient.OFFICE_MAILBOX, settings.OFFICE_MAILBOX, settings.LANGUAGE_CODE)
-
-
-def _user_contact(user: User | None, role: str) -> Contact | None:
-    if user is not None and user.is_active and user.email:
-        return Contact(role, user.email, user.language or settings.LANGUAGE_CODE)
-    return None
-
-
-def coordinator_contact(case: Case) -> Contact:
-    """The case's coordinator; else the team's mailbox; else the office's."""
-    return _user_contact(case.coordinator, Recipient.COORDINATOR) or _team_contact(case.team)
-
-
-def lead_contact(case: Case) -> Contact:
-    """The team lead of the case's team; else the team's mailbox; else the office's."""
-    return _user_contact(case.team.lead, Recipient.TEAM_LEAD) or _team_contact(case.team)
-
-
-def institution_contact(referral: Referral) -> Contact:
-    return Contact(Recipient.INSTITUTION, referral.institution.email, settings.LANGUAGE_CODE)
-
-
-# Who each level goes to, and which text they get ("audience" in the templates).
-def _contacts(level: str, referral: Referral) -> list[tuple[str, Contact]]:
-    case = referral.case
-    if level in (Level.REMINDER_1, Level.ENROL_REMINDER):
-        return [("institution", institution_contact(referral))]
-    if level == Level.REMINDER_2:
-        return [
-            ("institution", institution_contact(referral)),
-            ("coordinator", coordinator_contact(case)),
-        ]
-    if level == Level.ESCALATION:
-        return [("lead", lead_contact(case))]
-    return [("coordinator", coordinator_contact(case))]  # exp, e2
-
-
-def _link(path: str) -> str:
-    return settings.SITE_URL.rstrip("/") + path
-
-
-def _reminder_message(
-    level: str, referral: Referral, audience: str, contact: Contact, today: dt.date
-) -> EmailMessage:
-    office = OfficeSettings.current()
-    referred_on = timezone.localdate(referral.created_at)
-    since = referral.start_date if level in ACCEPTED_LEVELS and referral.start_date else referred_on
-    path = (
-        reverse("referrals:detail", args=[referral.pk])
-        if audience == "institution"
-        else reverse("cases:detail", args=[referral.case_id])
-    )
-    context = {
-        "level": level,
-        "audience": audience,
-        "reference": referral.case.reference,
-        "institution": referral.institution.name,
-        "referred_on": referred_on,
-        "start_date": referral.start_date,
-        "days": working_days_between(since, today),
-        "expires_on": add_working_days(referred_on, office.expiry_days),
-        "link": _link(path),
-    }
-    with translation.override(contact.language):
-        subject = render_to_string("referrals/email/reminder_subject.txt", context).strip()
-        body = render_to_string("referrals/email/reminder_body.txt", context)
-    return EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[contact.address],
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-
-
-def _send_messages(messages: Sequence[EmailMessage]) -> None:
-    """Send over one connection; any error of the mail server is raised (never silent)."""
-    connection = get_connection(fail_silently=False)
-    connection.send_messages(list(messages))
+# --- what the outbox asks and tells (registered in referrals/apps.py) -------------------------
 
 
 def _history_comment(level: str, outcome: str, attempts: int = 0, error: str = "") -> str:
@@ -654,95 +510,90 @@ def _history_comment(level: str, outcome: str, attempts: int = 0, error: str = "
         return f"{text} ({detail})"
 
 
-# A reminder needs the case's reference and people, never the child's data: the encrypted
-# fields of the referral and its case are not even read (so not decrypted) while sending.
-_PERSONAL_FIELDS = (
-    *(f.name for f in encrypted_fields(Referral)),
-    *(f"case__{f.name}" for f in encrypted_fields(Case)),
-)
+def _record_history(case: Case, reminder: ReminderLog, outcome: str, attempts: int = 0) -> None:
+    case_record_event(
+        case=case,
+        by=None,
+        kind=CaseEvent.Kind.REMINDER,
+        transition=reminder.level,
+        reason=outcome,
+        comment=_history_comment(reminder.level, outcome, attempts, reminder.error),
+    )
 
 
-def reminder_send(*, reminder_id: int) -> str:
-    """Send one reminder if it is still needed. Idempotent: returns the row's outcome.
+def _locked_reminder(message: OutboxMessage) -> ReminderLog | None:
+    return (
+        ReminderLog.objects.select_for_update()
+        .filter(pk=int(message.object_id or 0))
+        .only("pk", "referral_id", "level", "outcome", "attempts", "error", "sent_at")
+        .first()
+    )
 
-    The row and its referral are locked while sending, so an answer from the institution
-    either comes before (the reminder is skipped) or waits until the mail is out.
+
+def reminder_still_wanted(message: OutboxMessage) -> str | None:
+    """None while the reminder's referral is still in the state the level is about; else
+    why it is not sent (the institution answered, the coordinator withdrew it ...).
+
+    Runs under the outbox row's lock, and locks the referral: an answer either commits
+    before this check, or waits until the row says "sending".
     """
-    with transaction.atomic():
-        reminder = ReminderLog.objects.select_for_update().filter(pk=reminder_id).first()
-        if reminder is None:
-            return "missing"
-        if reminder.outcome != Outcome.QUEUED:
-            return reminder.outcome
-        referral = (
-            Referral.objects.select_for_update(of=("self",))
-            .select_related("case__team__lead", "case__coordinator", "institution")
-            .defer(*_PERSONAL_FIELDS)
-            .get(pk=reminder.referral_id)
-        )
-        if referral.state != SEND_WHEN[reminder.level]:
-            reminder.outcome = Outcome.SKIPPED
-            reminder.save(update_fields=["outcome"])
-            return Outcome.SKIPPED
-        today = timezone.localdate()
-        contacts = _contacts(reminder.level, referral)
-        messages = [
-            _reminder_message(reminder.level, referral, audience, contact, today)
-            for audience, contact in contacts
-        ]
-        _send_messages(messages)
-        reminder.outcome = Outcome.SENT
-        reminder.sent_at = timezone.now()
-        reminder.attempts += 1
-        reminder.error = ""
-        reminder.recipient = ",".join(contact.role for _audience, contact in contacts)
-        reminder.save(update_fields=["outcome", "sent_at", "attempts", "error", "recipient"])
-        case_record_event(
-            case=referral.case,
-            by=None,
-            kind=CaseEvent.Kind.REMINDER,
-            transition=reminder.level,
-            reason=Outcome.SENT,
-            comment=_history_comment(reminder.level, Outcome.SENT),
-        )
-    return Outcome.SENT
+    reminder = _locked_reminder(message)
+    if reminder is None:
+        return "the reminder is gone"
+    if reminder.outcome == Outcome.SKIPPED:
+        return "the reminder is not needed any more"
+    state = (
+        Referral.objects.select_for_update()
+        .filter(pk=reminder.referral_id)
+        .values_list("state", flat=True)
+        .first()
+    )
+    if state != SEND_WHEN[reminder.level]:
+        return f"the referral is {state or 'gone'} now"
+    return None
 
 
-def reminder_record_failure(*, reminder_id: int, error: str, retry_in: int | None) -> bool:
-    """Record a failed attempt; returns True when it was the last one.
+def _settled(mail_states: Collection[str]) -> str | None:
+    """A reminder's outcome from its mails' states (None while one is still open)."""
+    if MailState.SENT in mail_states:
+        return Outcome.SENT
+    if MailState.QUEUED in mail_states or MailState.SENDING in mail_states:
+        return None
+    if MailState.FAILED in mail_states:
+        return Outcome.FAILED
+    return Outcome.SKIPPED
 
-    The last attempt (``retry_in`` None, or ``MAX_ATTEMPTS`` reached) marks the row failed and
-    writes it into the case history, where the coordinator sees it.
-    """
-    with transaction.atomic():
-        reminder = (
-            ReminderLog.objects.select_for_update(of=("self",))
-            .select_related("referral")
-            .filter(pk=reminder_id)
-            .first()
-        )
-        if reminder is None or reminder.outcome != Outcome.QUEUED:
-            return True  # sent or settled by another attempt meanwhile: nothing to retry
-        reminder.attempts += 1
-        reminder.error = error[:300]
-        final = retry_in is None or reminder.attempts >= MAX_ATTEMPTS
-        if retry_in is None or final:
-            reminder.outcome = Outcome.FAILED
-        else:
-            reminder.queued_at = timezone.now() + dt.timedelta(seconds=retry_in)
-        reminder.save(update_fields=["attempts", "error", "outcome", "queued_at"])
-        if final:
-            case_record_event(
-                case=reminder.referral.case,
-                by=None,
-                kind=CaseEvent.Kind.REMINDER,
-                transition=reminder.level,
-                reason=Outcome.FAILED,
-                comment=_history_comment(
-                    reminder.level, Outcome.FAILED, reminder.attempts, reminder.error
-                ),
-            )
-    return final
+
+def reminder_finished(message: OutboxMessage) -> None:
+    """One of a reminder's mails is sent, failed or cancelled: record the reminder's outcome
+    once all its mails are settled (sent as soon as one went out), and a line in the case
+    history for a mail sent first and for every mail that could not be delivered."""
+    reminder = _locked_reminder(message)
+    if reminder is None:
+        return
+    case = Case.objects.only("pk", "reference").get(referrals__pk=reminder.referral_id)
+    if message.state == MailState.FAILED:
+        reminder.error = message.last_error
+        _record_history(case, reminder, Outcome.FAILED, message.attempts)
+    states = set(
+        OutboxMessage.objects.filter(
+            object_type=mails.REMINDER_TYPE, object_id=str(reminder.pk)
+        ).values_list("state", flat=True)
+    )
+    outcome = _settled(states)
+    reminder.attempts = max(reminder.attempts, message.attempts)
+    fields = ["attempts", "error"]
+    if reminder.outcome == Outcome.QUEUED and outcome is not None:
+        reminder.outcome = outcome
+        fields.append("outcome")
+        if outcome == Outcome.SENT:
+            reminder.sent_at = message.sent_at
+            reminder.error = ""
+            fields.append("sent_at")
+            _record_history(case, reminder, Outcome.SENT)
+        elif outcome == Outcome.SKIPPED:
+            reminder.error = message.last_error
+    reminder.save(update_fields=fields)
 
 
 # --- the weekly waiting-time digest ------------------------------------------------------------
@@ -762,9 +613,10 @@ def _waiting_cutoffs(today: dt.date, office: OfficeSettings) -> tuple[dt.date, d
     )
 
 
-def digests_queue_weekly(*, now: dt.datetime | None = None, send_now: bool = False) -> list[int]:
-    """Write this week's digest row for every coordinator with a case over the target and
-    queue its sending; a coordinator gets at most one digest per ISO week."""
+def digests_queue_weekly(*, now: dt.datetime | None = None) -> list[int]:
+    """Write this week's digest row and its e-mail for every coordinator with a case over
+    the target; a coordinator gets at most one digest per ISO week. Returns the ids of the
+    digest rows written now."""
     now = now or timezone.now()
     today = timezone.localdate(now)
     week = iso_week(today)
@@ -781,66 +633,29 @@ def digests_queue_weekly(*, now: dt.datetime | None = None, send_now: bool = Fal
             [DigestLog(user_id=pk, week=week, created_at=now, queued_at=now) for pk in users],
             ignore_conflicts=True,
         )
-        ids = list(
-            DigestLog.objects.filter(week=week, user_id__in=users, outcome=Outcome.QUEUED)
-            .order_by("pk")
-            .values_list("pk", flat=True)
+        mail = OutboxMessage.objects.filter(
+            object_type=mails.DIGEST_TYPE, object_id=Cast(OuterRef("pk"), CharField())
         )
-        transaction.on_commit(partial(send_digests_inline if send_now else queue_digests, ids))
-    return ids
-
-
-def _digest_message(
-    user: User,
-    contact: Contact,
-    over_limit: list[str],
-    over_target: list[str],
-    office: OfficeSettings,
-) -> EmailMessage:
-    context = {
-        "name": user.get_full_name() or user.username,
-        "over_limit": over_limit,
-        "over_target": over_target,
-        "count": len(over_limit) + len(over_target),
-        "limit_days": office.waiting_limit_days,
-        "target_days": min(office.waiting_target_days, office.waiting_limit_days),
-        "link": _link(reverse("cases:list") + "?waiting=over_target&mine=1"),
-    }
-    with translation.override(contact.language):
-        subject = render_to_string("referrals/email/digest_subject.txt", context).strip()
-        body = render_to_string("referrals/email/digest_body.txt", context)
-    return EmailMessage(
-        subject=" ".join(subject.split()),
-        body=body,
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[contact.address],
-        headers={"Auto-Submitted": "auto-generated"},
-    )
-
-
-def digest_send(*, digest_id: int) -> str:
-    """Send one coordinator's weekly digest if still queued (idempotent, locks its row).
-
-    The list is read when sending: cases placed meanwhile are left out; if none is left,
-    nothing is sent.
-    """
-    with transaction.atomic():
-        digest = (
+        digests = list(
             DigestLog.objects.select_for_update(of=("self",))
             .select_related("user")
-            .filter(pk=digest_id)
-            .first()
+            .filter(week=week, user_id__in=users, outcome=Outcome.QUEUED)
+            .filter(~Exists(mail))
+            .order_by("pk")
         )
-        if digest is None:
-            return "missing"
-        if digest.outcome != Outcome.QUEUED:
-            return digest.outcome
-        contact = _user_contact(digest.user, Recipient.COORDINATOR)
-        office = OfficeSettings.current()
-        target_date, limit_date = _waiting_cutoffs(timezone.localdate(), office)
+        _digest_mails(digests, now=now)
+    return [digest.pk for digest in digests]
+
+
+def _digest_mails(digests: Sequence[DigestLog], *, now: dt.datetime) -> None:
+    """Write each digest's e-mail (the cases over the target now), or record it as skipped."""
+    office = OfficeSettings.current()
+    target_date, limit_date = _waiting_cutoffs(timezone.localdate(now), office)
+    for digest in digests:
+        contact = mails.user_contact(digest.user, Recipient.COORDINATOR)
         cases = list(
             Case.objects.filter(
-                coordinator=digest.user, state__in=WAITING_STATES, waiting_since__lt=target_date
+                coordinator=digest.user_id, state__in=WAITING_STATES, waiting_since__lt=target_date
             )
             .order_by("waiting_since", "reference")
             .values_list("reference", "waiting_since")
@@ -853,55 +668,59 @@ def digest_send(*, digest_id: int) -> str:
                 else _("the coordinator has no e-mail address or is inactive")
             )
             digest.save(update_fields=["outcome", "error"])
-            return Outcome.SKIPPED
+            continue
         grouped: dict[bool, list[str]] = defaultdict(list)
         for reference, since in cases:
             grouped[since < limit_date].append(reference)
-        _send_messages(
-            [_digest_message(digest.user, contact, grouped[True], grouped[False], office)]
+        mails.digest_enqueue(
+            digest=digest,
+            contact=contact,
+            over_limit=grouped[True],
+            over_target=grouped[False],
+            office=office,
         )
-        digest.outcome = Outcome.SENT
-        digest.sent_at = timezone.now()
         digest.cases = len(cases)
-        digest.attempts += 1
+        digest.save(update_fields=["cases"])
+
+
+def digest_finished(message: OutboxMessage) -> None:
+    """A digest's mail is sent, failed or cancelled: record it on the digest row."""
+    digest = DigestLog.objects.select_for_update().filter(pk=int(message.object_id or 0)).first()
+    if digest is None or digest.outcome != Outcome.QUEUED:
+        return
+    digest.attempts = message.attempts
+    digest.error = message.last_error
+    if message.state == MailState.SENT:
+        digest.outcome = Outcome.SENT
+        digest.sent_at = message.sent_at
         digest.error = ""
-        digest.save(update_fields=["outcome", "sent_at", "cases", "attempts", "error"])
-    return Outcome.SENT
+    elif message.state == MailState.FAILED:
+        digest.outcome = Outcome.FAILED
+        log.error("waiting digest %s of user %s failed", digest.week, digest.user_id)
+    else:
+        digest.outcome = Outcome.SKIPPED
+    digest.save(update_fields=["outcome", "sent_at", "attempts", "error"])
 
 
-def digest_record_failure(*, digest_id: int, error: str, retry_in: int | None) -> bool:
-    """Record a failed attempt of a digest; returns True when it was the last one."""
-    with transaction.atomic():
-        digest = DigestLog.objects.select_for_update().filter(pk=digest_id).first()
-        if digest is None or digest.outcome != Outcome.QUEUED:
-            return True
-        digest.attempts += 1
-        digest.error = error[:300]
-        final = retry_in is None or digest.attempts >= MAX_ATTEMPTS
-        if retry_in is None or final:
-            digest.outcome = Outcome.FAILED
-            log.error("waiting digest %s of user %s failed: %s", digest.week, digest.user_id, error)
-        else:
-            digest.queued_at = timezone.now() + dt.timedelta(seconds=retry_in)
-        digest.save(update_fields=["attempts", "error", "outcome", "queued_at"])
-    return final
+def register_outbox_kinds() -> None:
+    """Tell the outbox about reminders and digests (``ReferralsConfig.ready``)."""
+    outbox.register_kind(
+        "reminder.", still_wanted=reminder_still_wanted, on_final=reminder_finished
+    )
+    outbox.register_kind("digest.", on_final=digest_finished)
 
 
 __all__ = [
     "ACCEPTED_LEVELS",
-    "MAIL_ERRORS",
-    "MAX_ATTEMPTS",
     "PENDING_LEVELS",
     "Cutoffs",
     "SweepResult",
-    "backoff_seconds",
-    "digest_record_failure",
-    "digest_send",
+    "digest_finished",
     "digests_queue_weekly",
     "plan_for",
     "referrals_due",
     "referrals_sweep",
-    "reminder_record_failure",
-    "reminder_send",
+    "reminder_finished",
+    "reminder_still_wanted",
     "reminders_claim_due",
 ]

@@ -2,14 +2,14 @@
 
 Each service locks the rows it changes (``select_for_update``), re-checks the state it was
 shown, takes the django-fsm-2 transition, moves the case along, writes history and audit,
-and queues the e-mail to the other side on commit.
+and writes the e-mail to the other side into the outbox (sent after the commit).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from functools import partial, wraps
+from functools import wraps
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
@@ -47,20 +47,11 @@ class WaitlistConfirmationNeeded(DomainError):
 
 
 def _notify(kind: str, referral_id: int) -> None:
-    """Queue the notification e-mail once the transaction has committed."""
-    from referrals.tasks import send_referral_notification
+    """Write the e-mail to the other side into the outbox, in this transaction: the worker
+    sends it after the commit (a broker that is down only delays it)."""
+    from referrals.mails import notification_enqueue
 
-    transaction.on_commit(partial(_safe_delay, send_referral_notification, kind, referral_id))
-
-
-def _safe_delay(task: Any, *args: Any) -> None:
-    # A broker that is down must not break the web request: log it; the sweep catches up.
-    import logging
-
-    try:
-        task.delay(*args)
-    except Exception:  # any broker error
-        logging.getLogger(__name__).exception("could not queue %s%r", task.name, args)
+    notification_enqueue(kind=kind, referral_id=referral_id)
 
 
 def _lock(referral: Referral) -> Referral:

@@ -156,6 +156,7 @@ ADMIN_MODELS: dict[str, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
     "coordination.district": FULL,
     "coordination.officesettings": (200, 403, 200, 403, 200),
     "coordination.auditentry": READ_ONLY,
+    "coordination.outboxmessage": READ_ONLY,
     "cases.case": READ_ONLY,
     "cases.caseevent": READ_ONLY,
     "referrals.institution": FULL,

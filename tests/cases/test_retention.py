@@ -28,7 +28,7 @@ from cases.services import case_register, case_transition
 from coordination.audit import verify_chain_report
 from coordination.exceptions import DomainError, NotAllowed
 from coordination.fields import encrypted_fields
-from coordination.models import AuditEntry, OfficeSettings
+from coordination.models import AuditEntry, OfficeSettings, OutboxMessage
 from tests.factories import CaseFactory, ReferralFactory
 
 PAST = dt.datetime(2022, 1, 10, 9, tzinfo=dt.UTC)
@@ -263,17 +263,19 @@ def test_erased_cases_still_count_in_the_figures(closed_case, admin_user_role) -
 
 
 def test_run_notifies_administrators_and_erases_only_decided_cases(
-    coordinator, closed_case, admin_user_role
+    coordinator, closed_case, admin_user_role, django_capture_on_commit_callbacks
 ):
     admin_user_role.email = "it@example.org"
     admin_user_role.save()
     with time_machine.travel(PAST, tick=False):
         waiting = CaseFactory(coordinator=coordinator, closed=True)
     _offer_and_decline(closed_case, admin_user_role)
-    with time_machine.travel(NOW):
+    with time_machine.travel(NOW), django_capture_on_commit_callbacks(execute=True):
         report = retention_run()
     assert report.erased == [closed_case.reference]
     assert report.awaiting_offer == [waiting.reference]
+    [row] = OutboxMessage.objects.filter(kind="retention.notice")
+    assert (row.state, row.to) == ("sent", "it@example.org")
     assert len(mail.outbox) == 1 and mail.outbox[0].to == ["it@example.org"]
     assert waiting.reference in mail.outbox[0].body and "Amina" not in mail.outbox[0].body
     waiting.refresh_from_db()

@@ -1,4 +1,5 @@
-"""E-mails to the other side: queued on commit through Celery, German, no personal data."""
+"""E-mails to the other side: written to the outbox with the change, sent after the commit,
+German, no personal data."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from django.core import mail
 from django.utils import timezone, translation
 
 from cases.services import case_update
-from referrals.notifications import send_referral_mail
+from coordination.models import OutboxMessage
+from coordination.outbox import outbox_send
+from referrals.mails import notification_enqueue
 from referrals.services import (
     referral_accept,
     referral_create,
@@ -19,6 +22,12 @@ from referrals.tasks import send_referral_notification
 from tests.factories import CaseFactory, PlacesFactory
 
 pytestmark = pytest.mark.django_db
+
+
+def send_referral_mail(*, kind: str, referral_id: int) -> str:
+    message = notification_enqueue(kind=kind, referral_id=referral_id)
+    assert message is not None
+    return outbox_send(message_id=message.pk)
 
 
 @pytest.fixture
@@ -121,18 +130,51 @@ def test_institution_name_is_not_html_escaped_in_the_mail(coordinator, case, ins
     assert 'Kita "Löwenzahn" & Co' in mail.outbox[0].body
 
 
-def test_task_for_a_vanished_referral_or_unknown_kind_sends_nothing(
+def test_old_task_for_a_vanished_referral_or_unknown_kind_sends_nothing(
     coordinator, institution, case
 ) -> None:
     referral = referral_create(case=case, institution=institution, by=coordinator)
-    assert send_referral_notification.delay("bogus", referral.pk).get() == "unknown kind"
-    assert send_referral_notification.delay("created", 987654).get() == "referral gone"
+    assert send_referral_notification.delay("bogus", referral.pk).get() == "nothing to do"
+    assert send_referral_notification.delay("created", 987654).get() == "nothing to do"
     assert mail.outbox == []
 
 
-def test_task_mail_does_not_decrypt_personal_fields(coordinator, institution, case, decrypted):
+def test_old_task_still_in_the_broker_writes_its_mail_to_the_outbox(
+    coordinator, institution, case
+) -> None:
+    referral = referral_create(case=case, institution=institution, by=coordinator)
+    assert send_referral_notification.delay("accepted", referral.pk).get() == "moved to the outbox"
+    assert OutboxMessage.objects.filter(kind="referral.accepted").count() == 1
+
+
+def test_sending_a_notification_does_not_decrypt_personal_fields(
+    coordinator, institution, case, decrypted
+):
     referral = referral_create(case=case, institution=institution, by=coordinator)
     decrypted.clear()
-    send_referral_notification.delay("created", referral.pk).get()
+    send_referral_mail(kind="created", referral_id=referral.pk)
     assert decrypted == []
     assert len(mail.outbox) == 1
+
+
+def test_a_rolled_back_change_leaves_no_mail(coordinator, institution, case) -> None:
+    from django.db import transaction
+
+    before = OutboxMessage.objects.count()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        referral_create(case=case, institution=institution, by=coordinator)
+        assert OutboxMessage.objects.count() == before + 1
+        raise RuntimeError("the change fails after its mail was written")
+    assert OutboxMessage.objects.count() == before
+    assert mail.outbox == []
+
+
+def test_the_notification_is_written_in_the_transaction_of_the_change(
+    coordinator, institution, case, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):
+        referral = referral_create(case=case, institution=institution, by=coordinator)
+    message = OutboxMessage.objects.get(kind="referral.created")
+    assert (message.state, message.to) == ("queued", institution.email)
+    assert message.case_reference == case.reference
+    assert (message.object_type, message.object_id) == ("referrals.referral", str(referral.pk))

@@ -1,7 +1,8 @@
-"""Sending one reminder: idempotent, re-checked under lock, retried, failures shown.
+"""Sending one reminder through the outbox: idempotent, re-checked under lock, retried with
+backoff, failures shown in the case history.
 
-Tasks run eagerly in the test settings; Celery then runs each retry at once (the countdown
-is not waited for), so a whole retry chain runs inside one ``delay()``.
+The sweep writes the reminder's outbox row without handing it over (no commit in these
+tests); ``send`` runs the outbox's send as the worker would, ignoring the backoff's wait.
 """
 
 from __future__ import annotations
@@ -18,10 +19,11 @@ from django.template.loader import render_to_string
 from django.utils import translation
 
 from cases.models import CaseEvent
+from coordination.models import OutboxMessage
+from coordination.outbox import MAX_ATTEMPTS, backoff_seconds, outbox_send
 from referrals.models import ReminderLog
-from referrals.reminders import MAX_ATTEMPTS, backoff_seconds, reminders_claim_due
+from referrals.reminders import reminders_claim_due
 from referrals.services import referral_withdraw
-from referrals.tasks import send_reminder
 from tests.factories import ReferralFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,18 +48,24 @@ class FlakyBackend(LocmemBackend):
 
 @pytest.fixture
 def flaky(settings):  # type: ignore[no-untyped-def]
-    """Mail through FlakyBackend. Eager retries need ``task_eager_propagates`` off: with it
-    on, Celery raises the ``Retry`` instead of running the retry at once."""
-    from coordination.celery import app
-
+    """Mail through FlakyBackend."""
     settings.EMAIL_BACKEND = f"{__name__}.FlakyBackend"
     FlakyBackend.calls = 0
     FlakyBackend.failures = 0
     FlakyBackend.error = smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
-    old = app.conf.task_eager_propagates
-    app.conf.task_eager_propagates = False
-    yield FlakyBackend
-    app.conf.task_eager_propagates = old
+    return FlakyBackend
+
+
+def mail_of(reminder: ReminderLog) -> OutboxMessage:
+    return OutboxMessage.objects.get(object_type="referrals.reminderlog", object_id=reminder.pk)
+
+
+def send(reminder: ReminderLog) -> str:
+    """Send the reminder's mail, and again after each failure (as the flush would, later)."""
+    outcome = "retry later"
+    while outcome == "retry later":
+        outcome = outbox_send(message_id=mail_of(reminder).pk, force=True)
+    return outcome
 
 
 @pytest.fixture
@@ -74,8 +82,8 @@ def due_reminder(coordinator, institution) -> ReminderLog:  # type: ignore[no-un
 
 
 def test_sending_twice_sends_once(due_reminder, mailoutbox) -> None:
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.SENT
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.SENT
+    assert send(due_reminder) == "sent"
+    assert send(due_reminder) == "sent"
     assert len(mailoutbox) == 1
     due_reminder.refresh_from_db()
     assert (due_reminder.outcome, due_reminder.attempts) == (Outcome.SENT, 1)
@@ -86,12 +94,13 @@ def test_sending_twice_sends_once(due_reminder, mailoutbox) -> None:
 
 
 def test_a_missing_row_is_a_no_op(db) -> None:
-    assert send_reminder.delay(987654).get() == "missing"
+    assert outbox_send(message_id=987654) == "missing"
 
 
-def test_withdrawn_referral_skips_the_queued_reminder(due_reminder, coordinator, mailoutbox):
+def test_withdrawn_referral_cancels_the_queued_reminder(due_reminder, coordinator, mailoutbox):
     referral_withdraw(referral=due_reminder.referral, by=coordinator, comment="family moved")
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.SKIPPED
+    mailoutbox.clear()  # the withdrawal's own notification
+    assert send(due_reminder) == "cancelled"
     assert mailoutbox == []
     due_reminder.refresh_from_db()
     assert due_reminder.outcome == Outcome.SKIPPED
@@ -99,7 +108,7 @@ def test_withdrawn_referral_skips_the_queued_reminder(due_reminder, coordinator,
 
 def test_a_mail_server_error_is_retried_until_it_goes_through(due_reminder, flaky, mailoutbox):
     flaky.failures = 2
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.SENT
+    assert send(due_reminder) == "sent"
     assert flaky.calls == 3
     assert len(mailoutbox) == 1
     due_reminder.refresh_from_db()
@@ -108,11 +117,28 @@ def test_a_mail_server_error_is_retried_until_it_goes_through(due_reminder, flak
     )  # fmt: skip
 
 
+def test_every_attempt_carries_the_same_message_id(due_reminder, flaky, mailoutbox) -> None:
+    flaky.failures = 2
+    seen: list[str] = []
+    real = FlakyBackend.send_messages
+
+    def spy(self, messages):  # type: ignore[no-untyped-def]
+        seen.extend(m.message()["Message-ID"] for m in messages)
+        return real(self, messages)
+
+    FlakyBackend.send_messages = spy  # type: ignore[method-assign]
+    try:
+        assert send(due_reminder) == "sent"
+    finally:
+        FlakyBackend.send_messages = real  # type: ignore[method-assign]
+    assert seen == [mail_of(due_reminder).message_id] * 3
+
+
 def test_after_the_last_retry_the_failure_is_recorded_and_shown(
     due_reminder, flaky, mailoutbox
 ) -> None:
     flaky.failures = 100
-    assert send_reminder.delay(due_reminder.pk).get() == "failed"
+    assert send(due_reminder) == "failed"
     assert flaky.calls == MAX_ATTEMPTS
     assert mailoutbox == []
     due_reminder.refresh_from_db()
@@ -131,56 +157,52 @@ def test_after_the_last_retry_the_failure_is_recorded_and_shown(
     assert f"Sending failed after {MAX_ATTEMPTS} attempts" in html
     assert "SMTPServerDisconnected" in html
     # A failed reminder is settled: another run neither sends nor counts.
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.FAILED
+    assert send(due_reminder) == "failed"
     assert flaky.calls == MAX_ATTEMPTS
 
 
 def test_a_refused_recipient_is_not_retried(due_reminder, flaky, mailoutbox) -> None:
     flaky.failures = 100
     flaky.error = smtplib.SMTPRecipientsRefused({"x@example.org": (550, b"no such user")})
-    assert send_reminder.delay(due_reminder.pk).get() == "failed"
+    assert send(due_reminder) == "failed"
     assert flaky.calls == 1
     due_reminder.refresh_from_db()
     assert (due_reminder.outcome, due_reminder.attempts) == (Outcome.FAILED, 1)
+    assert "x@example.org" not in due_reminder.error  # the code only
+    assert due_reminder.referral.case.events.filter(reason="failed").count() == 1
 
 
 def test_a_network_error_counts_as_a_mail_error(due_reminder, flaky, mailoutbox) -> None:
     flaky.failures = 1
     flaky.error = ConnectionRefusedError(111, "Connection refused")
-    assert send_reminder.delay(due_reminder.pk).get() == Outcome.SENT
+    assert send(due_reminder) == "sent"
     assert len(mailoutbox) == 1
 
 
-def test_backoff_is_exponential_and_never_far_in_the_future(settings) -> None:
-    waits = [backoff_seconds(n) for n in range(MAX_ATTEMPTS - 1)]
+def test_backoff_is_exponential_and_capped() -> None:
+    waits = [backoff_seconds(n) for n in range(1, MAX_ATTEMPTS)]
     assert waits == [60, 120, 240, 480, 900]
-    # Redis redelivers a task that waits longer than the visibility timeout: stay below it.
-    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_timeout", 3600)
-    assert max(waits) < visibility
 
 
-def test_a_retry_waits_its_backoff_before_the_sweep_catches_it_up(
+def test_a_retry_waits_its_backoff_before_the_flush_hands_it_over(
     due_reminder, flaky, django_capture_on_commit_callbacks
 ) -> None:
-    """A row waiting for its retry is not queued a second time by the sweep's catch-up."""
-    from referrals.reminders import REQUEUE_AFTER, reminder_record_failure
+    from coordination.outbox import HANDOVER_GRACE, outbox_flush
 
+    flaky.failures = 1
     now = dt.datetime(2026, 4, 10, 9, tzinfo=BERLIN)
+    message = mail_of(due_reminder)
     with time_machine.travel(now, tick=False):
-        assert (
-            reminder_record_failure(reminder_id=due_reminder.pk, error="x", retry_in=900) is False
-        )
-    due_reminder.refresh_from_db()
-    assert due_reminder.queued_at == now + dt.timedelta(seconds=900)
-    from referrals.reminders import referrals_sweep
-
-    later = now + dt.timedelta(seconds=900) + REQUEUE_AFTER - dt.timedelta(minutes=1)
+        assert outbox_send(message_id=message.pk) == "retry later"
+        assert outbox_send(message_id=message.pk) == "not due"
+    message.refresh_from_db()
+    assert message.next_attempt_at == now + dt.timedelta(seconds=60)
+    with time_machine.travel(now + dt.timedelta(seconds=60), tick=False):
+        outbox_flush()  # due, but the grace is not over
+    message.refresh_from_db()
+    assert (message.state, message.handed_over_at) == ("queued", None)
+    later = now + dt.timedelta(seconds=60) + HANDOVER_GRACE
     with time_machine.travel(later, tick=False), django_capture_on_commit_callbacks(execute=True):
-        assert referrals_sweep().requeued == 0
-    with (
-        time_machine.travel(later + dt.timedelta(minutes=2), tick=False),
-        django_capture_on_commit_callbacks(execute=True),
-    ):
-        assert referrals_sweep().requeued == 1
+        outbox_flush()
     due_reminder.refresh_from_db()
     assert due_reminder.outcome == Outcome.SENT

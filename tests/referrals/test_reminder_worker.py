@@ -1,11 +1,13 @@
-"""A worker killed in the middle of sending a reminder: Redis redelivers, it is sent once.
+"""A worker killed while handing a reminder to the mail server: no mail is lost.
 
-A real Celery worker (a subprocess) on real Redis and PostgreSQL. Its mail backend
-(``HangOnceBackend`` below) blocks on its first send, inside ``reminder_send``'s transaction,
-with the reminder row locked and nothing recorded. The test then kills the worker with
-SIGKILL (no acknowledgement, no clean-up; PostgreSQL rolls the transaction back), starts a
-second worker, and waits until Redis redelivers the unacknowledged task (visibility timeout
-shortened by ``CELERY_VISIBILITY_TIMEOUT``). Exactly one mail goes out, one row says sent.
+A real Celery worker (a subprocess) on real Redis and PostgreSQL sends the reminder's outbox
+row. Its mail backend (``HangOnceBackend`` below) blocks on its first send, that is after the
+outbox committed the row as "sending" (the test sees that state from its own connection while
+the worker hangs). The test kills the worker with SIGKILL, starts a second one, lets Redis
+redeliver the unacknowledged task (a no-op: the row says "sending", not "queued"), ages the
+row past ``SENDING_TIMEOUT`` and runs the flush, which queues it again; the second worker
+sends it. One mail is in the files (the hung one never reached a server), with the row's
+Message-ID: had the server accepted the first, the resend would carry the same Message-ID.
 
 This module is also the worker's Celery app module (``-A tests.referrals.test_reminder_worker``)
 so that it can make Redis restore unacknowledged messages every second; it therefore imports
@@ -25,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 from urllib.parse import quote
 
 import pytest
@@ -113,27 +116,29 @@ def unacked_task_ids(client: Any) -> set[str]:
 @pytest.mark.redis
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_killed_mid_send_gets_the_task_redelivered_and_sends_once(
-    coordinator, institution, tmp_path
-) -> None:
+def test_a_worker_killed_while_sending_loses_no_mail(coordinator, institution, tmp_path) -> None:
     import redis
     from django.conf import settings
     from django.utils import timezone
 
     from cases.models import CaseEvent
+    from coordination.models import OutboxMessage
+    from coordination.outbox import SENDING_TIMEOUT, outbox_flush
+    from coordination.outbox_tasks import send_outbox_message
     from coordination.workdays import add_working_days
     from referrals.models import ReminderLog
     from referrals.reminders import reminders_claim_due
-    from referrals.tasks import send_reminder
     from tests.factories import ReferralFactory
 
     referral = ReferralFactory(coordinator=coordinator, institution=institution)
     first_reminder_day = add_working_days(timezone.localdate(referral.created_at), 5)
-    _result, ids = reminders_claim_due(
-        now=timezone.make_aware(dt.datetime.combine(first_reminder_day, dt.time(8)))
-    )
+    with mock.patch("coordination.outbox.hand_over"):  # handed to the worker below
+        _result, ids = reminders_claim_due(
+            now=timezone.make_aware(dt.datetime.combine(first_reminder_day, dt.time(8)))
+        )
     reminder = ReminderLog.objects.get(pk=ids[0])
     assert (reminder.referral_id, reminder.level) == (referral.pk, "r1")
+    message = OutboxMessage.objects.get(object_type="referrals.reminderlog", object_id=reminder.pk)
 
     mail_dir, marker = tmp_path / "mail", tmp_path / "hung"
     queue = f"reminder-kill-{uuid.uuid4().hex[:8]}"
@@ -157,24 +162,35 @@ def test_a_worker_killed_mid_send_gets_the_task_redelivered_and_sends_once(
     try:
         first = start_worker(env, queue, tmp_path / "worker1.log", "first")
         workers.append((first, tmp_path / "worker1.log"))
-        task_id = send_reminder.apply_async(args=[reminder.pk], queue=queue).id
+        task_id = send_outbox_message.apply_async(args=[message.pk], queue=queue).id
 
         wait_for(marker.exists, "the first worker to start sending", workers)
-        reminder.refresh_from_db()
-        assert (reminder.outcome, reminder.attempts) == ("queued", 0)
+        message.refresh_from_db()
+        # Committed before the hand-over: another connection sees it while the worker hangs.
+        assert (message.state, message.attempts) == ("sending", 1)
         assert task_id in unacked_task_ids(client)  # delivered, not acknowledged
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(WAIT)
 
         second = start_worker(env, queue, tmp_path / "worker2.log", "second")
         workers.append((second, tmp_path / "worker2.log"))
+        # Redelivered to the second worker, which leaves a row "sending" alone.
+        wait_for(lambda: task_id not in unacked_task_ids(client), "the redelivery", workers)
+        message.refresh_from_db()
+        assert message.state == "sending"
+
+        # The flush (beat, every minute) finds it left "sending" too long and queues it again.
+        OutboxMessage.objects.filter(pk=message.pk).update(
+            sending_since=timezone.now() - SENDING_TIMEOUT - dt.timedelta(seconds=1)
+        )
+        assert outbox_flush().released == 1
+        send_outbox_message.apply_async(args=[message.pk], queue=queue)
 
         def sent() -> bool:
             reminder.refresh_from_db()
             return reminder.outcome == "sent"
 
-        wait_for(sent, "the redelivered task to send the reminder", workers)
-        wait_for(lambda: task_id not in unacked_task_ids(client), "the acknowledgement", workers)
+        wait_for(sent, "the second worker to send the reminder", workers)
     finally:
         app.conf.task_always_eager = old_eager
         for proc, _log in workers:
@@ -186,8 +202,11 @@ def test_a_worker_killed_mid_send_gets_the_task_redelivered_and_sends_once(
                     os.killpg(proc.pid, signal.SIGKILL)
         client.delete(queue)
 
-    assert len(list(mail_dir.glob("*.eml"))) == 1
+    [eml] = mail_dir.glob("*.eml")
+    assert message.message_id.encode() in eml.read_bytes()
+    message.refresh_from_db()
+    assert (message.state, message.attempts) == ("sent", 2)
     reminder.refresh_from_db()
-    assert (reminder.outcome, reminder.attempts, reminder.recipient) == ("sent", 1, "institution")
+    assert (reminder.outcome, reminder.attempts, reminder.recipient) == ("sent", 2, "institution")
     events = CaseEvent.objects.filter(case=referral.case, kind=CaseEvent.Kind.REMINDER)
     assert list(events.values_list("transition", "reason")) == [("r1", "sent")]

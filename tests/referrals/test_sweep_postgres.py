@@ -11,15 +11,17 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.db import connection, connections, transaction
 
-from coordination.models import OfficeSettings
+from coordination.models import OfficeSettings, OutboxMessage
+from coordination.outbox import outbox_send
 from referrals.models import Referral, ReminderLog
-from referrals.reminders import Cutoffs, referrals_due, referrals_sweep, reminder_send
+from referrals.reminders import Cutoffs, referrals_due, referrals_sweep, reminders_claim_due
 from tests.factories import ReferralFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -81,15 +83,20 @@ def test_parallel_sweeps_send_each_reminder_once(due_referrals, mailoutbox) -> N
     assert Counter(outcome for _ref, _lvl, outcome in rows) == {"sent": 12, "skipped": 6}
 
 
-def test_parallel_sends_of_one_reminder_send_it_once(due_referrals, mailoutbox) -> None:
-    first = due_referrals[0]
+def test_parallel_sends_of_one_outbox_row_send_it_once(due_referrals, mailoutbox) -> None:
     mailoutbox.clear()
-    reminder = ReminderLog.objects.create(referral=first, level="r1")
-    results = in_threads(4, lambda: reminder_send(reminder_id=reminder.pk))
-    assert sorted(results) == ["sent"] * 4  # the others found it sent under the lock
-    assert len(mailoutbox) == 1
-    reminder.refresh_from_db()
-    assert reminder.attempts == 1
+    with (
+        time_machine.travel(dt.datetime(2026, 4, 10, 8, tzinfo=BERLIN), tick=False),
+        mock.patch("coordination.outbox.hand_over"),  # the threads below are the workers
+    ):
+        reminders_claim_due()
+    message = OutboxMessage.objects.filter(kind="reminder.r1").first()
+    assert message is not None
+    results = in_threads(4, lambda: outbox_send(message_id=message.pk))
+    # One sends; the others skip the locked row ("busy") or find it sent or sending.
+    assert results.count("sent") == 1
+    assert set(results) <= {"sent", "busy", "sending"}
+    assert len([m for m in mailoutbox if m.extra_headers["Message-ID"] == message.message_id]) == 1
 
 
 def test_the_due_query_reads_only_open_referrals_through_an_index(due_referrals) -> None:
