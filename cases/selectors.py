@@ -489,6 +489,8 @@ def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
         matches.only("id", "reference", "state", "given_name", "family_name", "birth_date")[:10]
     )
     return sorted(found, key=lambda c: (KIND_ORDER.get(c.match_kind, 99), c.pk))  # type: ignore[attr-defined]
+
+
 def case_mails(*, user: Any, case: Case, limit: int = 50) -> list[OutboxMessage]:
     """The outgoing e-mails about a case (newest first), for those who may see the case."""
     if not cases_visible_to(user).filter(pk=case.pk).exists():
