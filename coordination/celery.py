@@ -11,7 +11,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "coordination.settings")
 app = Celery("ankommen")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-# The outbox's tasks live beside the figures' ``coordination.tasks``, in a module of their own.
+# The outbox's tasks live in a module of their own, beside ``coordination.tasks``.
 app.autodiscover_tasks(["coordination"], related_name="outbox_tasks")
 
 

@@ -42,12 +42,3 @@ def warm_figures() -> int:
     if token is None:
         return 0
     return _refresh(token)
-
-
-@shared_task(name="coordination.tasks.send_audit_head", acks_late=True, ignore_result=True)
-def send_audit_head() -> int:
-    """Nightly: verify the audit log and send its head to the data-protection officer
-    (coordination/audit_head.py). Returns the head entry's id."""
-    from coordination.audit_head import audit_head_send
-
-    return audit_head_send().id
