@@ -37,7 +37,9 @@ def test_the_happy_path_writes_one_event_per_step(case, coordinator) -> None:
 def test_no_ready_without_placement_data(coordinator, district, missing) -> None:
     case = CaseFactory(coordinator=coordinator, district=district, clarification=True)
     if missing == "birth_date":
-        case_update(case=case, by=coordinator, data={"birth_date": None})
+        case_update(
+            case=case, by=coordinator, data={"birth_date": None}, expected_version=case.version
+        )
     else:
         Case.objects.filter(pk=case.pk).update(**{missing: None if missing == "district" else ""})
     case = Case.objects.get(pk=case.pk)

@@ -104,7 +104,9 @@ def test_a_raw_dump_contains_no_personal_value_in_plain_text(
     )
     other = CaseFactory(coordinator=coordinator, district=district, clarification=True)
     case_transition(case=other, by=coordinator, transition="hold", comment=COMMENT)
-    case_update(case=other, by=coordinator, data={"notes": PERSONAL["notes"]})
+    case_update(
+        case=other, by=coordinator, data={"notes": PERSONAL["notes"]}, expected_version=other.version
+    )
 
     dumps = {"sql": dump_with_sql()}
     pg = dump_with_pg_dump()
