@@ -62,9 +62,11 @@ class StrictNullBooleanField(forms.NullBooleanField):
     """
 
     widget = StrictNullBooleanSelect
-    TRUE = frozenset({"true", "True", "1", "2"})  # "2"/"3": Django's old select values
-    FALSE = frozenset({"false", "False", "0", "3"})
-    UNKNOWN = frozenset({"", "unknown", "None"})
+    # Exactly what the select offers (Django's ``NullBooleanSelect`` values), and nothing
+    # missing: a field that was not sent at all is "not known", as before.
+    TRUE = frozenset({"true"})
+    FALSE = frozenset({"false"})
+    UNKNOWN = frozenset({"", "unknown"})
     default_error_messages = {"invalid": _("Choose yes, no or not known.")}
 
     def to_python(self, value: Any) -> bool | None:
