@@ -310,8 +310,8 @@ def _case_transition(
         case=locked, by=by, kind=CaseEvent.Kind.TRANSITION, transition=transition,
         from_state=from_state, to_state=locked.state, reason=reason, comment=comment,
     )  # fmt: skip
-    audit_log(actor=by, action="case.transition", obj=locked,
-              detail={"transition": transition, "from": from_state, "to": locked.state})  # fmt: skip
+    detail = {"transition": transition, "from": from_state, "to": locked.state}
+    audit_log(actor=by, action="case.transition", obj=locked, detail=detail)
     return locked
 
 
@@ -438,7 +438,9 @@ def case_transfer(*, case: Case, by: Any, team: Any, reason: str) -> Case:
     locked.team_id = team.pk
     locked.coordinator = None
     locked.save(update_fields=["team", "coordinator", "updated_at"])
-    shared = list(CaseUserObjectPermission.objects.filter(content_object=locked).select_related("user"))
+    shared = list(
+        CaseUserObjectPermission.objects.filter(content_object=locked).select_related("user")
+    )
     CaseUserObjectPermission.objects.filter(content_object=locked).delete()
     _sync(case, locked, ["team", "coordinator", "updated_at"])
     case_record_event(
@@ -529,9 +531,9 @@ __all__ = [
     "case_register",
     "case_share",
     "case_transfer",
-    "may_manage_case",
     "case_transition",
     "case_unshare",
     "case_update",
     "guardian_save",
+    "may_manage_case",
 ]

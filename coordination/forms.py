@@ -69,7 +69,7 @@ class StrictNullBooleanField(forms.NullBooleanField):
     UNKNOWN = frozenset({"", "unknown"})
     default_error_messages = {"invalid": _("Choose yes, no or not known.")}
 
-    def to_python(self, value: Any) -> bool | None:
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]
         if value is None or isinstance(value, bool):
             return value
         text = str(value)

@@ -39,6 +39,7 @@ from referrals.forms import (
 )
 from referrals.models import Referral
 from referrals.selectors import (
+    inbox_rows,
     institution_get_for_staff,
     institutions_for_referral,
     institutions_of,
@@ -47,7 +48,6 @@ from referrals.selectors import (
     referral_deadline,
     referral_get_for_page,
     referral_page_fields,
-    inbox_rows,
     referrals_inbox,
 )
 

@@ -34,7 +34,10 @@ def test_returns_and_logs_the_changed_fields(case, coordinator) -> None:
 
 
 def test_no_change_writes_nothing(case, coordinator) -> None:
-    assert case_update(case=case, by=coordinator, data={"family_name": "Haddad"}, expected_version=1) == []
+    assert (
+        case_update(case=case, by=coordinator, data={"family_name": "Haddad"}, expected_version=1)
+        == []
+    )
     assert not case.events.filter(kind=CaseEvent.Kind.EDITED).exists()
 
 

@@ -105,7 +105,10 @@ def test_a_raw_dump_contains_no_personal_value_in_plain_text(
     other = CaseFactory(coordinator=coordinator, district=district, clarification=True)
     case_transition(case=other, by=coordinator, transition="hold", comment=COMMENT)
     case_update(
-        case=other, by=coordinator, data={"notes": PERSONAL["notes"]}, expected_version=other.version
+        case=other,
+        by=coordinator,
+        data={"notes": PERSONAL["notes"]},
+        expected_version=other.version,
     )
 
     dumps = {"sql": dump_with_sql()}
@@ -177,7 +180,12 @@ def test_an_edit_and_a_transition_at_the_same_time_both_survive(coordinator, dis
         barrier = threading.Barrier(2, timeout=20)
         errors: list[str] = []
 
-        def edit(case_pk: int = case.pk, run: int = run) -> None:
+        def edit(
+            case_pk: int = case.pk,
+            run: int = run,
+            barrier: threading.Barrier = barrier,
+            errors: list[str] = errors,
+        ) -> None:
             try:
                 mine = Case.objects.get(pk=case_pk)
                 barrier.wait()
@@ -188,7 +196,11 @@ def test_an_edit_and_a_transition_at_the_same_time_both_survive(coordinator, dis
             finally:
                 connection.close()
 
-        def move(case_pk: int = case.pk) -> None:
+        def move(
+            case_pk: int = case.pk,
+            barrier: threading.Barrier = barrier,
+            errors: list[str] = errors,
+        ) -> None:
             try:
                 mine = Case.objects.get(pk=case_pk)
                 barrier.wait()

@@ -24,8 +24,12 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def case(coordinator, institution):
     case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
-    case_update(case=case, by=coordinator, data={"given_name": "Zaynab", "family_name": "Qasim"},
-                expected_version=case.version)
+    case_update(
+        case=case,
+        by=coordinator,
+        data={"given_name": "Zaynab", "family_name": "Qasim"},
+        expected_version=case.version,
+    )
     PlacesFactory(institution=institution, group=case.wanted_group, free=2)
     return case
 
