@@ -224,8 +224,7 @@ def case_update(
         return []
     locked.refresh_blind_indexes()
     locked.version += 1
-    columns = ["district_id" if n == "district" else n for n in changed]
-    fields = [*columns, *_INDEX_FIELDS, "version", "updated_at"]
+    fields = [*changed, *_INDEX_FIELDS, "version", "updated_at"]
     try:
         locked.save(update_fields=fields)
     except ConcurrentTransition as exc:  # pragma: no cover - the row is locked

@@ -120,3 +120,11 @@ def test_an_edit_keeps_a_state_change_made_after_the_form_was_loaded(case, coord
     case_update(case=shown, by=coordinator, data={"notes": "neu"}, expected_version=shown.version)
     saved = Case.objects.get(pk=case.pk)
     assert (saved.state, saved.notes) == ("clarification", "neu")
+
+
+def test_a_new_district_is_saved_and_the_callers_object_follows(case, coordinator) -> None:
+    from tests.factories import DistrictFactory
+
+    other = DistrictFactory(name="Lützel")
+    case_update(case=case, by=coordinator, data={"district": other}, expected_version=case.version)
+    assert case.district_id == other.pk == Case.objects.get(pk=case.pk).district_id
