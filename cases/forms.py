@@ -31,9 +31,14 @@ from cases.models import (
     TargetType,
     groups_for_target,
 )
-from cases.selectors import coordinators_for_assignment, districts_visible_to, teams_visible_to
+from cases.selectors import (
+    coordinators_for_assignment,
+    districts_visible_to,
+    teams_for_transfer,
+    teams_visible_to,
+)
 from cases.services import EDITABLE_FIELDS
-from coordination.forms import IdsChoiceField, KernForm
+from coordination.forms import IdsChoiceField, KernForm, StrictNullBooleanField
 from coordination.models import District, Team
 
 MAX_AGE = 21
@@ -161,7 +166,7 @@ class CaseForm(KernForm):
         max_length=MAX_LANGUAGES * (MAX_LANGUAGE_LENGTH + 2),
         help_text=_("Separate several languages with commas, e.g. Arabic, Kurdish."),
     )
-    interpreter_needed = forms.NullBooleanField(label=_label("interpreter_needed"), required=False)
+    interpreter_needed = StrictNullBooleanField(label=_label("interpreter_needed"), required=False)
     interpreter_language = forms.CharField(
         label=_label("interpreter_language"), max_length=60, required=False
     )
@@ -185,7 +190,7 @@ class CaseForm(KernForm):
         help_text=_("Required for school and vocational school; 0 if none."),
     )
     last_grade = forms.CharField(label=_label("last_grade"), max_length=40, required=False)
-    literate_own_script = forms.NullBooleanField(
+    literate_own_script = StrictNullBooleanField(
         label=_label("literate_own_script"), required=False
     )
     german_level = forms.ChoiceField(
@@ -195,16 +200,16 @@ class CaseForm(KernForm):
     health_notes = forms.CharField(
         label=_label("health_notes"), max_length=2000, required=False, widget=_textarea()
     )
-    support_needed = forms.NullBooleanField(label=_label("support_needed"), required=False)
+    support_needed = StrictNullBooleanField(label=_label("support_needed"), required=False)
     support_notes = forms.CharField(
         label=_label("support_notes"), max_length=2000, required=False, widget=_textarea()
     )
-    measles_proof = forms.NullBooleanField(
+    measles_proof = StrictNullBooleanField(
         label=_label("measles_proof"),
         required=False,
         help_text=_("Required for a Kita place (§ 20 (9) IfSG): yes or no."),
     )
-    school_health_check = forms.NullBooleanField(
+    school_health_check = StrictNullBooleanField(
         label=_label("school_health_check"), required=False
     )
     # Placement (plain fields: routing and statistics)
@@ -362,6 +367,35 @@ class CaseForm(KernForm):
         if data["waiting_since"] is None:
             # Left empty: registration derives it from the arrival; an edit keeps it.
             del data["waiting_since"]
+        return data
+
+
+class CaseEditForm(CaseForm):
+    """The edit form: the case form plus the data version it was shown with (lost updates)."""
+
+    version = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        raw = str(data.get("version") or "").strip()
+        if not raw:
+            self.add_error(
+                None,
+                _(
+                    "This form does not say which version of the case it was opened with. "
+                    "Open the case again and repeat your changes."
+                ),
+            )
+        elif not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**31:
+            self.add_error(
+                None,
+                _(
+                    "The version of this form is not valid. Open the case again and repeat "
+                    "your changes."
+                ),
+            )
+        else:
+            data["version"] = int(raw)
         return data
 
 
@@ -543,19 +577,26 @@ class CoordinatorChoiceField(forms.ModelChoiceField):
 
 
 class AssignForm(KernForm):
+    """Assign a case to a coordinator of the user's own team (the owning team assigns)."""
+
     coordinator = CoordinatorChoiceField(
         label=_("Assign to"),
-        queryset=coordinators_for_assignment(),
+        queryset=None,  # type: ignore[arg-type]
         empty_label=_("(please choose)"),
+        error_messages={
+            "invalid_choice": _("Choose a coordinator of your team."),
+        },
     )
 
-    def __init__(self, *args: Any, user: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if user is not None and user.team_id is not None:
-            # Reassigning happens within the team; the choice list stays short.
-            self.fields["coordinator"].queryset = coordinators_for_assignment().filter(  # type: ignore[attr-defined]
-                team_id=user.team_id
-            )
+        team_id = getattr(user, "team_id", None)
+        # Reassigning happens within the team: a forged id of anyone else is a form error.
+        self.fields["coordinator"].queryset = (  # type: ignore[attr-defined]
+            coordinators_for_assignment().filter(team_id=team_id)
+            if team_id is not None
+            else coordinators_for_assignment().none()
+        )
 
 
 class BulkAssignForm(AssignForm):
@@ -565,11 +606,34 @@ class BulkAssignForm(AssignForm):
 
     def __init__(self, *args: Any, visible: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Only cases the user may see can be chosen: a forged id is an invalid choice.
+        # Only cases the user may see can be chosen: a forged id is an invalid choice. A
+        # shared case of another team is a valid choice here; the service refuses the whole
+        # batch with the references (all or nothing).
         field = self.fields["cases"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = visible.only("id", "reference", "state", "team", "coordinator")
         self.fields["cases"].error_messages["required"] = _("Select at least one case.")
+
+
+class TransferForm(KernForm):
+    """Hand a case over to another team, with a reason."""
+
+    team = forms.ModelChoiceField(
+        label=_("Transfer to team"),
+        queryset=Team.objects.none(),
+        empty_label=_("(please choose)"),
+        error_messages={"invalid_choice": _("Choose another team.")},
+    )
+    reason = forms.CharField(
+        label=_("Reason for the transfer"),
+        max_length=500,
+        widget=_textarea(2),
+        help_text=_("Recorded in the case history, e.g. the family moved to another district."),
+    )
+
+    def __init__(self, *args: Any, case: Case, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = teams_for_transfer(case=case)  # type: ignore[attr-defined]
 
 
 class ShareForm(KernForm):

@@ -218,6 +218,11 @@ class Case(ConcurrentTransitionMixin, models.Model):
         _("archive"), max_length=10, choices=ArchiveStatus.choices, blank=True
     )
     erased_at = models.DateTimeField(_("personal data erased"), null=True, blank=True)
+    # The version of the case's data as the edit form shows it: raised by every change of an
+    # editable field, so a save over someone else's newer change is refused (lost update).
+    # State changes that touch no editable field leave it alone: an edit and a transition
+    # at the same time both survive (each saves only its own columns).
+    version = models.PositiveIntegerField(_("data version"), default=1, editable=False)
 
     # Personal fields: encrypted (AES-256-GCM, see coordination/fields.py).
     given_name = EncryptedCharField(_("given name(s)"), max_length=100)
@@ -431,6 +436,7 @@ class CaseEvent(models.Model):
         TRANSITION = "transition", _("state changed")
         EDITED = "edited", _("data changed")
         ASSIGNED = "assigned", _("assigned")
+        TRANSFERRED = "transferred", _("transferred to another team")
         SHARED = "shared", _("shared")
         UNSHARED = "unshared", _("sharing ended")
         SIBLING = "sibling", _("sibling linked")

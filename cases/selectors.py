@@ -347,6 +347,17 @@ def coordinators_for_assignment() -> QuerySet[Any]:
     )
 
 
+def teams_for_transfer(*, case: Case) -> QuerySet[Any]:
+    """The teams a case can be handed over to: every other team with an active coordinator."""
+    from coordination.models import Team
+
+    return (
+        Team.objects.exclude(pk=case.team_id)
+        .filter(pk__in=coordinators_for_assignment().order_by().values("team_id"))
+        .order_by("name")
+    )
+
+
 def case_shared_with(*, case: Case) -> QuerySet[Any]:
     """The coordinators a case is shared with (guardian object permission)."""
     from django.contrib.auth import get_user_model

@@ -143,42 +143,95 @@ def case_register(
     return case
 
 
+class StaleVersion(ConcurrentChange):
+    default_message = _(
+        "This case was changed by someone else in the meantime. Your input is kept below: "
+        "compare it with the current data (open the case in a new tab) and save again."
+    )
+
+
+# The plain columns a transition may change (the transition methods in cases/models.py).
+TRANSITION_FIELDS = (
+    "state", "held_from", "state_changed_at", "placed_on", "closed_on", "close_reason",
+    "archive_status", "waiting_since",
+)  # fmt: skip
+_INDEX_FIELDS = (
+    "bidx_name", "bidx_family", "bidx_birth", "bidx_identity", "bidx_phonetic",
+    "bidx_family_phonetic", "birth_year",
+)  # fmt: skip
+
+
+def _lock(case: Case) -> Case:
+    """The case row, locked and read afresh inside the caller's transaction."""
+    return Case.objects.select_for_update(of=("self",)).get(pk=case.pk)
+
+
+def _sync(case: Case, fresh: Case, fields: Iterable[str]) -> None:
+    """Bring the caller's (stale) object up to date with what was saved."""
+    if case is fresh:
+        return
+    fields = list(fields)
+    if fields:
+        case.refresh_from_db(fields=fields)
+
+
+def _save_transition(case: Case, before: dict[str, Any]) -> list[str]:
+    """Save exactly the columns the transition changed (never the whole row read earlier).
+
+    ``ConcurrentTransitionMixin`` still puts the old state into the UPDATE's WHERE clause.
+    """
+    changed = [name for name in TRANSITION_FIELDS if getattr(case, name) != before[name]]
+    if any(name in EDITABLE_FIELDS for name in changed):
+        case.version += 1  # e.g. reopening resets "without a place since": an edit must see it
+        changed.append("version")
+    fields = [*changed, "updated_at"]
+    case.save(update_fields=fields)
+    return fields
+
+
+def _snapshot(case: Case) -> dict[str, Any]:
+    return {name: getattr(case, name) for name in TRANSITION_FIELDS}
+
+
 @transaction.atomic
 def case_update(
     *,
     case: Case,
     by: Any,
     data: dict[str, Any],
-    expected_updated_at: dt.datetime | None = None,
+    expected_version: int,
 ) -> list[str]:
     """Change a case's data; returns the names of the fields that changed.
 
-    ``expected_updated_at`` is the version the form was shown with: a save over someone
-    else's newer change is refused (``ConcurrentChange``) instead of silently overwriting it.
+    ``expected_version`` is the ``Case.version`` the form was shown with: a save over someone
+    else's newer change is refused (``StaleVersion``) instead of silently overwriting it. The
+    row is locked and read afresh, and only the changed columns are written, so a state change
+    at the same time is kept.
     """
     if not may_work_case(case, by):
         raise NotAllowed()
-    if case.erased_at is not None:
+    locked = _lock(case)
+    if not may_work_case(locked, by):
+        raise NotAllowed()
+    if locked.erased_at is not None:
         raise DomainError(_("The personal data of this case has been erased."))
-    if expected_updated_at is not None:
-        current = (
-            Case.objects.select_for_update()
-            .filter(pk=case.pk)
-            .values_list("updated_at", flat=True)
-            .first()
-        )
-        if current != expected_updated_at:
-            raise ConcurrentChange()
-    changed = _apply(case, data)
+    if isinstance(expected_version, bool) or not isinstance(expected_version, int):
+        raise DomainError(_("The form has no valid version. Reload the page and try again."))
+    if locked.version != expected_version:
+        raise StaleVersion()
+    changed = _apply(locked, data)
     if not changed:
         return []
-    case.refresh_blind_indexes()
+    locked.refresh_blind_indexes()
+    locked.version += 1
+    fields = [*changed, *_INDEX_FIELDS, "version", "updated_at"]
     try:
-        case.save()
-    except ConcurrentTransition as exc:
+        locked.save(update_fields=fields)
+    except ConcurrentTransition as exc:  # pragma: no cover - the row is locked
         raise ConcurrentChange() from exc
-    case_record_event(case=case, by=by, kind=CaseEvent.Kind.EDITED, fields=changed)
-    audit_log(actor=by, action="case.update", obj=case, fields=changed)
+    _sync(case, locked, fields)
+    case_record_event(case=locked, by=by, kind=CaseEvent.Kind.EDITED, fields=changed)
+    audit_log(actor=by, action="case.update", obj=locked, fields=changed)
     return changed
 
 
@@ -193,8 +246,10 @@ def case_transition(
 ) -> Case:
     """Take one of the coordinator's transitions, guarded by django-fsm-2 and logged.
 
-    A refused transition (unknown, forged or not allowed now) is audit-logged after the
-    transaction has rolled back, so the log entry survives the refusal.
+    The row is locked and read afresh; only the columns the transition changes are saved, so
+    a concurrent edit of the case's data survives. Returns the fresh case (the given object is
+    brought up to date too). A refused transition (unknown, forged or not allowed now) is
+    audit-logged after the transaction has rolled back, so the log entry survives the refusal.
     """
     state = case.state
     try:
@@ -220,11 +275,15 @@ def _case_transition(
 ) -> Case:
     if transition not in USER_TRANSITIONS:
         raise TransitionRefused()
-    if expected_state is not None and expected_state != case.state:
-        raise ConcurrentChange()
-    method = getattr(case, transition)
-    if not has_transition_perm(method, by):
+    if not may_work_case(case, by):
         raise TransitionRefused(_transition_refusal(case, transition, by))
+    locked = _lock(case)
+    # The state the user saw (the form's), else the state of the object the caller read.
+    if (expected_state if expected_state is not None else case.state) != locked.state:
+        raise ConcurrentChange()
+    method = getattr(locked, transition)
+    if not has_transition_perm(method, by):
+        raise TransitionRefused(_transition_refusal(locked, transition, by))
     if transition in REASON_REQUIRED and not (reason or comment).strip():
         raise DomainError(_("Please give a reason."))
     if transition == "close" and reason not in CloseReason.values:
@@ -232,25 +291,27 @@ def _case_transition(
     if reason and reason not in CloseReason.values:
         # Only coded reasons are stored in plain text; free text goes to the encrypted comment.
         comment, reason = f"{reason}\n{comment}".strip(), ""
-    from_state = case.state
+    from_state = locked.state
+    before = _snapshot(locked)
     try:
         if transition == "close":
-            case.close(reason=reason)
+            locked.close(reason=reason)
         else:
             method()
-        case.state_changed_at = timezone.now()
-        case.save()
+        locked.state_changed_at = timezone.now()
+        fields = _save_transition(locked, before)
     except ConcurrentTransition as exc:
         raise ConcurrentChange() from exc
     except TransitionNotAllowed as exc:
         raise TransitionRefused() from exc
+    _sync(case, locked, fields)
     case_record_event(
-        case=case, by=by, kind=CaseEvent.Kind.TRANSITION, transition=transition,
-        from_state=from_state, to_state=case.state, reason=reason, comment=comment,
+        case=locked, by=by, kind=CaseEvent.Kind.TRANSITION, transition=transition,
+        from_state=from_state, to_state=locked.state, reason=reason, comment=comment,
     )  # fmt: skip
-    audit_log(actor=by, action="case.transition", obj=case,
-              detail={"transition": transition, "from": from_state, "to": case.state})  # fmt: skip
-    return case
+    detail = {"transition": transition, "from": from_state, "to": locked.state}
+    audit_log(actor=by, action="case.transition", obj=locked, detail=detail)
+    return locked
 
 
 def _transition_refusal(case: Case, transition: str, by: Any) -> Any:
@@ -272,53 +333,139 @@ def case_driven_transition(*, case: Case, by: Any, transition: str, comment: str
     """A transition driven by a referral (refer, referral_ended, place).
 
     The referral service has already checked who may act; this runs inside its transaction.
+    The case row is locked and read afresh (the caller's object is brought up to date) and
+    only the columns the transition changes are saved.
     """
     if transition not in {"refer", "referral_ended", "place"}:
         raise TransitionRefused()
-    from_state = case.state
+    locked = _lock(case)
+    if locked.state != case.state:
+        raise ConcurrentChange()
+    from_state = locked.state
+    before = _snapshot(locked)
     try:
-        getattr(case, transition)()
-        case.state_changed_at = timezone.now()
-        case.save()
+        getattr(locked, transition)()
+        locked.state_changed_at = timezone.now()
+        fields = _save_transition(locked, before)
     except ConcurrentTransition as exc:
         raise ConcurrentChange() from exc
     except TransitionNotAllowed as exc:
         raise TransitionRefused() from exc
+    _sync(case, locked, fields)
     case_record_event(
-        case=case, by=by, kind=CaseEvent.Kind.TRANSITION, transition=transition,
-        from_state=from_state, to_state=case.state, comment=comment,
+        case=locked, by=by, kind=CaseEvent.Kind.TRANSITION, transition=transition,
+        from_state=from_state, to_state=locked.state, comment=comment,
     )  # fmt: skip
+
+
+# --- ownership: assign within the team, transfer to another team, share ----------------------
+
+
+def may_manage_case(case: Case, user: Any) -> bool:
+    """A coordinator of the team that owns the case (sharing lets others work it, not manage
+    it: assigning, transferring and sharing stay with the owning team)."""
+    return (
+        is_coordinator(user)
+        and user.team_id is not None
+        and case.team_id is not None
+        and case.team_id == user.team_id
+    )
 
 
 @transaction.atomic
 def case_assign(*, cases: Iterable[Case], by: Any, coordinator: Any) -> int:
-    """(Re)assign cases to a coordinator of their team; also in bulk. Returns the count."""
-    if not is_coordinator(coordinator) or coordinator.team_id is None:
-        raise DomainError(_("Cases can only be assigned to a coordinator with a team."))
+    """Assign cases to a coordinator of their own team; also in bulk (all or nothing).
+
+    Only a coordinator of the owning team assigns, and only within that team: moving a case
+    to another team is ``case_transfer``. Returns the number of cases that changed.
+    """
+    cases = list(cases)
+    foreign = sorted(c.reference for c in cases if not may_manage_case(c, by))
+    if foreign:
+        raise NotAllowed(
+            _(
+                "Only cases of your own team can be assigned. Not your team's: %(references)s. "
+                "Nothing was assigned."
+            )
+            % {"references": ", ".join(foreign)}
+        )
+    if (
+        not is_coordinator(coordinator)
+        or not coordinator.is_active
+        or coordinator.team_id is None
+        or coordinator.team_id != by.team_id
+    ):
+        raise DomainError(_("Cases can only be assigned to an active coordinator of your team."))
     count = 0
     for case in cases:
-        if not may_work_case(case, by):
-            raise NotAllowed()
-        if case.coordinator_id == coordinator.pk and case.team_id == coordinator.team_id:
+        locked = _lock(case)
+        if not may_manage_case(locked, by):  # transferred away in the meantime
+            raise ConcurrentChange()
+        if locked.coordinator_id == coordinator.pk:
             continue
-        old = case.coordinator
-        Case.objects.filter(pk=case.pk).update(
-            coordinator=coordinator, team_id=coordinator.team_id, updated_at=timezone.now()
-        )
-        case.coordinator, case.team_id = coordinator, coordinator.team_id
-        case_record_event(case=case, by=by, kind=CaseEvent.Kind.ASSIGNED,
+        old = locked.coordinator
+        locked.coordinator = coordinator
+        locked.save(update_fields=["coordinator", "updated_at"])
+        _sync(case, locked, ["coordinator", "updated_at"])
+        case_record_event(case=locked, by=by, kind=CaseEvent.Kind.ASSIGNED,
                           comment=f"{old or '-'} → {coordinator}")  # fmt: skip
-        audit_log(actor=by, action="case.assign", obj=case,
+        audit_log(actor=by, action="case.assign", obj=locked,
                   detail={"to": coordinator.username})  # fmt: skip
         count += 1
     return count
 
 
 @transaction.atomic
+def case_transfer(*, case: Case, by: Any, team: Any, reason: str) -> Case:
+    """Hand a case over to another team, with a reason (recorded in the history and the log).
+
+    Only a coordinator of the owning team transfers. The new team owns the case from now on
+    and assigns it within the team (the case has no coordinator until then); every sharing
+    of the case ends, so the old team keeps no access unless the new team shares it again.
+    """
+    reason = " ".join((reason or "").split())
+    if not may_manage_case(case, by):
+        raise NotAllowed(_("Only a coordinator of the team that owns the case can transfer it."))
+    if not reason:
+        raise DomainError(_("Please give a reason for the transfer."))
+    locked = _lock(case)
+    if not may_manage_case(locked, by):
+        raise ConcurrentChange()
+    if team is None or team.pk == locked.team_id:
+        raise DomainError(_("Choose another team."))
+    old_team = locked.team
+    locked.team_id = team.pk
+    locked.coordinator = None
+    locked.save(update_fields=["team", "coordinator", "updated_at"])
+    shared = list(
+        CaseUserObjectPermission.objects.filter(content_object=locked).select_related("user")
+    )
+    CaseUserObjectPermission.objects.filter(content_object=locked).delete()
+    _sync(case, locked, ["team", "coordinator", "updated_at"])
+    case_record_event(
+        case=locked, by=by, kind=CaseEvent.Kind.TRANSFERRED, reason="",
+        comment=str(
+            _("Transferred from %(old)s to %(new)s: %(reason)s")
+            % {"old": old_team.name, "new": team.name, "reason": reason}
+        ),
+    )  # fmt: skip
+    audit_log(
+        actor=by, action="case.transfer", obj=locked,
+        detail={"from_team": old_team.pk, "to_team": team.pk,
+                "sharing_ended": sorted({p.user.username for p in shared})},
+    )  # fmt: skip
+    return locked
+
+
+@transaction.atomic
 def case_share(*, case: Case, by: Any, with_user: Any) -> None:
-    """Share a case with a coordinator of another team (guardian object permission)."""
-    if not may_work_case(case, by):
-        raise NotAllowed()
+    """Share a case with a coordinator of another team (guardian object permission).
+
+    Only the owning team shares: a coordinator the case was shared with works it, but does
+    not pass it on.
+    """
+    if not may_manage_case(case, by):
+        raise NotAllowed(_("Only a coordinator of the team that owns the case can share it."))
     if not is_coordinator(with_user):
         raise DomainError(_("Cases can only be shared with coordinators."))
     assign_perm("cases.work_case", with_user, case)
@@ -328,7 +475,8 @@ def case_share(*, case: Case, by: Any, with_user: Any) -> None:
 
 @transaction.atomic
 def case_unshare(*, case: Case, by: Any, with_user: Any) -> None:
-    if not may_work_case(case, by):
+    """End a sharing: the owning team, or the colleague it was shared with (for themselves)."""
+    if not (may_manage_case(case, by) or (may_work_case(case, by) and with_user == by)):
         raise NotAllowed()
     remove_perm("cases.work_case", with_user, case)
     case_record_event(case=case, by=by, kind=CaseEvent.Kind.UNSHARED, comment=str(with_user))
@@ -480,8 +628,10 @@ __all__ = [
     "case_record_event",
     "case_register",
     "case_share",
+    "case_transfer",
     "case_transition",
     "case_unshare",
     "case_update",
     "guardian_save",
+    "may_manage_case",
 ]

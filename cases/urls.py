@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:pk>/edit/", views.edit, name="edit"),
     path("<int:pk>/transition/", views.transition, name="transition"),
     path("<int:pk>/assign/", views.assign, name="assign"),
+    path("<int:pk>/transfer/", views.transfer, name="transfer"),
     path("<int:pk>/share/", views.share, name="share"),
     path("<int:pk>/unshare/", views.unshare, name="unshare"),
     path("<int:pk>/siblings/", views.link_sibling, name="link_sibling"),

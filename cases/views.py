@@ -30,6 +30,7 @@ from cases.forms import (
     AssignForm,
     BaseGuardianFormSet,
     BulkAssignForm,
+    CaseEditForm,
     CaseFilterForm,
     CaseForm,
     GuardianForm,
@@ -37,6 +38,7 @@ from cases.forms import (
     IntakeForm,
     LinkSiblingForm,
     ShareForm,
+    TransferForm,
     TransitionForm,
     UnshareForm,
 )
@@ -65,10 +67,12 @@ from cases.services import (
     case_link_sibling,
     case_register,
     case_share,
+    case_transfer,
     case_transition,
     case_unshare,
     case_update,
     guardian_save,
+    may_manage_case,
 )
 from coordination.audit import audit_log
 from coordination.crypto import blind_index
@@ -188,7 +192,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
 @coordinator_required
 @require_POST
 def bulk_assign(request: HttpRequest) -> HttpResponse:
-    form = BulkAssignForm(request.POST, visible=cases_visible_to(request.user), prefix="assign")
+    form = BulkAssignForm(
+        request.POST, visible=cases_visible_to(request.user), prefix="assign", user=request.user
+    )
     target = _next_or(request, reverse("cases:list"))
     if not form.is_valid():
         messages.error(request, _form_errors(form))
@@ -408,9 +414,11 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             "close_reasons": CloseReason.choices,
             "shared": shared,
             "mails": case_mails(user=user, case=case),
+            "may_manage": may_manage_case(case, user),
             "assign_form": AssignForm(
                 initial={"coordinator": case.coordinator_id}, prefix="assign", user=user
             ),
+            "transfer_form": TransferForm(case=case, prefix="transfer"),
             "share_form": ShareForm(case=case, prefix="share"),
             "unshare_form": UnshareForm(shared_with=case_shared_with(case=case), prefix="unshare"),
             "link_form": LinkSiblingForm(
@@ -506,26 +514,25 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
     if case.erased_at is not None:
         messages.error(request, _("The personal data of this case has been erased."))
         return redirect("cases:detail", pk=case.pk)
-    version = case.updated_at.isoformat()
+    version = case.version
     if request.method != "POST":
-        form = CaseForm(initial=CaseForm.initial_for(case), user=request.user)
+        form = CaseEditForm(initial=CaseForm.initial_for(case), user=request.user)
         _audit_view(request, case, _personal_fields(), "edit")
         return render(request, "cases/edit.html", {"case": case, "form": form, "version": version})
-    form = CaseForm(request.POST, user=request.user)
+    form = CaseEditForm(request.POST, user=request.user)
     if form.is_valid():
         try:
-            expected = dt.datetime.fromisoformat(request.POST.get("version", ""))
-        except ValueError:
-            expected = None
-        try:
             changed = case_update(
-                case=case, by=request.user, data=form.service_data(), expected_updated_at=expected
+                case=case,
+                by=request.user,
+                data=form.service_data(),
+                expected_version=form.cleaned_data["version"],
             )
         except DomainError as exc:
             form.add_error(None, str(exc.message))
             # Keep the input; the next save is a deliberate one over the newer version.
-            case.refresh_from_db(fields=["updated_at"])
-            version = case.updated_at.isoformat()
+            case.refresh_from_db(fields=["version"])
+            version = case.version
         else:
             if changed:
                 messages.success(request, _("The changes were saved."))
@@ -591,12 +598,37 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
     return _case_action(
         request,
         pk,
-        lambda case: AssignForm(request.POST, prefix="assign"),
+        lambda case: AssignForm(request.POST, prefix="assign", user=request.user),
         lambda case, data: case_assign(
             cases=[case], by=request.user, coordinator=data["coordinator"]
         ),
         _("The case was assigned."),
     )
+
+
+@case_object_view
+@require_POST
+def transfer(request: HttpRequest, pk: int) -> HttpResponse:
+    """Hand the case over to another team (POST only); the user then usually loses access."""
+    case = case_get_for_user(user=request.user, pk=pk)
+    form = TransferForm(request.POST, case=case, prefix="transfer")
+    if not form.is_valid():
+        messages.error(request, _form_errors(form))
+        return redirect("cases:detail", pk=case.pk)
+    team = form.cleaned_data["team"]
+    try:
+        case_transfer(case=case, by=request.user, team=team, reason=form.cleaned_data["reason"])
+    except DomainError as exc:
+        messages.error(request, str(exc.message))
+        return redirect("cases:detail", pk=case.pk)
+    messages.success(
+        request,
+        _("Case %(reference)s was transferred to %(team)s.")
+        % {"reference": case.reference, "team": team.name},
+    )
+    if cases_visible_to(request.user).filter(pk=case.pk).exists():
+        return redirect("cases:detail", pk=case.pk)
+    return redirect("cases:list")
 
 
 @case_object_view

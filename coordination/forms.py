@@ -46,6 +46,42 @@ class IdsChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)  # type: ignore[misc]
 
 
+class StrictNullBooleanSelect(forms.NullBooleanSelect):
+    """Hands the posted text to the field as it came (Django's widget maps unknown text to
+    None before the field could refuse it)."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> Any:
+        return data.get(name)
+
+
+class StrictNullBooleanField(forms.NullBooleanField):
+    """Yes / no / not known, where any other posted value is a form error.
+
+    Django's ``NullBooleanField`` turns every value it does not know into None ("not known"):
+    a forged or garbled answer would silently erase a recorded yes or no.
+    """
+
+    widget = StrictNullBooleanSelect
+    # Exactly what the select offers (Django's ``NullBooleanSelect`` values), and nothing
+    # missing: a field that was not sent at all is "not known", as before.
+    TRUE = frozenset({"true"})
+    FALSE = frozenset({"false"})
+    UNKNOWN = frozenset({"", "unknown"})
+    default_error_messages = {"invalid": _("Choose yes, no or not known.")}
+
+    def to_python(self, value: Any) -> bool | None:  # type: ignore[override]
+        if value is None or isinstance(value, bool):
+            return value
+        text = str(value)
+        if text in self.TRUE:
+            return True
+        if text in self.FALSE:
+            return False
+        if text in self.UNKNOWN:
+            return None
+        raise ValidationError(self.error_messages["invalid"], code="invalid")
+
+
 def reject_control_characters(value: str) -> None:
     """Free text may hold line breaks and tabs, never other control characters."""
     if isinstance(value, str) and _CONTROL.search(value):

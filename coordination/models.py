@@ -155,6 +155,16 @@ class OfficeSettings(models.Model):
     places_stale_days = models.PositiveSmallIntegerField(
         _("free-place figures are stale after (days)"), default=14
     )
+    closed_referral_visible_days = models.PositiveSmallIntegerField(
+        _("institutions see the child's details of an unsuccessful referral for (days)"),
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(3650)],
+        help_text=_(
+            "After a referral was withdrawn, declined, expired or the child did not start, "
+            "the school or Kita sees only its reference, outcome and dates once this period "
+            "has passed."
+        ),
+    )
     retention_months = models.PositiveSmallIntegerField(
         _("keep closed cases for (months)"), default=24, validators=[MinValueValidator(1)]
     )

@@ -103,42 +103,92 @@ def referral_get_for_user(*, user: Any, pk: int | str) -> Referral:
         raise Http404 from exc
 
 
+# A referral that ended without a place: after ``OfficeSettings.closed_referral_visible_days``
+# the institution sees only its reference, outcome and dates (issue 14, point 10). Enrolled
+# referrals stay readable: the child attends the institution, which keeps its own records.
+CLOSED_UNSUCCESSFUL_STATES = [
+    ReferralState.DECLINED,
+    ReferralState.EXPIRED,
+    ReferralState.WITHDRAWN,
+    ReferralState.NO_SHOW,
+]
+# What such a referral still shows: no encrypted field of the case or the referral.
+_HIDDEN_REFERRAL_FIELDS = tuple(
+    f for f in _REFERRAL_FIELDS if f not in {"message", "answer_comment"}
+)
+_HIDDEN_CASE_FIELDS = ("case__reference", "case__state", "case__erased_at", "case__team")
+
+
+def closed_referral_cutoff(now: dt.datetime | None = None) -> dt.datetime:
+    """Unsuccessful referrals closed before this moment no longer show the child's details
+    to the institution (OfficeSettings)."""
+    days = OfficeSettings.current().closed_referral_visible_days
+    return (now or timezone.now()) - dt.timedelta(days=days)
+
+
+def _details_hidden(cutoff: dt.datetime) -> Q:
+    # No closing time (older data) counts as closed long ago: hide rather than show.
+    return Q(state__in=CLOSED_UNSUCCESSFUL_STATES) & (
+        Q(closed_at__lt=cutoff) | Q(closed_at__isnull=True)
+    )
+
+
+def _sees_as_institution(user: Any) -> bool:
+    """The same branch as ``referrals_visible_to``: staff who are not also coordinators."""
+    return not is_coordinator(user) and is_institution_staff(user)
+
+
 def referral_get_for_page(*, user: Any, pk: int | str) -> Referral:
     """One referral for the referral page, with only the case fields an institution may see.
 
     The same restricted view serves coordinators: the case page is where they see the rest.
+    For institution staff, a referral that ended without a place more than the office's
+    period ago is loaded without any personal field (``details_hidden`` is set): the page
+    shows the reference, the outcome and the dates only.
     """
-    case_fields = [f"case__{f}" for f in (*INSTITUTION_CASE_FIELDS, *_CASE_PLAIN_FIELDS)]
-    contact = [f"case__coordinator__{f}" for f in _COORDINATOR_CONTACT]
     try:
-        return (
-            referrals_visible_to(user)
-            .select_related("case", "institution", "case__coordinator", "case__team")
-            .only(
-                *_REFERRAL_FIELDS,
-                *case_fields,
-                *contact,
-                "case__team__name",
-                "case__team__mailbox",
-                "institution__name",
-                "institution__kind",
-                "institution__district",
-            )
-            .get(pk=int(pk))
-        )
-    except (Referral.DoesNotExist, ValueError, TypeError) as exc:
+        pk = int(pk)
+    except (ValueError, TypeError) as exc:
         raise Http404 from exc
+    visible = referrals_visible_to(user)
+    hidden = (
+        _sees_as_institution(user)
+        and visible.filter(_details_hidden(closed_referral_cutoff()), pk=pk).exists()
+    )
+    if hidden:
+        fields: tuple[str, ...] = (*_HIDDEN_REFERRAL_FIELDS, *_HIDDEN_CASE_FIELDS)
+        related: tuple[str, ...] = ("case", "institution")
+    else:
+        case_fields = [f"case__{f}" for f in (*INSTITUTION_CASE_FIELDS, *_CASE_PLAIN_FIELDS)]
+        contact = [f"case__coordinator__{f}" for f in _COORDINATOR_CONTACT]
+        fields = (
+            *_REFERRAL_FIELDS, *case_fields, *contact, "case__team__name", "case__team__mailbox",
+        )  # fmt: skip
+        related = ("case", "institution", "case__coordinator", "case__team")
+    try:
+        referral = (
+            visible.select_related(*related)
+            .only(*fields, "institution__name", "institution__kind", "institution__district")
+            .get(pk=pk)
+        )
+    except Referral.DoesNotExist as exc:
+        raise Http404 from exc
+    referral.details_hidden = hidden  # type: ignore[attr-defined]
+    return referral
 
 
-def referral_page_fields() -> list[str]:
+def referral_page_fields(*, details_hidden: bool = False) -> list[str]:
     """The case fields the referral page shows (recorded in the access log)."""
+    if details_hidden:
+        return ["reference"]
     return ["reference", *INSTITUTION_CASE_FIELDS, "coordinator"]
 
 
 def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
     """The institution inbox: pending first, then accepted, then answered; oldest first.
 
-    Only the case's reference and name are loaded (no other field is decrypted).
+    Only the case's reference is loaded, nothing encrypted: ``inbox_rows`` adds the names of
+    the rows whose details the institution may still see. ``details_hidden`` is annotated.
     """
     qs = referrals_for_institution(user)
     if show == "open":
@@ -149,21 +199,40 @@ def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
         default=Value(2),
         output_field=IntegerField(),
     )
+    hidden = SqlCase(
+        When(_details_hidden(closed_referral_cutoff()), then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
     return (
         qs.select_related("case", "institution")
         .only(
-            *_REFERRAL_FIELDS,
+            *_HIDDEN_REFERRAL_FIELDS,
             "case__reference",
             "case__state",
             "case__erased_at",
-            "case__given_name",
-            "case__family_name",
             "institution__name",
             "institution__kind",
         )
-        .annotate(state_order=order)
+        .annotate(state_order=order, details_hidden=hidden)
         .order_by("state_order", "created_at", "pk")
     )
+
+
+def inbox_rows(referrals: Any) -> list[Referral]:
+    """One inbox page: each row gets ``child_name``, decrypted only for the rows whose
+    details the institution may still see (None for the others)."""
+    rows = list(referrals)
+    shown = [r.case_id for r in rows if not getattr(r, "details_hidden", True)]
+    names = {
+        c.pk: c.display_name
+        for c in Case.objects.filter(pk__in=shown).only(
+            "id", "given_name", "family_name", "erased_at"
+        )
+    }
+    for row in rows:
+        row.child_name = names.get(row.case_id)  # type: ignore[attr-defined]
+    return rows
 
 
 def institution_get_for_staff(*, user: Any, pk: int | str) -> Institution:

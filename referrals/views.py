@@ -25,6 +25,7 @@ from cases.models import State, may_work_case
 from cases.selectors import case_get_for_user
 from coordination.audit import audit_log
 from coordination.exceptions import DomainError
+from coordination.models import OfficeSettings
 from coordination.roles import is_coordinator, is_institution_staff
 from referrals import services
 from referrals.forms import (
@@ -38,6 +39,7 @@ from referrals.forms import (
 )
 from referrals.models import Referral
 from referrals.selectors import (
+    inbox_rows,
     institution_get_for_staff,
     institutions_for_referral,
     institutions_of,
@@ -148,6 +150,8 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "referrals/inbox.html",
         {
             "page": page,
+            "rows": inbox_rows(page.object_list),
+            "hidden_after_days": OfficeSettings.current().closed_referral_visible_days,
             "show": show,
             "institutions": institutions,
             "several_institutions": len(institutions) > 1,
@@ -172,7 +176,8 @@ def _answer_forms(referral: Referral, user: Any) -> dict[str, Form]:
 def _render_detail(
     request: HttpRequest, referral: Referral, bound: dict[str, Form] | None = None
 ) -> HttpResponse:
-    fields = referral_page_fields()
+    hidden = getattr(referral, "details_hidden", False)
+    fields = referral_page_fields(details_hidden=hidden)
     audit_log(
         actor=request.user,
         action="referral.view",
@@ -189,7 +194,9 @@ def _render_detail(
         {
             "referral": referral,
             "case": referral.case,
-            "coordinator": referral.case.coordinator,
+            "details_hidden": hidden,
+            "hidden_after_days": OfficeSettings.current().closed_referral_visible_days,
+            "coordinator": None if hidden else referral.case.coordinator,
             "deadline": referral_deadline(referral),
             "forms": forms,
             "is_staff_view": staff,

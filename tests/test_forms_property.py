@@ -34,7 +34,7 @@ from django.db import transaction
 from django.test import Client
 from django.urls import resolve, reverse
 from django.utils import timezone
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
 
 from cases.forms import MAX_AGE, TARGET_AGES
@@ -864,6 +864,54 @@ def test_form_never_fails_and_never_writes_half(key: str, world, db, data) -> No
         assert delta == {} or target.saved(delta), f"{key}: saved an unexpected set of rows {delta}"
     if origin == "valid":
         assert not refused, f"{key}: consistent values were refused: {_why(response)}"
+
+
+# Forms with consistent values: one of their choice fields is then given a value the page
+# does not offer. It must be a form error, never a default ("not known", "unknown", the first
+# choice) stored in its place (issue 14, point 12).
+CHOICE_TARGETS = ("case register", "case edit", "family contact add", "family contact edit")
+NOT_OFFERED = st.one_of(
+    JUNK,
+    st.sampled_from(["maybe", "vielleicht", "yes", "no", "TRUE", "None", "1", "0", "2", "3",
+                     "unknown ", " true", "on", "x", "g99", "kita ", "-5", "1.0"]),
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("key", CHOICE_TARGETS)
+@settings(
+    max_examples=25,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    deadline=None,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),  # a failure names its field and value already
+)
+@given(data=st.data())
+def test_a_choice_the_page_does_not_offer_is_refused(key: str, world, db, data) -> None:  # type: ignore[no-untyped-def]
+    target = TARGETS[key]
+    action, fields = _discover(key, target, world)
+    assert target.valid is not None
+    choices = sorted(
+        n for n, f in fields.items() if f.kind in {"select", "radio"} and not f.multiple
+    )
+    assert choices, f"{key}: no choice field found"
+    payload = dict(data.draw(target.valid(world, fields), label="valid values"))
+    name = data.draw(st.sampled_from(choices), label="field")
+    offered = {v.strip() for v in fields[name].values}
+    # An empty value is "no answer", which every optional choice accepts (and a required
+    # one refuses anyway): only values that are not empty count here.
+    payload[name] = data.draw(
+        NOT_OFFERED.filter(lambda v: v.strip() and v.strip() not in offered), label="value"
+    )
+    client = _client(world, target.role)
+    with transaction.atomic():
+        before = _counts()
+        response = client.post(action, payload)
+        after = _counts()
+        transaction.set_rollback(True)
+    assert response.status_code < 500
+    delta = {k: after[k] - before[k] for k in WATCHED if after[k] != before[k]}
+    assert _refused(response), f"{key}: {name}={payload[name]!r} was accepted"
+    assert delta == {}, f"{key}: {name}={payload[name]!r} wrote {delta}"
 
 
 # The forms whose saves the property test must reach (junk alone practically never does).

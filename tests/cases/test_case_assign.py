@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cases.models import Case, CaseEvent
-from cases.selectors import cases_visible_to
-from cases.services import case_assign
+from cases.services import case_assign, case_share
 from coordination.exceptions import DomainError, NotAllowed
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory, UserFactory
@@ -28,12 +27,33 @@ def test_assigning_to_the_current_coordinator_changes_nothing(coordinator, distr
     assert not case.events.filter(kind=CaseEvent.Kind.ASSIGNED).exists()
 
 
-def test_assigning_to_another_team_moves_the_case(coordinator, other_coordinator, district):
+def test_assigning_to_a_coordinator_of_another_team_is_refused(
+    coordinator, other_coordinator, district
+) -> None:
     case = CaseFactory(coordinator=coordinator, district=district)
-    case_assign(cases=[case], by=coordinator, coordinator=other_coordinator)
-    assert Case.objects.get(pk=case.pk).team_id == other_coordinator.team_id
-    assert not cases_visible_to(coordinator).filter(pk=case.pk).exists()
-    assert cases_visible_to(other_coordinator).filter(pk=case.pk).exists()
+    with pytest.raises(DomainError, match="coordinator of your team"):
+        case_assign(cases=[case], by=coordinator, coordinator=other_coordinator)
+    saved = Case.objects.get(pk=case.pk)
+    assert (saved.team_id, saved.coordinator_id) == (coordinator.team_id, coordinator.pk)
+
+
+def test_a_coordinator_the_case_was_shared_with_cannot_take_it_over(
+    coordinator, other_coordinator, district
+) -> None:
+    case = CaseFactory(coordinator=coordinator, district=district)
+    case_share(case=case, by=coordinator, with_user=other_coordinator)
+    with pytest.raises(NotAllowed, match="own team"):
+        case_assign(cases=[case], by=other_coordinator, coordinator=other_coordinator)
+    saved = Case.objects.get(pk=case.pk)
+    assert (saved.team_id, saved.coordinator_id) == (coordinator.team_id, coordinator.pk)
+
+
+def test_an_inactive_coordinator_cannot_be_assigned(coordinator, colleague, district) -> None:
+    case = CaseFactory(coordinator=coordinator, district=district)
+    type(colleague).objects.filter(pk=colleague.pk).update(is_active=False)
+    colleague.refresh_from_db()
+    with pytest.raises(DomainError, match="active coordinator"):
+        case_assign(cases=[case], by=coordinator, coordinator=colleague)
 
 
 def test_only_to_a_coordinator_with_a_team(coordinator, district) -> None:
@@ -42,7 +62,7 @@ def test_only_to_a_coordinator_with_a_team(coordinator, district) -> None:
         UserFactory(role="institution_staff", team=coordinator.team),
         UserFactory(role="coordinator"),
     ):
-        with pytest.raises(DomainError, match="coordinator with a team"):
+        with pytest.raises(DomainError, match="coordinator of your team"):
             case_assign(cases=[case], by=coordinator, coordinator=target)
 
 
@@ -58,6 +78,6 @@ def test_a_bulk_assignment_is_all_or_nothing(
 ) -> None:
     mine = CaseFactory(coordinator=coordinator, district=district)
     foreign = CaseFactory(coordinator=other_coordinator, district=district)
-    with pytest.raises(NotAllowed):
+    with pytest.raises(NotAllowed, match=f"{foreign.reference}. Nothing was assigned"):
         case_assign(cases=[mine, foreign], by=coordinator, coordinator=colleague)
     assert Case.objects.get(pk=mine.pk).coordinator_id == coordinator.pk

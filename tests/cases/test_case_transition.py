@@ -37,7 +37,9 @@ def test_the_happy_path_writes_one_event_per_step(case, coordinator) -> None:
 def test_no_ready_without_placement_data(coordinator, district, missing) -> None:
     case = CaseFactory(coordinator=coordinator, district=district, clarification=True)
     if missing == "birth_date":
-        case_update(case=case, by=coordinator, data={"birth_date": None})
+        case_update(
+            case=case, by=coordinator, data={"birth_date": None}, expected_version=case.version
+        )
     else:
         Case.objects.filter(pk=case.pk).update(**{missing: None if missing == "district" else ""})
     case = Case.objects.get(pk=case.pk)
@@ -156,3 +158,47 @@ def test_free_text_reason_is_stored_encrypted_in_the_comment_not_in_plain_text(c
     event = CaseEvent.objects.filter(case=case, transition="hold").get()
     assert event.reason == ""
     assert event.comment == "Familie im Urlaub"
+
+
+def test_a_transition_on_an_object_read_before_an_edit_keeps_the_edit(case, coordinator):
+    from cases.services import case_update
+
+    shown = Case.objects.get(pk=case.pk)  # the case page was opened
+    fresh = Case.objects.get(pk=case.pk)
+    case_update(case=fresh, by=coordinator, data={"notes": "neu"}, expected_version=fresh.version)
+    case_transition(case=shown, by=coordinator, transition=USER_FIRST_STEP[shown.state])
+    saved = Case.objects.get(pk=case.pk)
+    assert saved.notes == "neu"
+    assert saved.state != case.state
+    assert shown.state == saved.state  # the caller's object follows
+
+
+def test_a_transition_saves_only_the_columns_it_changes(case, coordinator, monkeypatch):
+    saved: list = []
+    original = Case.save
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        saved.append(kwargs.get("update_fields"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Case, "save", spy)
+    case_transition(case=case, by=coordinator, transition=USER_FIRST_STEP[case.state])
+    assert len(saved) == 1
+    assert set(saved[0]) == {"state", "state_changed_at", "updated_at"}
+
+
+def test_reopening_a_placed_case_raises_the_data_version(coordinator, district):
+    """Reopening resets "without a place since", a field of the edit form."""
+    from tests.factories import CaseFactory
+
+    case = CaseFactory(coordinator=coordinator, district=district, clarification=True)
+    Case.objects.filter(pk=case.pk).update(placed_on="2026-01-05")
+    case_transition(case=Case.objects.get(pk=case.pk), by=coordinator, transition="close",
+                    reason="done")  # fmt: skip
+    before = Case.objects.get(pk=case.pk).version
+    case_transition(case=Case.objects.get(pk=case.pk), by=coordinator, transition="reopen",
+                    comment="zurück")  # fmt: skip
+    assert Case.objects.get(pk=case.pk).version == before + 1
+
+
+USER_FIRST_STEP = {"intake": "start_clarification", "clarification": "mark_ready"}

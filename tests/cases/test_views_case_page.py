@@ -134,7 +134,7 @@ def edit_data(case: Case, **overrides: str) -> dict[str, str]:
         "languages": ", ".join(case.languages),
         "school_years": "1",
         "waiting_since": case.waiting_since.isoformat(),
-        "version": Case.objects.get(pk=case.pk).updated_at.isoformat(),
+        "version": str(Case.objects.get(pk=case.pk).version),
         "health_notes": case.health_notes,
     }
     data.update(overrides)
@@ -180,10 +180,11 @@ def test_edit_over_a_newer_version_is_refused(coord_client, case, colleague) -> 
     data = edit_data(case, family_name="Hadad")
     from cases.services import case_update
 
-    case_update(case=Case.objects.get(pk=case.pk), by=colleague, data={"notes": "neu"})
+    fresh = Case.objects.get(pk=case.pk)
+    case_update(case=fresh, by=colleague, data={"notes": "neu"}, expected_version=fresh.version)
     response = coord_client.post(reverse("cases:edit", args=[case.pk]), data)
     assert response.status_code == 200
-    assert "Someone else changed" in " ".join(response.context["form"].non_field_errors())
+    assert "changed by someone else" in " ".join(response.context["form"].non_field_errors())
     assert Case.objects.get(pk=case.pk).family_name == "Haddad"
 
 

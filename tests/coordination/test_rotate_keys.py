@@ -124,6 +124,7 @@ def test_a_value_changed_meanwhile_is_not_overwritten(old_cases, monkeypatch) ->
                 case=Case.objects.get(pk=target.pk),
                 by=target.coordinator,
                 data={"family_name": "Kowalenko"},
+                expected_version=Case.objects.get(pk=target.pk).version,
             )
         return real(model, fields, keyring, rows)
 

@@ -33,7 +33,12 @@ def send_referral_mail(*, kind: str, referral_id: int) -> str:
 @pytest.fixture
 def case(coordinator, institution):
     case = CaseFactory(coordinator=coordinator, ready=True, district=institution.district)
-    case_update(case=case, by=coordinator, data={"given_name": "Zaynab", "family_name": "Qasim"})
+    case_update(
+        case=case,
+        by=coordinator,
+        data={"given_name": "Zaynab", "family_name": "Qasim"},
+        expected_version=case.version,
+    )
     PlacesFactory(institution=institution, group=case.wanted_group, free=2)
     return case
 

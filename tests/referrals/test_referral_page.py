@@ -34,6 +34,7 @@ def rich_referral(coordinator, referral):
             "support_needed": True,
             "languages": ["Arabisch", "Kurdisch"],
         },
+        expected_version=referral.case.version,
     )
     return referral
 

@@ -6,8 +6,10 @@ run ``manage.py rotate_field_keys``, check with ``--check``, then drop the old k
 - Resumable: only values whose key id is not the active one are touched (the database
   compares the first bytes of each value with the active key's header), so an interrupted
   run continues where it stopped; every batch commits on its own.
-- Concurrency-safe: each value is written with compare-and-set on the old token, so a value
-  changed by the application meanwhile (already under the active key) is never overwritten.
+- Concurrency-safe: each row is written with compare-and-set on its old tokens, so a value
+  changed by the application meanwhile (already under the active key) is never overwritten;
+  such a row is read again in another pass (the application saves only the columns it
+  changes, so its other columns may still be under an old key).
 - Stored values are read raw (a ``Cast`` to a plain binary field bypasses the field's
   decryption), decrypted and encrypted with the same associated data (``app_label.model.field``).
 """
@@ -24,6 +26,8 @@ from django.db.models.lookups import Exact
 
 from coordination.crypto import DecryptionError, Keyring, get_keyring
 from coordination.fields import EncryptedField, encrypted_fields
+
+MAX_PASSES = 3
 
 
 def _raw(field: EncryptedField) -> Cast:
@@ -124,6 +128,29 @@ class Command(BaseCommand):
             return 0
         label = model._meta.label
         self.stdout.write(f"{label}: {todo} rows to re-encrypt")
+        written = 0
+        # A row the application changed during a pass is skipped whole (compare-and-set), but
+        # the application saves only the columns it changes: its other columns may still be
+        # under an old key. Another pass re-reads those rows; a few passes always suffice
+        # unless a row is changed again between every read and write.
+        for _pass in range(MAX_PASSES):
+            written += self._rotate_pass(model, fields, keyring, batch_size, qs, todo)
+            todo = qs.count()
+            if not todo:
+                break
+            self.stdout.write(f"{label}: {todo} rows changed meanwhile, once more")
+        return written
+
+    def _rotate_pass(
+        self,
+        model: type[models.Model],
+        fields: list[EncryptedField],
+        keyring: Keyring,
+        batch_size: int,
+        qs: models.QuerySet,
+        todo: int,
+    ) -> int:
+        label = model._meta.label
         raw_names = [f"_raw_{f.attname}" for f in fields]
         last_pk: Any = None
         done_rows = 0
