@@ -36,6 +36,8 @@ run: seed
 	@echo ""
 	@echo "  Ankommen runs at http://127.0.0.1:8000/"
 	@echo "  Demo logins (password 'demo'): coordinator, coordinator2, school, kita, management, admin"
+	@echo "  admin also needs a second-factor code: $(PY) -m coordination.devotp admin"
+	@echo "  (or add the secret printed by seed_demo above to an authenticator app)"
 	@echo ""
 	@trap 'kill 0' INT TERM EXIT; \
 	DEBUG=1 $(VENV)/bin/celery -A coordination worker --beat --loglevel=INFO --concurrency=2 & \

@@ -5,12 +5,16 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django_otp import user_has_device
 
 from coordination import outbox
 from coordination.audit import audit_log
 from coordination.models import AuditEntry, District, OfficeSettings, OutboxMessage, Team, User
 from coordination.roles import ROLE_LABELS, ROLES
+from coordination.services import enrolment_code_issue
 
 
 @admin.register(User)
@@ -18,6 +22,42 @@ class AnkommenUserAdmin(UserAdmin):
     fieldsets = (*UserAdmin.fieldsets, ("Ankommen", {"fields": ("team", "phone", "language")}))  # type: ignore[operator,misc]
     list_display = ("username", "first_name", "last_name", "team", "is_active")
     list_filter = ("groups", "team", "is_active")
+    actions = ("issue_enrolment_code",)
+
+    @admin.action(description=_("Issue enrolment code"), permissions=["change"])
+    def issue_enrolment_code(
+        self, request: HttpRequest, queryset: QuerySet[User]
+    ) -> HttpResponse | None:
+        """One-time codes to set up a second factor, shown once on the page this returns."""
+        issued, skipped = [], []
+        for user in queryset.order_by("username"):
+            if user_has_device(user, confirmed=True):
+                skipped.append(user.username)
+                continue
+            code, valid_until = enrolment_code_issue(user=user, by=request.user)
+            issued.append({"user": user, "code": code, "valid_until": valid_until})
+        if skipped:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(names)s already has a second factor; no code was issued. If the device "
+                    "was lost, delete it under TOTP devices first.",
+                    "%(names)s already have a second factor; no code was issued. If a device "
+                    "was lost, delete it under TOTP devices first.",
+                    len(skipped),
+                )
+                % {"names": ", ".join(skipped)},
+                messages.WARNING,
+            )
+        if not issued:
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Enrolment codes"),
+            "issued": issued,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/coordination/user/enrolment_codes.html", context)
 
 
 @admin.register(Team)

@@ -81,6 +81,7 @@ class AuditContextMiddleware:
 
 # Pages a user who still owes the second factor may open (everything else redirects).
 SECOND_FACTOR_EXEMPT = {
+    "otp_enrol",
     "otp_setup",
     "otp_verify",
     "login",

@@ -121,6 +121,11 @@ class AuditEntry(models.Model):
         raise PermissionError("Audit entries are append-only.")
 
 
+def default_otp_required_roles() -> list[str]:
+    """Who must use a second factor in a new installation: the administrators."""
+    return ["administrator"]
+
+
 class OfficeSettings(models.Model):
     """The office's tunable rules; one row, edited by an administrator in the admin."""
 
@@ -181,8 +186,10 @@ class OfficeSettings(models.Model):
         default=5,
         validators=[MinValueValidator(3), MaxValueValidator(50)],
     )
+    # Administrators by default (docs/second-factor.md); an office may untick it, which is
+    # discouraged: an administrator's password alone would then open every case.
     otp_required_roles = models.JSONField(
-        _("roles that must use a second factor"), default=list, blank=True
+        _("roles that must use a second factor"), default=default_otp_required_roles, blank=True
     )
     dpo_email = models.EmailField(
         _("data-protection officer's e-mail"),
@@ -302,3 +309,32 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} {self.state}"
+
+
+class EnrolmentCode(models.Model):
+    """A one-time code an administrator issues so that a user whose role requires a second
+    factor can set up their first device; only a hash of the code is stored."""
+
+    user = models.ForeignKey(
+        User, verbose_name=_("user"), on_delete=models.CASCADE, related_name="enrolment_codes"
+    )
+    code_hash = models.CharField(_("code (hash)"), max_length=128)
+    issued_by = models.ForeignKey(
+        User,
+        verbose_name=_("issued by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("issued at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("valid until"))
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(_("wrong attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("enrolment code")
+        verbose_name_plural = _("enrolment codes")
+
+    def __str__(self) -> str:
+        return str(_("Enrolment code"))

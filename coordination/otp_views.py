@@ -1,8 +1,11 @@
 """The optional second factor (TOTP, django-otp): set-up, verification, and who must use it.
 
-An administrator requires it per role (``OfficeSettings.otp_required_roles``); anyone may set
-it up for themselves, and from then on their logins need it too. ``SecondFactorMiddleware``
-sends a user who owes the second factor here until the session is verified.
+An administrator requires it per role (``OfficeSettings.otp_required_roles``, administrators
+by default); anyone may set it up for themselves, and from then on their logins need it too.
+``SecondFactorMiddleware`` sends a user who owes the second factor here until the session is
+verified. A user whose role requires it sets up the first device only after entering a
+one-time enrolment code from an administrator: the password alone never reaches the secret
+(docs/second-factor.md).
 """
 
 from __future__ import annotations
@@ -25,9 +28,15 @@ from coordination.audit import audit_log
 from coordination.forms import KernForm
 from coordination.models import OfficeSettings
 from coordination.roles import ADMINISTRATOR, role_names
-from coordination.services import otp_device_confirm, otp_device_for_setup
+from coordination.services import (
+    enrolment_code_redeem,
+    otp_device_confirm,
+    otp_device_for_setup,
+)
 
 _HAS_DEVICE = "_ankommen_otp_has_device"
+# The id of the user who entered a valid enrolment code in this session.
+_ENROLMENT_OK = "_ankommen_otp_enrolment_ok"
 
 
 class TokenForm(KernForm):
@@ -43,6 +52,14 @@ class TokenForm(KernForm):
         if not token.isdigit():
             raise forms.ValidationError(_("The code consists of digits only."), "digits")
         return token
+
+
+class EnrolmentCodeForm(KernForm):
+    code = forms.CharField(
+        label=_("Enrolment code from your administrator"),
+        max_length=40,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+    )
 
 
 def roles_requiring_second_factor() -> set[str]:
@@ -75,7 +92,10 @@ def second_factor_redirect(request: HttpRequest) -> HttpResponse | None:
     has_device = _has_device(request)
     if not (has_device or second_factor_required(user)):
         return None
-    target = reverse("otp_verify" if has_device else "otp_setup")
+    if has_device:
+        target = reverse("otp_verify")
+    else:
+        target = reverse("otp_setup" if _may_set_up(request) else "otp_enrol")
     return redirect(f"{target}?{urlencode({'next': request.get_full_path()})}")
 
 
@@ -86,6 +106,18 @@ def _next_url(request: HttpRequest) -> str:
     ):
         return target
     return reverse("home")
+
+
+def _with_next(view_name: str, request: HttpRequest) -> HttpResponse:
+    return redirect(f"{reverse(view_name)}?{urlencode({'next': _next_url(request)})}")
+
+
+def _may_set_up(request: HttpRequest) -> bool:
+    """A required user sets up the first device only after a valid enrolment code; whoever
+    sets it up voluntarily needs the password only."""
+    return request.session.get(_ENROLMENT_OK) == request.user.pk or not second_factor_required(
+        request.user
+    )
 
 
 def _grouped(secret: str) -> str:
@@ -99,7 +131,9 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
     user = request.user
     if user_has_device(user, confirmed=True):
         # Never a second device without the first: that would bypass the factor.
-        return redirect(f"{reverse('otp_verify')}?{urlencode({'next': _next_url(request)})}")
+        return _with_next("otp_verify", request)
+    if not _may_set_up(request):
+        return _with_next("otp_enrol", request)
     device = otp_device_for_setup(user=user)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -128,7 +162,7 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
     """Ask for the current code of the user's device."""
     user = request.user
     if not user_has_device(user, confirmed=True):
-        return redirect(f"{reverse('otp_setup')}?{urlencode({'next': _next_url(request)})}")
+        return _with_next("otp_setup", request)
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = match_token(user, form.cleaned_data["token"])
@@ -140,4 +174,28 @@ def otp_verify(request: HttpRequest) -> HttpResponse:
         form.add_error("token", _("This code is not valid. Wait for the next code and try again."))
     return render(
         request, "coordination/otp_verify.html", {"form": form, "next": _next_url(request)}
+    )
+
+
+@never_cache
+@login_required
+def otp_enrol(request: HttpRequest) -> HttpResponse:
+    """Ask a user whose role requires the second factor for their one-time enrolment code."""
+    user = request.user
+    if user_has_device(user, confirmed=True) or _may_set_up(request):
+        return _with_next("otp_setup", request)
+    form = EnrolmentCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if enrolment_code_redeem(user=user, code=form.cleaned_data["code"]):
+            request.session[_ENROLMENT_OK] = user.pk
+            return _with_next("otp_setup", request)
+        form.add_error(
+            "code",
+            _(
+                "This code is not valid. A code can be used once and only for a few days; "
+                "ask an administrator for a new one."
+            ),
+        )
+    return render(
+        request, "coordination/otp_enrol.html", {"form": form, "next": _next_url(request)}
     )

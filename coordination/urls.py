@@ -10,6 +10,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("language/", views.set_language, name="set_language"),
+    path("otp/enrol/", otp_views.otp_enrol, name="otp_enrol"),
     path("otp/setup/", otp_views.otp_setup, name="otp_setup"),
     path("otp/verify/", otp_views.otp_verify, name="otp_verify"),
     path("audit/", audit_views.audit_search, name="audit_search"),

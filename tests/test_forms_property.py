@@ -42,6 +42,7 @@ from cases.models import Case, CaseEvent, Guardian, TargetType, groups_for_targe
 from cases.services import EDITABLE_FIELDS
 from cases.views import _review_token
 from referrals.models import Referral, ReferralState
+from tests.second_factor import log_in
 
 CO, SO, MG, AD = "coordinator_own_team", "school_referred", "management", "administrator"
 WATCHED = (
@@ -794,7 +795,7 @@ def world(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
         w.sessions = {}
         for role, user in w.users.items():
             client = Client()
-            client.force_login(user)
+            log_in(client, user)
             w.sessions[role] = client.cookies
         yield w
         transaction.set_rollback(True)

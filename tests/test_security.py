@@ -12,6 +12,7 @@ from django.urls import NoReverseMatch, reverse
 
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory, ReferralFactory
+from tests.second_factor import log_in
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_DIRS = [ROOT / "templates"] + [
@@ -167,7 +168,7 @@ def _admin_urls() -> list[tuple[str, type]]:
 def test_no_admin_page_shows_an_encrypted_value_without_an_audit_entry(
     client, admin_user_role, planted
 ) -> None:
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     plain = [*SECRETS.values(), *GUARDIAN.values(), MESSAGE, COMMENT]
     checked = 0
     for url, model in _admin_urls():

@@ -24,6 +24,8 @@ from django.db import transaction
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from tests.second_factor import log_in
+
 ANON, CO, CX, SO, SX, KI, MG, AD = (
     "anonymous",
     "coordinator_own_team",
@@ -82,8 +84,11 @@ TABLE: dict[str, Row] = {
     "login": Row(answers(REDIRECT, anonymous=200)),
     "logout": Row(answers(LOGIN, anonymous=LOGIN), method="post"),
     "set_language": Row(answers(REDIRECT), method="post", data=lambda w: {"language": "en"}),
-    "otp_setup": Row(answers(200)),
-    "otp_verify": Row(answers(REDIRECT)),  # nobody has a device yet: sent to the set-up
+    # Roles not required to use a second factor may set it up with the password alone; the
+    # administrator (required by default) has a device and is verified (tests.second_factor).
+    "otp_enrol": Row(answers(REDIRECT)),
+    "otp_setup": Row(answers(200, ad=REDIRECT)),
+    "otp_verify": Row(answers(REDIRECT, ad=200)),  # no device: sent to the set-up
     "audit_search": Row(ADMIN_ONLY),
     "audit_export": Row(ADMIN_ONLY),
     "figures": Row(FIGURES),
@@ -278,7 +283,7 @@ def _build_world() -> SimpleNamespace:
     world.sessions = {}
     for role, user in world.users.items():
         client = Client()
-        client.force_login(user)
+        log_in(client, user)
         world.sessions[role] = client.cookies
     return world
 

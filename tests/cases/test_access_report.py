@@ -13,6 +13,7 @@ from cases.services import case_register
 from coordination.audit import audit_log
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory, ReferralFactory
+from tests.second_factor import log_in
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def test_an_erased_case_reports_the_erasure(client, coordinator, admin_user_role
 def test_nobody_else_produces_the_copy_nor_learns_that_the_case_exists(
     client, request, referred_case, who
 ) -> None:
-    client.force_login(request.getfixturevalue(who))
+    log_in(client, request.getfixturevalue(who))
     for name in ("cases:access_report", "cases:access_report_json"):
         assert client.get(reverse(name, args=[referred_case.pk])).status_code == 404
     assert not AuditEntry.objects.filter(action="case.access_report").exists()

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from coordination.crypto import Keyring
 from tests.factories import CaseFactory
+from tests.second_factor import log_in
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def no_decryption(monkeypatch):
 def test_the_case_admin_lists_and_shows_no_personal_field(
     client, admin_user_role, case, no_decryption
 ) -> None:
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     listing = client.get(reverse("admin:cases_case_changelist"))
     assert listing.status_code == 200
     assert case.reference in listing.content.decode()
@@ -41,7 +42,7 @@ def test_the_case_admin_lists_and_shows_no_personal_field(
 
 
 def test_the_case_admin_is_read_only(client, admin_user_role, case) -> None:
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     assert client.get(reverse("admin:cases_case_add")).status_code == 403
     assert client.post(reverse("admin:cases_case_delete", args=[case.pk])).status_code == 403
     page = client.get(reverse("admin:cases_case_change", args=[case.pk])).content.decode()
@@ -51,7 +52,7 @@ def test_the_case_admin_is_read_only(client, admin_user_role, case) -> None:
 def test_the_history_admin_is_read_only_and_hides_comments(
     client, admin_user_role, case, no_decryption
 ) -> None:
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     listing = client.get(reverse("admin:cases_caseevent_changelist"))
     assert listing.status_code == 200 and case.reference in listing.content.decode()
     event = case.events.first()

@@ -30,6 +30,7 @@ from coordination.exceptions import DomainError, NotAllowed
 from coordination.fields import encrypted_fields
 from coordination.models import AuditEntry, OfficeSettings, OutboxMessage
 from tests.factories import CaseFactory, ReferralFactory
+from tests.second_factor import log_in
 
 PAST = dt.datetime(2022, 1, 10, 9, tzinfo=dt.UTC)
 
@@ -335,7 +336,7 @@ def test_beat_runs_the_task_daily(settings) -> None:
 def test_administrator_offers_downloads_and_records_the_decision(
     client, closed_case, admin_user_role
 ):
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     with time_machine.travel(NOW):
         page = client.get(reverse("cases:retention"))
         assert page.status_code == 200 and closed_case.reference in page.content.decode()
@@ -356,7 +357,7 @@ def test_administrator_offers_downloads_and_records_the_decision(
 
 
 def test_retention_page_refuses_bad_input_without_a_500(client, closed_case, admin_user_role):
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     with time_machine.travel(NOW):
         assert (
             client.post(reverse("cases:retention_offer"), {"case": ["x", "99999"]}).status_code

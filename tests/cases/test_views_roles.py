@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from cases.services import case_share
 from tests.factories import CaseFactory, UserFactory
+from tests.second_factor import log_in
 
 CASE_PAGES = ["cases:detail", "cases:edit", "cases:guardian_add"]
 CASE_POSTS = [
@@ -40,7 +41,7 @@ def all_urls(case) -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize("role", ["institution_staff", "management", "administrator", ""])
 def test_other_roles_get_403_on_pages_and_404_on_any_case(client, case, role) -> None:
-    client.force_login(UserFactory(role=role or None, is_staff=role == "administrator"))
+    log_in(client, UserFactory(role=role or None, is_staff=role == "administrator"))
     for method, url in page_urls():
         assert getattr(client, method)(url).status_code == 403, url
     # A case URL never reveals whether the case exists: existing and missing look the same.

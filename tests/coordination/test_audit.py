@@ -28,6 +28,7 @@ from coordination.audit import (
 )
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory
+from tests.second_factor import log_in
 
 
 def _entries(n: int, **kwargs: object) -> list[AuditEntry]:
@@ -74,7 +75,7 @@ def test_bulk_update_and_delete_are_refused_in_the_app(db) -> None:
 
 def test_admin_offers_no_add_change_or_delete(client, admin_user_role) -> None:
     entry = audit_log(actor=admin_user_role, action="test.one")
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     assert client.get(reverse("admin:coordination_auditentry_add")).status_code == 403
     assert (
         client.get(reverse("admin:coordination_auditentry_delete", args=[entry.pk])).status_code
@@ -405,7 +406,7 @@ def test_csv_cells_defuse_spreadsheet_formulas() -> None:
 def test_role_change_and_admin_change_are_logged(client, admin_user_role, coordinator) -> None:
     from django.contrib.auth.models import Group
 
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     coordinator.groups.add(Group.objects.get_or_create(name="management")[0])
     entry = AuditEntry.objects.filter(action="user.roles").latest("id")
     assert entry.object_id == str(coordinator.pk) and entry.detail["roles"] == ["management"]
@@ -443,7 +444,7 @@ def test_administrator_searches_by_user_case_and_period_and_the_search_is_logged
         audit_log(actor=coordinator, action="case.view", obj=case)
     with time_machine.travel(dt.datetime(2024, 6, 2, 10, tzinfo=dt.UTC), tick=False):
         audit_log(actor=coordinator, action="case.view", obj=case)
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     response = client.get(
         reverse("audit_search"),
         {
@@ -463,7 +464,7 @@ def test_administrator_searches_by_user_case_and_period_and_the_search_is_logged
 
 def test_audit_export_is_csv_and_logged(client, admin_user_role, coordinator) -> None:
     audit_log(actor=coordinator, action="=cmd|calc", obj=None)
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     response = client.get(reverse("audit_export"), {"user": "coord"})
     assert response.status_code == 200
     body = b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
@@ -473,7 +474,7 @@ def test_audit_export_is_csv_and_logged(client, admin_user_role, coordinator) ->
 
 
 def test_audit_search_rejects_an_inverted_period(client, admin_user_role) -> None:
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     response = client.get(
         reverse("audit_search"), {"date_from": "2024-05-02", "date_to": "2024-05-01"}
     )
@@ -486,7 +487,7 @@ def test_audit_search_rejects_an_inverted_period(client, admin_user_role) -> Non
 )
 def test_audit_search_refuses_dates_far_off_with_a_message(client, admin_user_role, period):
     """Year 1 or 9999 overflowed the time zone conversion (a 500); now a form error."""
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     response = client.get(reverse("audit_search"), period)
     assert response.status_code == 200
     (name,) = period

@@ -11,6 +11,8 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coordination.models import AuditEntry, OfficeSettings
+from coordination.services import enrolment_code_issue
+from tests.second_factor import log_in
 
 T0 = dt.datetime(2025, 4, 1, 8, 0, tzinfo=dt.UTC)
 
@@ -30,18 +32,23 @@ def _dashboard(client: Client):  # type: ignore[no-untyped-def]
 
 
 def test_without_a_requirement_nobody_is_asked(client, coordinator) -> None:
+    _require()
     client.force_login(coordinator)
     assert _dashboard(client).status_code == 200
 
 
 def test_a_required_role_is_sent_to_setup_and_gets_in_after_confirming(client, coordinator):
     _require("coordinator")
+    code, _until = enrolment_code_issue(user=coordinator)
     client.force_login(coordinator)
     with time_machine.travel(T0, tick=False) as traveller:
         response = _dashboard(client)
         assert response.status_code == 302
-        assert response["Location"].startswith(reverse("otp_setup"))
-        page = client.get(response["Location"])
+        assert response["Location"].startswith(reverse("otp_enrol"))
+        entered = client.post(reverse("otp_enrol"), {"code": code, "next": "/cases/"})
+        assert entered.status_code == 302
+        assert entered["Location"].startswith(reverse("otp_setup"))
+        page = client.get(entered["Location"])
         assert page.status_code == 200
         device = TOTPDevice.objects.get(user=coordinator, confirmed=False)
         assert "otpauth://totp/" in page.content.decode()
@@ -55,7 +62,7 @@ def test_a_required_role_is_sent_to_setup_and_gets_in_after_confirming(client, c
     device.refresh_from_db()
     assert device.confirmed
     actions = set(AuditEntry.objects.filter(actor=coordinator).values_list("action", flat=True))
-    assert {"auth.otp_setup", "auth.otp_failed"} <= actions
+    assert {"auth.otp_setup", "auth.otp_failed", "auth.enrolment_code_used"} <= actions
 
 
 def test_next_login_asks_for_the_code_and_refuses_a_wrong_one(client, coordinator) -> None:
@@ -113,13 +120,13 @@ def test_other_roles_are_not_asked_when_only_administrators_must(
     admin_client = Client()
     admin_client.force_login(admin_user_role)
     response = admin_client.get(reverse("admin:index"))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("otp_setup"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("otp_enrol"))
 
 
 def test_logout_and_the_otp_pages_stay_reachable(client, coordinator) -> None:
     _require("coordinator")
     client.force_login(coordinator)
-    assert client.get(reverse("otp_setup")).status_code == 200
+    assert client.get(reverse("otp_enrol")).status_code == 200
     assert client.post(reverse("logout")).status_code == 302
 
 
@@ -135,7 +142,7 @@ def test_next_must_stay_on_this_site(client, coordinator) -> None:
 
 def test_administrator_chooses_the_roles_in_office_settings(client, admin_user_role) -> None:
     office = OfficeSettings.current()
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     url = reverse("admin:coordination_officesettings_change", args=[office.pk])
     page = client.get(url)
     assert page.status_code == 200 and 'value="institution_staff"' in page.content.decode()

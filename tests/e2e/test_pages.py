@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
 from django.urls import reverse
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import expect
 
+from coordination.devotp import current_code
+from coordination.services import enrolment_code_issue
 from tests.factories import CaseFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.e2e
@@ -72,10 +76,11 @@ def test_the_other_pages_of_each_role_are_accessible(journeys: Any) -> None:
     UserFactory(
         username="schule", role="institution_staff", institutions=[school], password=PASSWORD
     )
-    UserFactory(
+    administrator = UserFactory(
         username="verwaltung", role="administrator", is_staff=True, is_superuser=True,
         password=PASSWORD,
     )  # fmt: skip
+    enrolment_code, _until = enrolment_code_issue(user=administrator)
     referral = ReferralFactory(coordinator=coordinator, institution=school)
     case = referral.case
 
@@ -108,16 +113,52 @@ def test_the_other_pages_of_each_role_are_accessible(journeys: Any) -> None:
     visit("all referrals", reverse("referrals:inbox") + "?show=all")
     page.get_by_role("button", name="Abmelden").click()
 
-    log_in(page, "verwaltung")
+    # Administrators must use a second factor: the first login asks for the enrolment code,
+    # then shows the secret, confirmed with a code computed from the new device.
+    log_in(page, "verwaltung", second_factor=False)
+    expect(page.get_by_label("Einrichtungscode von Ihrer Administration")).to_be_visible()
+    j.check("enrolment code")
+    page.get_by_label("Einrichtungscode von Ihrer Administration").fill("FALS-CHER-CODE")
+    page.get_by_role("button", name="Weiter").click()
+    expect(page.get_by_role("alert").first).to_be_visible()
+    j.check("enrolment code wrong")
+    page.get_by_label("Einrichtungscode von Ihrer Administration").fill(enrolment_code)
+    page.get_by_role("button", name="Weiter").click()
+    expect(page.get_by_label("Code aus Ihrer Authenticator-App")).to_be_visible()
+    j.check("second factor set-up")
+    device = TOTPDevice.objects.get(user=administrator, confirmed=False)
+    page.get_by_label("Code aus Ihrer Authenticator-App").fill(current_code(device))
+    page.get_by_role("button", name="Bestätigen").click()
+    expect(page).not_to_have_url(re.compile("/otp/"))
     visit("audit log", reverse("audit_search"))
     visit("retention", reverse("cases:retention"))
-    visit("second factor", reverse("otp_setup"))
+    page.get_by_role("button", name="Abmelden").click()
+
+    # The next login asks for the code of the device.
+    log_in(page, "verwaltung", second_factor=False)
+    expect(page.get_by_label("Code aus Ihrer Authenticator-App")).to_be_visible()
+    j.check("second factor")
+    enter_second_factor(page, "verwaltung")
     journeys.assert_clean()
 
 
-def log_in(page: Any, username: str) -> None:
+def log_in(page: Any, username: str, *, second_factor: bool = True) -> None:
+    """Log in with the password; a user with a device also enters its current code."""
     page.goto(reverse("login"))
     page.get_by_label("Benutzername").fill(username)
     page.get_by_label("Passwort").fill(PASSWORD)
     page.get_by_role("button", name="Anmelden").click()
+    if not second_factor:
+        return
+    if TOTPDevice.objects.filter(user__username=username, confirmed=True).exists():
+        enter_second_factor(page, username)
     expect(page.get_by_role("button", name="Abmelden")).to_be_visible()
+
+
+def enter_second_factor(page: Any, username: str) -> None:
+    """Type the code the user's authenticator app shows now (computed from the device)."""
+    device = TOTPDevice.objects.get(user__username=username, confirmed=True)
+    expect(page.get_by_label("Code aus Ihrer Authenticator-App")).to_be_visible()
+    page.get_by_label("Code aus Ihrer Authenticator-App").fill(current_code(device))
+    page.get_by_role("button", name="Weiter").click()
+    expect(page).not_to_have_url(re.compile("/otp/"))

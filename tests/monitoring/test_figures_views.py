@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from coordination.models import AuditEntry
 from tests.factories import UserFactory
 from tests.monitoring.test_summaries import NOW, ready, world  # noqa: F401 - fixture
+from tests.second_factor import log_in
 
 URLS = ["figures", "figures_export", "figures_print"]
 
@@ -131,7 +132,7 @@ def test_school_staff_and_users_without_a_role_get_403(client, school_user, name
 def test_management_coordinators_and_administrators_see_the_figures(  # type: ignore[no-untyped-def]
     client, request, name: str, who: str
 ) -> None:
-    client.force_login(request.getfixturevalue(who))
+    log_in(client, request.getfixturevalue(who))
     assert client.get(reverse(name)).status_code == 200
 
 

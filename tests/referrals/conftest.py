@@ -13,6 +13,7 @@ from tests.factories import (
     ReferralFactory,
     UserFactory,
 )
+from tests.second_factor import log_in
 
 
 @pytest.fixture
@@ -68,8 +69,6 @@ def login():
 
     def _login(user):  # type: ignore[no-untyped-def]
         type(user).objects.filter(pk=user.pk).update(language="en")
-        client = Client()
-        client.force_login(user)
-        return client
+        return log_in(Client(), user)
 
     return _login

@@ -14,6 +14,7 @@ from cases.services import case_share
 from referrals.models import ReferralState
 from referrals.services import referral_accept
 from tests.factories import CaseFactory, ReferralFactory, UserFactory
+from tests.second_factor import log_in
 
 pytestmark = pytest.mark.django_db
 
@@ -103,7 +104,7 @@ def test_every_referral_url_answers_each_role_as_the_rules_say(
         referral_accept(referral=objects["referral"], by=school_user)
     client = Client()
     if role != "anonymous":
-        client.force_login(request.getfixturevalue(role))
+        log_in(client, request.getfixturevalue(role))
     url = reverse(name, args=args)
     data = POST_DATA.get(name, {})
     if name == "referrals:enrol":

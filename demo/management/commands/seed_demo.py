@@ -1,17 +1,21 @@
 """Demo data for development: teams, districts, institutions with places, users, cases.
 
 Idempotent: running it twice gives the same data. Refuses to run with DEBUG off unless
-``--force``. Every demo password is ``demo``.
+``--force``. Every demo password is ``demo``. The demo ``admin`` must use a second factor
+(administrators do by default): it gets a confirmed TOTP device whose secret is printed, and
+``python -m coordination.devotp admin`` prints its current code.
 """
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from guardian.shortcuts import assign_perm
 
 from coordination.models import District, Team, User
@@ -84,6 +88,7 @@ class Command(BaseCommand):
 
             institutions = seed_institutions(districts)
             users = self._users(teams, institutions)
+            admin_device = self._second_factor(users["admin"])
             for team in teams.values():
                 lead = next((u for u in users.values() if u.team_id == team.pk), None)
                 if lead and team.lead_id is None:
@@ -98,6 +103,19 @@ class Command(BaseCommand):
                 f"{created} new cases (password for every demo user: demo)"
             )
         )
+        secret = base64.b32encode(admin_device.bin_key).decode("ascii")
+        self.stdout.write(
+            f"demo admin's second factor (TOTP, 6 digits, 30 seconds): secret {secret}\n"
+            "  add the secret to an authenticator app, or print the current code with\n"
+            "  `.venv/bin/python -m coordination.devotp admin` (or `oathtool --totp -b SECRET`)"
+        )
+
+    def _second_factor(self, user: User) -> TOTPDevice:
+        """The demo admin's device (kept on later runs, so an app set up once keeps working)."""
+        device = TOTPDevice.objects.filter(user=user, confirmed=True).order_by("id").first()
+        if device is None:
+            device = TOTPDevice.objects.create(user=user, name="Demo", confirmed=True)
+        return device
 
     def _districts(self) -> dict[str, District]:
         districts = {name: District.objects.get_or_create(name=name)[0] for name in DISTRICTS}
