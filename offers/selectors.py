@@ -16,7 +16,7 @@ from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value,
 from django.db.models import Case as SqlCase
 from django.http import Http404
 from django.utils import timezone
-from django.utils.translation import gettext as _g
+from django.utils.translation import gettext
 
 from cases.models import WAITING_STATES, Case
 from cases.selectors import cases_visible_to
@@ -290,21 +290,21 @@ def offers_suggested_for(case: Case, *, limit: int = SUGGESTION_LIMIT) -> list[S
     for offer in candidates:
         if not offer.fits_age(age):
             continue
-        reasons = [_g("age %(age)s") % {"age": age}]
+        reasons = [gettext("age %(age)s") % {"age": age}]
         score = 0
         spoken = [languages[x.casefold()] for x in offer.languages or [] if x.casefold() in languages]
         if spoken:
-            reasons.append(_g("speaks %(languages)s") % {"languages": ", ".join(spoken)})
+            reasons.append(gettext("speaks %(languages)s") % {"languages": ", ".join(spoken)})
             score += 2
         if offer.district_id == case.district_id:
-            reasons.append(_g("district %(name)s") % {"name": offer.district.name})
+            reasons.append(gettext("district %(name)s") % {"name": offer.district.name})
             score += 2
         elif near:
-            reasons.append(_g("neighbouring district %(name)s") % {"name": offer.district.name})
+            reasons.append(gettext("neighbouring district %(name)s") % {"name": offer.district.name})
             score += 1
         if offer.kind == OfferKind.GERMAN_COURSE and long_wait:
             reasons.append(
-                _g("%(days)s days without a place: German course first") % {"days": days}
+                gettext("%(days)s days without a place: German course first") % {"days": days}
             )
             score += 5
         if offer.free_places == 0:

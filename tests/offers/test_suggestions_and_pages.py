@@ -21,6 +21,7 @@ pytestmark = pytest.mark.django_db
 def _nine_year_old(coordinator, district, **extra):
     today = timezone.localdate()
     birth = today.replace(year=today.year - 9) - dt.timedelta(days=10)
+    extra.setdefault("arrival_city", today - dt.timedelta(days=5))
     return CaseFactory(coordinator=coordinator, district=district, birth_date=birth,
                        languages=["Ukrainisch"], **extra)  # fmt: skip
 
