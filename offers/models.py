@@ -122,9 +122,7 @@ class Offer(models.Model):
     fee = models.DecimalField(
         _("fee in euros"), max_digits=7, decimal_places=2, null=True, blank=True
     )
-    but_eligible = models.BooleanField(
-        _("fee covered by Bildung und Teilhabe"), default=False
-    )
+    but_eligible = models.BooleanField(_("fee covered by Bildung und Teilhabe"), default=False)
     free_places = models.PositiveIntegerField(
         _("free places"), null=True, blank=True, help_text=_("Empty: no limit or not known.")
     )

@@ -33,7 +33,9 @@ def public_language(request: HttpRequest) -> str:
     return wanted if wanted in codes else settings.LANGUAGE_CODE
 
 
-def _public(request: HttpRequest, template: str, context: dict[str, Any], lang: str) -> HttpResponse:
+def _public(
+    request: HttpRequest, template: str, context: dict[str, Any], lang: str
+) -> HttpResponse:
     with translation.override(lang):
         response = render(request, template, {**context, "lang": lang,
                                               "languages": settings.LANGUAGES})  # fmt: skip

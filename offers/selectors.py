@@ -12,8 +12,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.db.models import Case as SqlCase
+from django.db.models import Exists, IntegerField, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext
@@ -167,11 +167,18 @@ def registration_get_for_page(*, user: Any, pk: int | str) -> OfferRegistration:
             registrations_visible_to(user)
             .select_related("case", "offer", "offer__provider", "case__coordinator", "case__team")
             .only(
-                *_REGISTRATION_FIELDS, *case_fields, *contact,
-                "case__team__name", "case__team__mailbox",
-                "offer__title", "offer__kind", "offer__provider", "offer__free_places",
-                "offer__provider__name", "offer__provider__email",
-            )  # fmt: skip
+                *_REGISTRATION_FIELDS,
+                *case_fields,
+                *contact,
+                "case__team__name",
+                "case__team__mailbox",
+                "offer__title",
+                "offer__kind",
+                "offer__provider",
+                "offer__free_places",
+                "offer__provider__name",
+                "offer__provider__email",
+            )
             .get(pk=int(pk))
         )
     except (OfferRegistration.DoesNotExist, ValueError, TypeError) as exc:
@@ -201,9 +208,15 @@ def registrations_inbox(*, user: Any, show: str = "open") -> QuerySet[OfferRegis
     return (
         qs.select_related("case", "offer")
         .only(
-            *_REGISTRATION_FIELDS, "case__reference", "case__state", "case__erased_at",
-            "case__given_name", "case__family_name", "offer__title", "offer__kind",
-        )  # fmt: skip
+            *_REGISTRATION_FIELDS,
+            "case__reference",
+            "case__state",
+            "case__erased_at",
+            "case__given_name",
+            "case__family_name",
+            "offer__title",
+            "offer__kind",
+        )
         .annotate(state_order=order)
         .order_by("state_order", "created_at", "pk")
     )
@@ -232,9 +245,15 @@ def registrations_work_queue(*, user: Any, limit: int = 10) -> dict[str, Any]:
         .filter(state=RegistrationState.REQUESTED)
         .select_related("case", "offer", "offer__provider")
         .only(
-            *_REGISTRATION_FIELDS, "case__reference", "case__state", "case__erased_at",
-            "case__given_name", "case__family_name", "offer__title", "offer__provider__name",
-        )  # fmt: skip
+            *_REGISTRATION_FIELDS,
+            "case__reference",
+            "case__state",
+            "case__erased_at",
+            "case__given_name",
+            "case__family_name",
+            "offer__title",
+            "offer__provider__name",
+        )
         .annotate(coordinator_answers=no_login)
         .order_by("created_at", "pk")
     )
@@ -268,7 +287,8 @@ def offers_suggested_for(case: Case, *, limit: int = SUGGESTION_LIMIT) -> list[S
     if case.erased_at is not None or case.state == "closed":
         return []
     today = timezone.localdate()
-    age = _age_on(case.birth_date, today)
+    # The birth date is an encrypted column: django-stubs sees text, the field gives a date.
+    age = _age_on(case.birth_date, today)  # type: ignore[arg-type]
     languages = {str(x).casefold(): str(x) for x in case.languages or []}
     near: set[int] = set()
     if case.district_id is not None:
@@ -292,7 +312,9 @@ def offers_suggested_for(case: Case, *, limit: int = SUGGESTION_LIMIT) -> list[S
             continue
         reasons = [gettext("age %(age)s") % {"age": age}]
         score = 0
-        spoken = [languages[x.casefold()] for x in offer.languages or [] if x.casefold() in languages]
+        spoken = [
+            languages[x.casefold()] for x in offer.languages or [] if x.casefold() in languages
+        ]
         if spoken:
             reasons.append(gettext("speaks %(languages)s") % {"languages": ", ".join(spoken)})
             score += 2
@@ -300,7 +322,9 @@ def offers_suggested_for(case: Case, *, limit: int = SUGGESTION_LIMIT) -> list[S
             reasons.append(gettext("district %(name)s") % {"name": offer.district.name})
             score += 2
         elif near:
-            reasons.append(gettext("neighbouring district %(name)s") % {"name": offer.district.name})
+            reasons.append(
+                gettext("neighbouring district %(name)s") % {"name": offer.district.name}
+            )
             score += 1
         if offer.kind == OfferKind.GERMAN_COURSE and long_wait:
             reasons.append(

@@ -155,10 +155,7 @@ def offer_save(*, by: Any, data: dict[str, Any], offer: Offer | None = None) -> 
         raise NotAllowed()
     _check_offer(data)
     created = offer is None
-    if offer is None:
-        offer = Offer()
-    else:
-        offer = Offer.objects.select_for_update().get(pk=offer.pk)
+    offer = Offer() if offer is None else Offer.objects.select_for_update().get(pk=offer.pk)
     before_places = offer.free_places
     for name in OFFER_FIELDS:
         if name in data:
@@ -276,7 +273,8 @@ def _mail_provider(registration: OfferRegistration) -> None:
 def _mail_coordinator(registration: OfferRegistration, step: str) -> None:
     """Tell the case's coordinator (or the team mailbox) what the provider answered."""
     case = registration.case
-    to = (case.coordinator.email if case.coordinator_id else "") or case.team.mailbox
+    coordinator = case.coordinator
+    to = (coordinator.email if coordinator is not None else "") or case.team.mailbox
     with override(settings.LANGUAGE_CODE):
         subject = str(_("%(offer)s: registration %(step)s (%(reference)s)")) % {
             "offer": registration.offer.title, "step": STEP_LABELS[step],
@@ -333,9 +331,7 @@ def registration_confirm(
     _require_perm(registration, "confirm", by)
     offer = Offer.objects.select_for_update().get(pk=registration.offer_id)
     if offer.free_places is not None and offer.free_places < 1:
-        raise NoFreePlace(
-            _("This offer has no free place recorded. Update its free places first.")
-        )
+        raise NoFreePlace(_("This offer has no free place recorded. Update its free places first."))
     _take(registration, "confirm", by)
     extra = _answered_by(registration, by)
     if offer.free_places is not None:

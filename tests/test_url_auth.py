@@ -133,9 +133,11 @@ TABLE: dict[str, Row] = {
     "offers:create": Row(answers(403, co=200, cx=200, so=200, ad=200)),
     "offers:edit": Row(answers(200, sx=404, ki=404, mg=403), OFFER),
     "offers:places": Row(
-        answers(REDIRECT, sx=404, ki=404, mg=403), OFFER, method="post",
+        answers(REDIRECT, sx=404, ki=404, mg=403),
+        OFFER,
+        method="post",
         data=lambda w: {"free_places": "4"},
-    ),  # fmt: skip
+    ),
     "offers:inbox": Row(STAFF_PAGE),
     "offers:register": Row(answers(404, co=200), lambda w: {"case_pk": w.case.pk}),
     "offers:registration": Row(answers(404, co=200, so=200), REGISTRATION),

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.utils.translation import gettext
 
-from monitoring.dimensions import OFFER_CONFIRMED, OFFER_STARTED, offer_kind_node
+from monitoring.dimensions import NOT_APPLICABLE, OFFER_CONFIRMED, OFFER_STARTED, offer_kind_node
 from monitoring.disclosure import TOTAL
 from monitoring.sections.base import BuilderBase
 from monitoring.tables import Cell, Row, Section, Table
@@ -28,7 +28,7 @@ class OfferSections(BuilderBase):
 
         def cells(district: Any, kind: Any) -> list[Cell]:
             if cube is None:
-                return [Cell("–", None) for _ in stages]
+                return [Cell(NOT_APPLICABLE, None) for _ in stages]
             return [self.count(cube, (self.period, district, kind, s)) for s, _l in stages]
 
         kind_rows = [
@@ -46,7 +46,9 @@ class OfferSections(BuilderBase):
         district_rows = [
             Row(name, cells(d, TOTAL))
             for d, name in self.districts()
-            if self.filters.district or cube is None or self.nonzero(cube, (self.period, d, TOTAL, TOTAL))
+            if self.filters.district
+            or cube is None
+            or self.nonzero(cube, (self.period, d, TOTAL, TOTAL))
         ]
         if not self.filters.district:
             district_rows.append(Row(gettext("Total"), cells(TOTAL, TOTAL), total=True))

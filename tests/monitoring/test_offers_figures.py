@@ -62,22 +62,20 @@ def test_counts_by_kind_registered_confirmed_started(registrations, district):
     assert table.shown((TOTAL, ("district", district.pk), TOTAL, TOTAL)) == 9
 
 
-def test_a_small_started_count_is_hidden(
-    registrations, coordinator, district
-):
+def test_a_small_started_count_is_hidden(registrations, coordinator, district):
     """Two started: hidden, and whatever would let a reader work it out."""
     from offers.models import OfferRegistration
 
     OfferRegistration.objects.filter(pk=registrations[0].pk).update(state="requested")
     table = _data(district).offers
     german = offer_kind_node(OfferKind.GERMAN_COURSE)
-    shown = [table.shown((TOTAL, TOTAL, german, s)) for s in (TOTAL, OFFER_CONFIRMED, OFFER_STARTED)]
+    shown = [
+        table.shown((TOTAL, TOTAL, german, s)) for s in (TOTAL, OFFER_CONFIRMED, OFFER_STARTED)
+    ]
     assert None in shown
 
 
-def test_a_small_count_is_hidden_and_cannot_be_worked_out(
-    registrations, coordinator, district
-):
+def test_a_small_count_is_hidden_and_cannot_be_worked_out(registrations, coordinator, district):
     _one_for_sport(coordinator, district, registrations[-1])
     table = _data(district).offers
     assert table.shown((TOTAL, TOTAL, offer_kind_node(OfferKind.LEISURE), TOTAL)) is None

@@ -15,8 +15,12 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def world(coordinator, district):
-    provider = ProviderFactory(name="Caritas Test", district=district, email="kontakt@caritas.example")
-    german = OfferFactory(provider=provider, title="Sprachcafé für Kinder", languages=["Ukrainisch"])
+    provider = ProviderFactory(
+        name="Caritas Test", district=district, email="kontakt@caritas.example"
+    )
+    german = OfferFactory(
+        provider=provider, title="Sprachcafé für Kinder", languages=["Ukrainisch"]
+    )
     homework = OfferFactory(
         provider=provider, kind=OfferKind.HOMEWORK_HELP, title="Hausaufgabenhilfe Süd",
         min_age=10, max_age=16, is_free=False, fee=15, but_eligible=True,
@@ -71,7 +75,10 @@ def test_filters_by_kind_age_language_and_cost(world):
 
 
 def test_junk_filter_values_mean_all_and_never_fail(world):
-    response = Client().get(reverse("angebote:list"), {"age": "x" * 50, "district": "99999999999999999999", "kind": "<b>"})
+    response = Client().get(
+        reverse("angebote:list"),
+        {"age": "x" * 50, "district": "99999999999999999999", "kind": "<b>"},
+    )
     assert response.status_code == 200
 
 

@@ -26,7 +26,6 @@ from offers.services import (
 )
 from tests.factories import (
     CaseFactory,
-    InstitutionFactory,
     OfferFactory,
     ProviderFactory,
     ReferralFactory,
@@ -218,9 +217,7 @@ def test_an_open_registration_never_blocks_the_placement_referral(
     assert case.state == State.REFERRED
 
 
-def test_offer_save_by_provider_staff_only_for_its_own_provider(
-    provider, provider_user, district
-):
+def test_offer_save_by_provider_staff_only_for_its_own_provider(provider, provider_user, district):
     data = {
         "provider": provider, "kind": "homework", "title": "Hausaufgabenhilfe",
         "district": district, "is_free": True, "languages": ["Dari"], "weekdays": [1],

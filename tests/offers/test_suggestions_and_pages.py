@@ -31,7 +31,7 @@ def test_suggestions_fit_age_language_and_district_with_the_reason(coordinator, 
     near = DistrictFactory(name="Nebenan")
     district.neighbours.add(near)
     provider = ProviderFactory(district=district)
-    fits = OfferFactory(provider=provider, title="Passt", languages=["ukrainisch"])
+    OfferFactory(provider=provider, title="Passt", languages=["ukrainisch"])
     OfferFactory(provider=provider, title="Zu alt", min_age=14, max_age=18)
     OfferFactory(provider=provider, title="Weit", district=far)
     neighbour = OfferFactory(provider=provider, title="Nachbar", district=near, languages=[])
@@ -50,7 +50,9 @@ def test_long_wait_puts_german_courses_first(coordinator, district):
     OfferFactory(provider=provider, title="Z Deutschkurs", kind=OfferKind.GERMAN_COURSE,
                  languages=[])  # fmt: skip
     case = _nine_year_old(coordinator, district)
-    Case.objects.filter(pk=case.pk).update(waiting_since=timezone.localdate() - dt.timedelta(days=30))
+    Case.objects.filter(pk=case.pk).update(
+        waiting_since=timezone.localdate() - dt.timedelta(days=30)
+    )
     found = offers_suggested_for(Case.objects.get(pk=case.pk))
     assert found[0].offer.title == "Z Deutschkurs"
     assert any("30" in r and "Deutschkurs" in r for r in found[0].reasons)
