@@ -441,6 +441,7 @@ class CaseEvent(models.Model):
         UNSHARED = "unshared", _("sharing ended")
         SIBLING = "sibling", _("sibling linked")
         REFERRAL = "referral", _("referral")
+        OFFER = "offer", _("education offer")
         REMINDER = "reminder", _("reminder")
         ERASED = "erased", _("personal data erased")
         MERGED = "merged", _("duplicate merged")

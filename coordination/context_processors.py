@@ -17,6 +17,8 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.is_coordinator, "cases:register", _("Register a child")),
     (roles.is_institution_staff, "referrals:inbox", _("Referrals")),
     (roles.is_institution_staff, "referrals:places", _("Free places")),
+    (roles.is_institution_staff, "offers:inbox", _("Offer registrations")),
+    (roles.is_coordinator, "offers:catalogue", _("Offers")),
     (roles.may_see_figures, "figures", _("Figures")),
     (roles.is_administrator, "audit_search", _("Audit log")),
     (roles.is_administrator, "cases:retention", _("Retention")),

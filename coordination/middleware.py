@@ -89,6 +89,8 @@ SECOND_FACTOR_EXEMPT = {
     "healthz",
     "set_language",
     "admin:logout",
+    "angebote:list",  # the public offers page and its flyer: public, whoever asks
+    "angebote:flyer",
 }
 
 

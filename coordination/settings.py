@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "coordination",
     "cases",
     "referrals",
+    "offers",
     "monitoring",
     "demo",
 ]

@@ -17,6 +17,8 @@ urlpatterns = [
     path("audit/export.csv", audit_views.audit_export, name="audit_export"),
     path("cases/", include("cases.urls")),
     path("referrals/", include("referrals.urls")),
+    path("offers/", include("offers.urls")),
+    path("angebote/", include("offers.public_urls")),
     path("figures/", include("monitoring.urls")),
     path("admin/", admin.site.urls),
 ]

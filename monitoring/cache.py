@@ -28,7 +28,7 @@ COMPUTE_LOCK_SECONDS = 900
 PAGE_SECONDS = 2 * CACHE_SECONDS
 # After a computation failed, the next one is queued no sooner than this.
 FAILED_BACKOFF_SECONDS = 300
-CACHE_VERSION = "v4"  # v4: the published tables (monitoring.disclosure)
+CACHE_VERSION = "v5"  # v4: the published tables (monitoring.disclosure); v5: offers
 
 
 DISTRICTS_KEY = f"figures:{CACHE_VERSION}:districts"

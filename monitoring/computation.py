@@ -32,6 +32,8 @@ from monitoring.dimensions import (
     group_dimension,
     month_dimension,
     month_node,
+    offer_kind_dimension,
+    offer_stage_dimension,
     outcome_dimension,
     target_dimension,
 )
@@ -42,6 +44,7 @@ from monitoring.publication import (
     Depth,
     choose_detail,
     flow_published,
+    offers_published,
     on_time_published,
     referrals_published,
     stock_published,
@@ -51,6 +54,7 @@ from monitoring.queries import (
     PlaceSums,
     answered_on_time,
     district_of,
+    offer_registrations,
     pending_today,
     place_sums,
     placed_per_month,
@@ -78,6 +82,9 @@ class FigureData:
     on_time: PublishedTable  # period x institution district x target type: answered within target
     # Free and reserved places summed three ways (see ``PlaceSums``).
     places: PlaceSums = field(default_factory=lambda: PlaceSums({}, {}, {}, {}))
+    # Offer registrations: period x offer district x kind of offer x stage (None: computed
+    # before the offers app, from an older cache entry).
+    offers: PublishedTable | None = None
     computed_at: dt.datetime | None = None
 
 
@@ -126,6 +133,7 @@ def compute_data(
     outcomes = referral_outcomes(window, district)
     on_time = answered_on_time(window, district, answer_days)
     places = place_sums()
+    offer_counts = offer_registrations(window, district)
 
     block_dim = block_dimension()
     current = month_node(window.current)
@@ -182,6 +190,14 @@ def compute_data(
         ),
         [1, 0],
     )
+    offers_cube = Cube(
+        "offer_registrations",
+        [block_dim, district_dim, offer_kind_dimension(), offer_stage_dimension()],
+        offer_counts,
+        threshold=t,
+        published=offers_published,
+    )
+    disclosure.protect(offers_cube)
     return FigureData(
         window=window,
         threshold=threshold,
@@ -195,4 +211,5 @@ def compute_data(
         referrals=publish(referrals),
         on_time=publish(answered),
         places=places,
+        offers=publish(offers_cube),
     )

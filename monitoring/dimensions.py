@@ -20,6 +20,7 @@ from cases.models import (
 )
 from coordination.forms import database_ids
 from monitoring.disclosure import TOTAL, Dimension
+from offers.models import OfferKind
 from referrals.models import (
     DeclineReason,
 )
@@ -230,4 +231,35 @@ def outcome_dimension() -> Dimension:
     reasons = [("reason", r) for r in DeclineReason.values]
     return Dimension(
         "outcome", {TOTAL: [ACCEPTED, DECLINED, EXPIRED, WITHDRAWN], DECLINED: reasons}
+    )
+
+
+# Offer registrations: requested, confirmed (not started yet), started (attending, ended or
+# dropped out), declined, withdrawn; "confirmed" in the tables is the subtotal of the
+# confirmed and the started ones. One additive dimension, so that "registered",
+# "confirmed" and "started" are cells of one protected cube and cannot be subtracted from
+# each other to reveal a hidden count.
+OFFER_REQUESTED = ("stage", "requested")
+OFFER_CONFIRMED = ("stage", "confirmed")  # the subtotal: confirmed, then maybe started
+OFFER_CONFIRMED_ONLY = ("stage", "confirmed_only")
+OFFER_STARTED = ("stage", "started")
+OFFER_DECLINED = ("stage", "declined")
+OFFER_WITHDRAWN = ("stage", "withdrawn")
+
+
+def offer_kind_node(kind: str) -> tuple[str, str]:
+    return ("offer_kind", kind if kind in OfferKind.values else OfferKind.OTHER.value)
+
+
+def offer_kind_dimension() -> Dimension:
+    return Dimension("offer_kind", [offer_kind_node(k) for k in OfferKind.values])
+
+
+def offer_stage_dimension() -> Dimension:
+    return Dimension(
+        "stage",
+        {
+            TOTAL: [OFFER_REQUESTED, OFFER_CONFIRMED, OFFER_DECLINED, OFFER_WITHDRAWN],
+            OFFER_CONFIRMED: [OFFER_CONFIRMED_ONLY, OFFER_STARTED],
+        },
     )

@@ -119,3 +119,15 @@ def choose_detail(build: Any, levels: Sequence[int]) -> list[Cube]:
                 chosen, best = dict(trial), cubes
                 break
     return best
+
+
+OFFER_STAGES_SHOWN = {TOTAL, ("stage", "confirmed"), ("stage", "started")}
+
+
+def offers_published(index: tuple[Any, ...]) -> bool:
+    """Whole periods; single districts for all kinds together and single kinds for the whole
+    city (never a district by kind); registered, confirmed and started only."""
+    block, district, kind, stage = index
+    if block != TOTAL and block[0] == "block":
+        return False
+    return (district == TOTAL or kind == TOTAL) and stage in OFFER_STAGES_SHOWN

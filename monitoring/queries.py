@@ -43,6 +43,11 @@ from monitoring.dimensions import (
     ACCEPTED,
     EXPIRED,
     GROUP_TARGET,
+    OFFER_CONFIRMED_ONLY,
+    OFFER_DECLINED,
+    OFFER_REQUESTED,
+    OFFER_STARTED,
+    OFFER_WITHDRAWN,
     TARGETS,
     UNKNOWN_DISTRICT,
     WITHDRAWN,
@@ -50,10 +55,12 @@ from monitoring.dimensions import (
     group_node,
     leaf_group,
     month_node,
+    offer_kind_node,
     reason_node,
     start_of_day,
     target_node,
 )
+from offers.models import OfferRegistration, RegistrationState
 from referrals.models import (
     Places,
     Referral,
@@ -390,3 +397,36 @@ def outcome_node(state: str, reason: str) -> Any:
     if state == ReferralState.EXPIRED:
         return EXPIRED
     return WITHDRAWN
+
+
+OFFER_STAGE = {
+    RegistrationState.REQUESTED: OFFER_REQUESTED,
+    RegistrationState.CONFIRMED: OFFER_CONFIRMED_ONLY,
+    RegistrationState.STARTED: OFFER_STARTED,
+    RegistrationState.ENDED: OFFER_STARTED,
+    RegistrationState.DROPPED_OUT: OFFER_STARTED,
+    RegistrationState.DECLINED: OFFER_DECLINED,
+    RegistrationState.WITHDRAWN: OFFER_WITHDRAWN,
+}
+
+
+def offer_registrations(window: Window, district: DistrictOf) -> Counts:
+    """Registrations for offers made in the window, by block of months, the offer's
+    district, the kind of offer and how far they got (plain columns only)."""
+    counts: Counts = defaultdict(int)
+    rows = (
+        OfferRegistration.objects.filter(created_at__gte=start_of_day(window.start))
+        .exclude(case__close_reason=CloseReason.DUPLICATE)
+        .order_by()
+        .annotate(month=TruncMonth("created_at"))
+        .values("month", "offer__district_id", "offer__kind", "state")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        month = month_start(row["month"])
+        if month not in window.months:
+            continue
+        index = (window.block_of(month), district(row["offer__district_id"]))
+        stage = OFFER_STAGE.get(row["state"], OFFER_WITHDRAWN)
+        counts[(*index, offer_kind_node(row["offer__kind"]), stage)] += row["n"]
+    return counts

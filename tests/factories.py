@@ -17,6 +17,7 @@ from guardian.shortcuts import assign_perm
 from cases.models import Case, TargetType
 from cases.models import Group as PlaceGroup
 from coordination.models import District, Team, User
+from offers.models import Offer, OfferKind, Provider, ProviderKind
 from referrals.models import Institution, InstitutionKind, Places, Referral
 
 
@@ -62,6 +63,11 @@ class UserFactory(factory.django.DjangoModelFactory):
         for institution in extracted or ():
             assign_perm("referrals.staff_institution", self, institution)
 
+    @factory.post_generation
+    def providers(self, create, extracted, **kwargs):  # type: ignore[no-untyped-def]
+        for provider in extracted or ():
+            assign_perm("offers.staff_provider", self, provider)
+
 
 class InstitutionFactory(factory.django.DjangoModelFactory):
     class Meta:
@@ -87,6 +93,33 @@ class PlacesFactory(factory.django.DjangoModelFactory):
     institution = factory.SubFactory(InstitutionFactory)
     group = PlaceGroup.GRADE_2
     free = 2
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Provider
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"Sprachtreff Nr. {n}")
+    kind = ProviderKind.ASSOCIATION
+    district = factory.SubFactory(DistrictFactory)
+    email = factory.Sequence(lambda n: f"verein{n}@example.org")
+
+
+class OfferFactory(factory.django.DjangoModelFactory):
+    """An active offer. ``OfferFactory(provider=p, kind=OfferKind.HOMEWORK_HELP)``."""
+
+    class Meta:
+        model = Offer
+
+    provider = factory.SubFactory(ProviderFactory)
+    kind = OfferKind.GERMAN_COURSE
+    title = factory.Sequence(lambda n: f"Deutschkurs {n}")
+    district = factory.LazyAttribute(lambda o: o.provider.district)
+    languages = factory.LazyFunction(lambda: ["Arabisch"])
+    min_age = 6
+    max_age = 12
+    weekdays = factory.LazyFunction(lambda: [0, 2])
 
 
 def _register(coordinator: User, **data) -> Case:  # type: ignore[no-untyped-def]
@@ -245,7 +278,16 @@ def build_role_world():  # type: ignore[no-untyped-def]
     AccessAttempt.objects.create(failures_since_start=1, **attempt)
     AccessLog.objects.create(**attempt)
     AccessFailureLog.objects.create(**attempt)
+    # Offers: a provider whose staff is the referred school's user, an offer of it, and the
+    # case registered for it (requested).
+    from offers.services import registration_create
+
+    provider = ProviderFactory(name="Sprachtreff Altstadt", district=district)
+    assign_perm("offers.staff_provider", staff, provider)
+    offer = OfferFactory(provider=provider, title="Deutschkurs am Nachmittag")
+    registration = registration_create(case=case, offer=offer, by=coordinator)
     return SimpleNamespace(
+        provider=provider, offer=offer, registration=registration,
         users=users, case=case, guardian=guardian, referral=referral, accepted=accepted,
         placed_case=placed_case, ready_case=ready_case, other_case=other_case, team=team,
         other_team=other_team, school=school, other_school=other_school, kita=kita,

@@ -76,6 +76,12 @@ STAFF_PAGE = answers(403, so=200, sx=200, ki=200)
 # Anonymised figures: management, coordinators and administrators; never the institutions.
 FIGURES = answers(403, co=200, cx=200, mg=200, ad=200)
 REFERRAL_ANSWER = answers(403, so=SAVED, sx=404, ki=404)
+OFFER = lambda w: {"pk": w.offer.pk}  # noqa: E731
+REGISTRATION = lambda w: {"pk": w.registration.pk}  # noqa: E731
+# Answers to a registration: the provider's staff (and the coordinator of the case, who is
+# sent back when the provider has a login); other staff and coordinators do not learn that
+# it exists; management and administrators are refused.
+OFFER_ANSWER = answers(403, co=SAVED, cx=404, so=SAVED, sx=404, ki=404)
 
 TABLE: dict[str, Row] = {
     # --- coordination -------------------------------------------------------------------
@@ -128,6 +134,30 @@ TABLE: dict[str, Row] = {
     "referrals:enrol": Row(REFERRAL_ANSWER, REFERRAL, method="post"),
     "referrals:no_show": Row(REFERRAL_ANSWER, REFERRAL, method="post"),
     "referrals:withdraw": Row(answers(404, co=200), REFERRAL),
+    # --- offers ---------------------------------------------------------------------------
+    # The catalogue: coordinators and administrators keep every offer; institution staff
+    # their providers' offers (the school's user works for the world's provider).
+    "offers:catalogue": Row(answers(200, mg=403)),
+    "offers:create": Row(answers(403, co=200, cx=200, so=200, ad=200)),
+    "offers:edit": Row(answers(200, sx=404, ki=404, mg=403), OFFER),
+    "offers:places": Row(
+        answers(REDIRECT, sx=404, ki=404, mg=403),
+        OFFER,
+        method="post",
+        data=lambda w: {"free_places": "4"},
+    ),
+    "offers:inbox": Row(STAFF_PAGE),
+    "offers:register": Row(answers(404, co=200), lambda w: {"case_pk": w.case.pk}),
+    "offers:registration": Row(answers(404, co=200, so=200), REGISTRATION),
+    "offers:confirm": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    "offers:decline": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    "offers:start": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    "offers:end": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    "offers:drop_out": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    "offers:withdraw": Row(OFFER_ANSWER, REGISTRATION, method="post"),
+    # The public page: everyone, logged in or not.
+    "angebote:list": Row(answers(200, anonymous=200)),
+    "angebote:flyer": Row(answers(200, anonymous=200), lambda w: {"district_pk": w.district.pk}),
 }
 
 # --- the Django admin: staff only (everyone else is sent to the admin login) -----------------
@@ -167,6 +197,8 @@ ADMIN_MODELS: dict[str, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
     "cases.caseevent": READ_ONLY,
     "referrals.institution": FULL,
     "referrals.referral": READ_ONLY,
+    "offers.provider": FULL,
+    "offers.offer": READ_ONLY,
 }
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 

@@ -2,7 +2,8 @@
 
 ``PageBuilder`` puts together the sections (``capacity.py``: places and children waiting
 today; ``placement.py``: registered, placed and waiting per month; ``outcomes.py``: referral
-outcomes) on the helpers of ``base.py``, which read only published cells.
+outcomes; ``offers.py``: registrations for education offers) on the helpers of ``base.py``,
+which read only published cells.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ from django.utils.translation import gettext
 from monitoring.dimensions import NOT_APPLICABLE, NOT_SHOWN
 from monitoring.disclosure import SYMBOL
 from monitoring.sections.capacity import CapacitySections
+from monitoring.sections.offers import OfferSections
 from monitoring.sections.outcomes import OutcomeSections
 from monitoring.sections.placement import PlacementSections
 from monitoring.tables import FiguresPage
 
 
-class PageBuilder(CapacitySections, PlacementSections, OutcomeSections):
+class PageBuilder(CapacitySections, PlacementSections, OutcomeSections, OfferSections):
     """Builds the page for one header from the computed figures: its sections and notes."""
 
     def build(self) -> FiguresPage:
-        sections = [self.capacity(), self.placement(), self.referrals()]
+        sections = [self.capacity(), self.placement(), self.referrals(), self.offers()]
         return FiguresPage(header=self.header, sections=sections, footnotes=self.footnotes())
 
     def footnotes(self) -> list[str]:

@@ -97,10 +97,14 @@ class Command(BaseCommand):
             from demo.cases import seed_cases
 
             created = seed_cases(users=users, districts=districts, institutions=institutions)
+            from demo.offers import seed_offers
+
+            offers, registrations = seed_offers(users=users, districts=districts)
         self.stdout.write(
             self.style.SUCCESS(
                 f"demo data ready: {len(users)} users, {len(institutions)} institutions, "
-                f"{created} new cases (password for every demo user: demo)"
+                f"{created} new cases, {offers} offers, {registrations} new offer registrations "
+                "(password for every demo user: demo)"
             )
         )
         secret = base64.b32encode(admin_device.bin_key).decode("ascii")
