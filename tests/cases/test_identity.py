@@ -33,6 +33,7 @@ from cases.services import case_merge
 from coordination.exceptions import DomainError, NotAllowed
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory, ReferralFactory, UserFactory
+from tests.second_factor import log_in
 
 BIRTH = dt.date(2016, 3, 14)
 pytestmark = pytest.mark.usefixtures("english")
@@ -272,7 +273,7 @@ def test_the_duplicate_report_lists_pairs_across_teams(
     assert total == 1
     assert {pairs[0]["first"].pk, pairs[0]["second"].pk} == {taras.pk, twin.pk}
     assert pairs[0]["kind"] == MatchKind.NAMES_SWAPPED and not pairs[0]["same_team"]
-    client.force_login(admin_user_role)
+    log_in(client, admin_user_role)
     html = client.get(reverse("cases:duplicates")).content.decode()
     assert taras.reference in html and twin.reference in html and other.reference not in html
     assert "Taras" not in html  # references and teams only
