@@ -6,17 +6,16 @@ and choose the response.
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coordination.audit import audit_log
+from coordination.models import User
 
 
-def user_set_language(*, user: Any, language: str) -> bool:
+def user_set_language(*, user: User, language: str) -> bool:
     """Store the language the user reads the interface (and their mails) in.
 
     Only the configured languages are accepted; returns whether it was stored.
@@ -28,7 +27,7 @@ def user_set_language(*, user: Any, language: str) -> bool:
 
 
 @transaction.atomic
-def otp_device_for_setup(*, user: Any) -> TOTPDevice:
+def otp_device_for_setup(*, user: User) -> TOTPDevice:
     """The user's unconfirmed TOTP device, created on the first visit of the set-up page.
 
     The user row is locked so that two set-up pages opened at once share one device (and one
@@ -42,7 +41,7 @@ def otp_device_for_setup(*, user: Any) -> TOTPDevice:
 
 
 @transaction.atomic
-def otp_device_confirm(*, user: Any, device: TOTPDevice, token: str) -> bool:
+def otp_device_confirm(*, user: User, device: TOTPDevice, token: str) -> bool:
     """Confirm the device with a first code from the user's app; every try is logged."""
     if not device.verify_token(token):
         audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "setup"})
