@@ -21,31 +21,11 @@ from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
 from cases.extensions import extensions
-from cases.models import Case, CaseEvent, Guardian
+from cases.models import PLAIN_FIELDS, Case, CaseEvent, Guardian
 from coordination.fields import encrypted_fields
 from coordination.models import AuditEntry, OfficeSettings
 from coordination.roles import ROLE_LABELS
 
-# Plain (not encrypted) fields of the case, in reading order.
-PLAIN_FIELDS = (
-    "reference",
-    "state",
-    "team",
-    "coordinator",
-    "target_type",
-    "wanted_group",
-    "district",
-    "birth_year",
-    "waiting_since",
-    "placed_on",
-    "closed_on",
-    "close_reason",
-    "created_at",
-    "updated_at",
-    "state_changed_at",
-    "archive_status",
-    "erased_at",
-)
 GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language", "is_contact_person")
 
 

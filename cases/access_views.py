@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -19,10 +19,11 @@ from cases.models import Case
 from cases.selectors import case_get_for_user
 from coordination.audit import audit_log
 from coordination.fields import encrypted_fields
+from coordination.http import AuthenticatedRequest
 from coordination.roles import is_coordinator
 
 
-def _case_for_report(request: HttpRequest, pk: int) -> Case:
+def _case_for_report(request: AuthenticatedRequest, pk: int) -> Case:
     # Like every case URL: a 404 for anyone who may not see the case, whatever the role,
     # so that the answer never reveals whether it exists.
     if not is_coordinator(request.user):
@@ -30,7 +31,7 @@ def _case_for_report(request: HttpRequest, pk: int) -> Case:
     return case_get_for_user(user=request.user, pk=pk)
 
 
-def _log(request: HttpRequest, case: Case, fmt: str) -> None:
+def _log(request: AuthenticatedRequest, case: Case, fmt: str) -> None:
     audit_log(
         actor=request.user,
         action="case.access_report",
@@ -43,7 +44,7 @@ def _log(request: HttpRequest, case: Case, fmt: str) -> None:
 @never_cache
 @login_required
 @require_GET
-def access_report(request: HttpRequest, pk: int) -> HttpResponse:
+def access_report(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The printable page (German first; the browser prints it with print.css)."""
     case = _case_for_report(request, pk)
     report = case_access_report(case=case)
@@ -54,7 +55,7 @@ def access_report(request: HttpRequest, pk: int) -> HttpResponse:
 @never_cache
 @login_required
 @require_GET
-def access_report_json(request: HttpRequest, pk: int) -> HttpResponse:
+def access_report_json(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The same copy as a JSON download (machine-readable, Art. 15 (3) / Art. 20)."""
     case = _case_for_report(request, pk)
     report = case_access_report(case=case)

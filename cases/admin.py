@@ -13,27 +13,10 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from cases.models import Case, CaseEvent
+from cases.models import PLAIN_FIELDS, Case, CaseEvent
 
-CASE_FIELDS = (
-    "reference",
-    "state",
-    "team",
-    "coordinator",
-    "target_type",
-    "wanted_group",
-    "district",
-    "birth_year",
-    "waiting_since",
-    "state_changed_at",
-    "placed_on",
-    "closed_on",
-    "close_reason",
-    "archive_status",
-    "erased_at",
-    "created_at",
-    "updated_at",
-)
+# Every plain column (the same list the right-of-access record shows); never an encrypted one.
+CASE_FIELDS = PLAIN_FIELDS
 EVENT_FIELDS = (
     "case",
     "at",

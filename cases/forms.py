@@ -29,8 +29,11 @@ from cases.models import (
     ResidenceStatus,
     State,
     TargetType,
-    groups_for_target,
 )
+from cases.rules import MAX_AGE as MAX_AGE  # re-exported: the tests and callers' old home
+from cases.rules import TARGET_AGES as TARGET_AGES
+from cases.rules import age_on as age_on
+from cases.rules import case_data_problems
 from cases.selectors import (
     coordinators_for_assignment,
     districts_visible_to,
@@ -41,13 +44,6 @@ from cases.services import EDITABLE_FIELDS
 from coordination.forms import IdsChoiceField, KernForm, StrictNullBooleanField
 from coordination.models import District, Team
 
-MAX_AGE = 21
-# Ages a target can plausibly take (inclusive, in completed years at registration).
-TARGET_AGES: dict[str, tuple[int, int]] = {
-    TargetType.KITA: (0, 7),
-    TargetType.SCHOOL: (5, 19),
-    TargetType.VOCATIONAL: (14, MAX_AGE),
-}
 AGE_BAND_LABELS = [
     ("0-2", _("0 to 2 years")),
     ("3-5", _("3 to 5 years")),
@@ -66,11 +62,6 @@ def _label(name: str) -> Any:
 
 def _blank(choices: Any, label: Any = None) -> list[tuple[str, Any]]:
     return [("", label or _("(please choose)")), *choices]
-
-
-def age_on(birth: dt.date, day: dt.date) -> int:
-    """Completed years of age on ``day``."""
-    return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
 
 
 def _textarea(rows: int = 3) -> forms.Textarea:
@@ -287,77 +278,10 @@ class CaseForm(KernForm):
     def clean(self) -> dict[str, Any]:
         super().clean()
         data = self.cleaned_data
-        today = timezone.localdate()
-        birth = data.get("birth_date")
-        if birth is not None and birth <= today:
-            age = age_on(birth, today)
-            if age > MAX_AGE:
-                self.add_error(
-                    "birth_date",
-                    ValidationError(
-                        _("Ankommen is for children and young people up to %(max)d years."),
-                        code="too_old",
-                        params={"max": MAX_AGE},
-                    ),
-                )
-            else:
-                self._check_dates_after_birth(data, birth)
-                self._check_target(data, age)
-        germany, city = data.get("arrival_germany"), data.get("arrival_city")
-        if germany and city and city < germany:
-            self.add_error(
-                "arrival_city",
-                _("The arrival in the city cannot be before the arrival in Germany."),
-            )
-        if data.get("interpreter_needed") and not data.get("interpreter_language"):
-            self.add_error(
-                "interpreter_language", _("Name the language the interpreter must speak.")
-            )
-        target = data.get("target_type")
-        group = data.get("wanted_group")
-        if target and group and group not in groups_for_target(target):
-            self.add_error("wanted_group", _("This grade or age group does not match the target."))
+        # The rules between fields live in cases/rules.py (the services check them too).
+        for problem in case_data_problems(data, today=timezone.localdate(), invalid=self.errors):
+            self.add_error(problem.field, problem.error())
         return data
-
-    def _check_dates_after_birth(self, data: dict[str, Any], birth: dt.date) -> None:
-        for name in ("arrival_germany", "arrival_city", "waiting_since"):
-            value = data.get(name)
-            if value is not None and value < birth:
-                self.add_error(name, _("This date cannot be before the birth date."))
-        years = data.get("school_years")
-        if years is not None and years > max(age_on(birth, timezone.localdate()) - 3, 0):
-            self.add_error(
-                "school_years", _("More years of schooling than the child's age allows.")
-            )
-
-    def _check_target(self, data: dict[str, Any], age: int) -> None:
-        target = data.get("target_type")
-        if not target:
-            return
-        youngest, oldest = TARGET_AGES[target]
-        if not youngest <= age <= oldest:
-            self.add_error(
-                "target_type",
-                ValidationError(
-                    _(
-                        "At %(age)d years a child cannot take this target "
-                        "(from %(youngest)d to %(oldest)d years)."
-                    ),
-                    code="age",
-                    params={"age": age, "youngest": youngest, "oldest": oldest},
-                ),
-            )
-        if target == TargetType.KITA and data.get("measles_proof") is None:
-            self.add_error("measles_proof", _("For a Kita place, record whether the proof exists."))
-        if (
-            target in (TargetType.SCHOOL, TargetType.VOCATIONAL)
-            and data.get("school_years") is None
-            and "school_years" not in self.errors  # a value was given, but out of range
-        ):
-            self.add_error(
-                "school_years",
-                _("For school or vocational school, record the years of schooling (0 if none)."),
-            )
 
     def service_data(self) -> dict[str, Any]:
         """The cleaned values in the shape ``case_register`` / ``case_update`` take."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -22,6 +22,7 @@ from cases.selectors import (
 from cases.services import case_merge
 from cases.views import _audit_listed, _audit_view, case_object_view
 from coordination.exceptions import DomainError
+from coordination.http import AuthenticatedRequest
 from coordination.roles import is_administrator
 
 REPORT_LIMIT = 500
@@ -31,7 +32,7 @@ MERGE_SHOWN = ("given_name", "family_name", "birth_date")
 @never_cache
 @login_required
 @require_GET
-def duplicates_report(request: HttpRequest) -> HttpResponse:
+def duplicates_report(request: AuthenticatedRequest) -> HttpResponse:
     """Likely duplicate pairs (references, teams, kind of match): for the teams to merge."""
     if not is_administrator(request.user):
         raise PermissionDenied
@@ -43,7 +44,7 @@ def duplicates_report(request: HttpRequest) -> HttpResponse:
 
 @case_object_view
 @require_http_methods(["GET", "POST"])
-def merge(request: HttpRequest, pk: int) -> HttpResponse:
+def merge(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Merge another case of the team into this one: choose, confirm, merge."""
     user = request.user
     survivor = case_get_for_user(user=user, pk=pk)

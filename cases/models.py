@@ -18,7 +18,7 @@ from django_fsm import RETURN_VALUE, ConcurrentTransitionMixin, FSMField, transi
 from guardian.models import UserObjectPermissionBase
 
 from cases.extensions import case_has_open_work
-from cases.identity import IDENTITY_VERSION, case_keys
+from cases.identity import IDENTITY_VERSION, KEY_COLUMNS, case_keys
 from coordination.fields import (
     BlindIndexField,
     EncryptedBooleanField,
@@ -130,7 +130,40 @@ class ArchiveStatus(models.TextChoices):
     TAKEN = "taken", _("taken over by the archive")
 
 
+# --- field lists, declared once ----------------------------------------------------------
+
+# The case's data as the intake and edit form show it and ``case_update`` takes it.
+EDITABLE_FIELDS = (
+    "target_type", "wanted_group", "district", "waiting_since",
+    "given_name", "family_name", "birth_date", "gender", "nationality", "languages",
+    "interpreter_needed", "interpreter_language", "address", "arrival_germany",
+    "arrival_city", "residence_status", "school_years", "last_grade",
+    "literate_own_script", "german_level", "health_notes", "support_needed",
+    "support_notes", "measles_proof", "school_health_check", "notes",
+)  # fmt: skip
+# The plain (not encrypted) columns of the case, in reading order: the right-of-access record
+# and the (read-only) admin show these. The personal ones are ``encrypted_fields(Case)``.
+PLAIN_FIELDS = (
+    "reference", "state", "team", "coordinator", "target_type", "wanted_group", "district",
+    "birth_year", "waiting_since", "placed_on", "closed_on", "close_reason", "created_at",
+    "updated_at", "state_changed_at", "archive_status", "erased_at",
+)  # fmt: skip
+# The columns ``Case.refresh_blind_indexes`` sets (saved with every change of the names or
+# the birth date).
+DERIVED_FIELDS = (*KEY_COLUMNS, "birth_year", "identity_version")
+
+
 # --- transition guards (django-fsm-2 ``permission=`` and ``conditions=``) -----------------
+
+
+def refuses_with(message: Any) -> Any:
+    """Attach the message a user reads when this transition condition is not met."""
+
+    def attach(condition: Any) -> Any:
+        condition.refusal = message
+        return condition
+
+    return attach
 
 
 def may_work_case(instance: Case, user: Any) -> bool:
@@ -142,6 +175,12 @@ def may_work_case(instance: Case, user: Any) -> bool:
     return user.has_perm("cases.work_case", instance)
 
 
+@refuses_with(
+    _(
+        "A case can only look for a place once target, birth date, district and wanted "
+        "grade or age group are recorded."
+    )
+)
 def has_placement_data(instance: Case) -> bool:
     return bool(
         instance.target_type
@@ -151,11 +190,13 @@ def has_placement_data(instance: Case) -> bool:
     )
 
 
+@refuses_with(_("Withdraw the open referral first."))
 def has_no_open_referral(instance: Case) -> bool:
     checker = getattr(instance, "has_open_referral", None)
     return not (checker() if callable(checker) else False)
 
 
+@refuses_with(_("The personal data of this case has been erased; it cannot be reopened."))
 def within_retention(instance: Case) -> bool:
     return instance.erased_at is None
 
@@ -347,9 +388,9 @@ class Case(ConcurrentTransitionMixin, models.Model):
         """The referral was declined, expired, withdrawn or a no-show: search again."""
 
     @transition(field=state, source=State.REFERRED, target=State.PLACED)
-    def place(self) -> None:
-        """The institution confirmed the first day attended."""
-        self.placed_on = timezone.localdate()
+    def place(self, on: dt.date | None = None) -> None:
+        """The institution confirmed the first day attended (``on``; today if not given)."""
+        self.placed_on = on or timezone.localdate()
 
     @transition(
         field=state,
@@ -380,6 +421,7 @@ class Case(ConcurrentTransitionMixin, models.Model):
         conditions=[has_no_open_referral],
     )
     def close(self, reason: str = CloseReason.OTHER) -> None:
+        """Closed for a coded reason (``CloseReason``), today."""
         self.close_reason = reason
         self.closed_on = timezone.localdate()
 
@@ -399,6 +441,38 @@ class Case(ConcurrentTransitionMixin, models.Model):
         # A reopened case looks for a place again from today.
         self.placed_on = None
         self.waiting_since = timezone.localdate()
+
+
+# The columns each transition sets besides ``state`` (the methods above): the services save
+# these, ``state`` and ``state_changed_at``, and nothing else of the row.
+FIELDS_SET_BY: dict[str, tuple[str, ...]] = {
+    "start_clarification": (),
+    "mark_ready": (),
+    "back_to_clarification": (),
+    "refer": (),
+    "referral_ended": (),
+    "place": ("placed_on",),
+    "hold": ("held_from",),
+    "resume": ("held_from",),
+    "close": ("close_reason", "closed_on"),
+    "reopen": ("close_reason", "closed_on", "archive_status", "placed_on", "waiting_since"),
+}
+
+
+def transition_refusal(case: Case, transition: str) -> Any:
+    """Why ``transition`` cannot be taken: the message of its first unmet condition (in any
+    of its source states), else that the state does not allow it."""
+    meta = getattr(getattr(Case, transition, None), "_django_fsm", None)
+    seen: list[Any] = []
+    for step in meta.transitions.values() if meta is not None else ():
+        seen += [c for c in step.conditions if c not in seen]
+    for condition in seen:
+        if not condition(case):
+            return getattr(condition, "refusal", NOT_NOW)
+    return NOT_NOW
+
+
+NOT_NOW = _("This step is not possible in the current state.")
 
 
 class Guardian(models.Model):

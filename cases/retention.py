@@ -39,7 +39,7 @@ from coordination.audit import (
 )
 from coordination.exceptions import DomainError, NotAllowed
 from coordination.fields import encrypted_fields
-from coordination.models import OfficeSettings
+from coordination.models import OfficeSettings, User
 from coordination.roles import is_administrator
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 DECIDED = (ArchiveStatus.DECLINED, ArchiveStatus.TAKEN)
 UNDECIDED = (ArchiveStatus.NONE, ArchiveStatus.OFFERED)
 HANDOVER_VERSION = 1
-# Only what the due-list needs: nothing encrypted is loaded (or decrypted) for it.
+# Only what the due-list needs: nothing encrypted is loaded (or decrypted) for it. Deliberately
+# a short list of its own, not ``PLAIN_FIELDS`` (cases/models.py).
 _LIST_FIELDS = (
     "id",
     "reference",
@@ -91,7 +92,7 @@ def cases_due_for_retention(*, today: dt.date | None = None) -> QuerySet[Case]:
     )
 
 
-def _require_administrator(by: Any) -> None:
+def _require_administrator(by: User) -> None:
     if not is_administrator(by):
         raise NotAllowed(_("Only an administrator decides on retention and the archive."))
 
@@ -104,6 +105,7 @@ def _lock(case_ids: Iterable[int]) -> list[Case]:
 
 # --- the archive's hand-over file -------------------------------------------------------
 
+# The statistical columns the archive receives: deliberately fewer than ``PLAIN_FIELDS``.
 CSV_COLUMNS = (
     "reference",
     "team",
@@ -202,7 +204,7 @@ def _handover_record(case: Case) -> dict[str, Any]:
 
 
 @transaction.atomic
-def case_offer_to_archive(*, cases: Iterable[Case], by: Any) -> ArchiveHandOver:
+def case_offer_to_archive(*, cases: Iterable[Case], by: User) -> ArchiveHandOver:
     """Mark due cases "offered to the archive" and return their hand-over file.
 
     Offering again (e.g. to download the file once more) is allowed until the archive has
@@ -252,7 +254,7 @@ def case_offer_to_archive(*, cases: Iterable[Case], by: Any) -> ArchiveHandOver:
 
 
 @transaction.atomic
-def case_archive_decision(*, case: Case, by: Any, taken: bool) -> Case:
+def case_archive_decision(*, case: Case, by: User, taken: bool) -> Case:
     """Record the archive's answer: it takes the record over, or declines it."""
     _require_administrator(by)
     found = _lock([case.pk])
@@ -291,7 +293,7 @@ def _erase_related(model: Any, **lookup: Any) -> int:
 
 
 @transaction.atomic
-def case_erase(*, case: Case, by: Any = None) -> Case:
+def case_erase(*, case: Case, by: User | None = None) -> Case:
     """Erase the personal data of a closed case on which the archive has decided.
 
     Erases every encrypted field and blind index of the case, the free texts of its history

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
@@ -21,18 +21,19 @@ from cases.retention import (
 )
 from coordination.exceptions import DomainError
 from coordination.forms import database_ids
+from coordination.http import AuthenticatedRequest
 from coordination.models import OfficeSettings
 from coordination.roles import is_administrator
 
 MAX_SELECTION = 500
 
 
-def _administrator_only(request: HttpRequest) -> None:
+def _administrator_only(request: AuthenticatedRequest) -> None:
     if not is_administrator(request.user):
         raise PermissionDenied
 
 
-def _selected(request: HttpRequest) -> list[Case]:
+def _selected(request: AuthenticatedRequest) -> list[Case]:
     ids = database_ids(request.POST.getlist("case")[:MAX_SELECTION])
     return list(cases_due_for_retention().filter(pk__in=ids))
 
@@ -40,7 +41,7 @@ def _selected(request: HttpRequest) -> list[Case]:
 @never_cache
 @login_required
 @require_GET
-def retention_overview(request: HttpRequest) -> HttpResponse:
+def retention_overview(request: AuthenticatedRequest) -> HttpResponse:
     _administrator_only(request)
     due = list(cases_due_for_retention().select_related("district")[:2000])
     groups = {
@@ -64,7 +65,7 @@ def retention_overview(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def retention_offer(request: HttpRequest) -> HttpResponse:
+def retention_offer(request: AuthenticatedRequest) -> HttpResponse:
     """Offer the selected cases and download the hand-over file (JSON or CSV)."""
     _administrator_only(request)
     cases = _selected(request)
@@ -88,7 +89,7 @@ def retention_offer(request: HttpRequest) -> HttpResponse:
 @never_cache
 @login_required
 @require_POST
-def retention_decision(request: HttpRequest) -> HttpResponse:
+def retention_decision(request: AuthenticatedRequest) -> HttpResponse:
     """Record the archive's answer for the selected offered cases."""
     _administrator_only(request)
     decision = request.POST.get("decision")

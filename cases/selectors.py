@@ -30,11 +30,11 @@ from cases.models import (
     State,
 )
 from cases.services import USER_TRANSITIONS
-from coordination.models import OutboxMessage
+from coordination.models import OutboxMessage, User
 from coordination.roles import COORDINATOR, is_coordinator
 
 
-def cases_visible_to(user: Any) -> QuerySet[Case]:
+def cases_visible_to(user: User) -> QuerySet[Case]:
     """Cases a coordinator may see and work: their team's, and those shared with them.
 
     Every other role gets an empty queryset (institutions see referrals, not cases).
@@ -50,7 +50,7 @@ def cases_visible_to(user: Any) -> QuerySet[Case]:
     return Case.objects.filter(rule)
 
 
-def _shared_case_ids(user: Any) -> list[int]:
+def _shared_case_ids(user: User) -> list[int]:
     """Ids of the (few) cases shared with the user: one small indexed query."""
     return list(
         CaseUserObjectPermission.objects.filter(
@@ -59,7 +59,7 @@ def _shared_case_ids(user: Any) -> list[int]:
     )
 
 
-def case_get_for_user(*, user: Any, pk: int | str) -> Case:
+def case_get_for_user(*, user: User, pk: int | str) -> Case:
     """One case the user may see, or 404 (never reveal that it exists)."""
     try:
         return (
@@ -69,11 +69,11 @@ def case_get_for_user(*, user: Any, pk: int | str) -> Case:
         raise Http404 from exc
 
 
-def case_get_by_reference(*, user: Any, reference: str) -> Case | None:
+def case_get_by_reference(*, user: User, reference: str) -> Case | None:
     return cases_visible_to(user).filter(reference=reference.strip().upper()).first()
 
 
-def case_transitions_for(*, user: Any, case: Case) -> list[tuple[str, Any]]:
+def case_transitions_for(*, user: User, case: Case) -> list[tuple[str, Any]]:
     """The coordinator transitions this user may take on this case now (for buttons)."""
     allowed = []
     for name, label in USER_TRANSITIONS.items():
@@ -116,7 +116,7 @@ def cases_possible_siblings(*, family_name: str) -> QuerySet[Case]:
     return Case.objects.filter(match, erased_at__isnull=True).exclude(state="closed")
 
 
-def cases_search(*, user: Any, query: str) -> QuerySet[Case]:
+def cases_search(*, user: User, query: str) -> QuerySet[Case]:
     """Search by reference, or exact name / birth date through the blind indexes.
 
     Accepted: a reference (``NZ-2026-00042``); a birth date (``14.03.2017`` or ISO); an exact
@@ -185,7 +185,7 @@ LIST_SORTS = {
 }
 
 # The columns a list row shows. Only the two name columns are encrypted: a list page decrypts
-# nothing else.
+# nothing else. Deliberately its own list (not ``PLAIN_FIELDS``/``EDITABLE_FIELDS``).
 LIST_ONLY = (
     "id", "reference", "state", "target_type", "wanted_group", "waiting_since",
     "state_changed_at", "birth_year", "erased_at", "created_at", "given_name", "family_name",
@@ -207,7 +207,7 @@ def _waiting_thresholds(today: dt.date) -> dict[str, Any]:
     }
 
 
-def cases_filtered(*, user: Any, filters: Mapping[str, Any]) -> QuerySet[Case]:
+def cases_filtered(*, user: User, filters: Mapping[str, Any]) -> QuerySet[Case]:
     """The visible cases narrowed by the list filters (every filter is an indexed column)."""
     qs = cases_search(user=user, query=filters.get("q") or "")
     today = timezone.localdate()
@@ -246,7 +246,7 @@ def cases_for_list(qs: QuerySet[Case]) -> QuerySet[Case]:
     return qs.select_related("team", "district", "coordinator").only(*LIST_ONLY)
 
 
-def case_dashboard(*, user: Any, limit: int = 10) -> dict[str, Any]:
+def case_dashboard(*, user: User, limit: int = 10) -> dict[str, Any]:
     """Counts by state (mine / all visible), waiting and stuck figures, the longest waiting.
 
     A fixed number of queries whatever the number of cases: one aggregate and two short lists.
@@ -300,7 +300,7 @@ def case_dashboard(*, user: Any, limit: int = 10) -> dict[str, Any]:
     }
 
 
-def teams_visible_to(user: Any) -> QuerySet[Any]:
+def teams_visible_to(user: User) -> QuerySet[Any]:
     """The user's own team and the teams of cases shared with the user."""
     from coordination.models import Team
 
@@ -312,7 +312,7 @@ def teams_visible_to(user: Any) -> QuerySet[Any]:
     )
 
 
-def districts_visible_to(user: Any) -> QuerySet[Any]:
+def districts_visible_to(user: User) -> QuerySet[Any]:
     """The districts of the cases the user can see: the case list's district filter.
 
     A state-wide installation has hundreds of districts; a team works in a few of them, and a
@@ -368,7 +368,7 @@ def case_shared_with(*, case: Case) -> QuerySet[Any]:
     return get_user_model().objects.filter(Exists(held)).select_related("team").order_by("username")
 
 
-def case_siblings(*, user: Any, case: Case) -> list[tuple[Case, bool]]:
+def case_siblings(*, user: User, case: Case) -> list[tuple[Case, bool]]:
     """The other children of the case's family, each with whether the user may open it.
 
     A sibling the user may not see is loaded without its encrypted columns (only its team is
@@ -394,7 +394,7 @@ def case_siblings(*, user: Any, case: Case) -> list[tuple[Case, bool]]:
     return [(s, s.pk in visible) for s in siblings]
 
 
-def cases_visible_ids(*, user: Any, ids: Iterable[int]) -> set[int]:
+def cases_visible_ids(*, user: User, ids: Iterable[int]) -> set[int]:
     """Which of the given case ids the user may open (for duplicate and sibling hints)."""
     ids = list(ids)
     if not ids:
@@ -476,7 +476,7 @@ def case_duplicate_pairs(*, limit: int = 500) -> tuple[list[dict[str, Any]], int
     return pairs, len(found)
 
 
-def cases_merge_candidates(*, user: Any, case: Case) -> QuerySet[Case]:
+def cases_merge_candidates(*, user: User, case: Case) -> QuerySet[Case]:
     """Open cases of the user's own team (other than ``case``) that may be merged into it."""
     if not is_coordinator(user) or user.team_id is None:
         return Case.objects.none()
@@ -487,7 +487,7 @@ def cases_merge_candidates(*, user: Any, case: Case) -> QuerySet[Case]:
     )
 
 
-def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
+def case_likely_duplicates(*, user: User, case: Case) -> list[Case]:
     """The merge candidates whose identity keys match the case's own (suggestions)."""
     if case.erased_at is not None:
         return []
@@ -502,7 +502,7 @@ def case_likely_duplicates(*, user: Any, case: Case) -> list[Case]:
     return sorted(found, key=lambda c: (KIND_ORDER.get(c.match_kind, 99), c.pk))  # type: ignore[attr-defined]
 
 
-def case_mails(*, user: Any, case: Case, limit: int = 50) -> list[OutboxMessage]:
+def case_mails(*, user: User, case: Case, limit: int = 50) -> list[OutboxMessage]:
     """The outgoing e-mails about a case (newest first), for those who may see the case."""
     if not cases_visible_to(user).filter(pk=case.pk).exists():
         return []

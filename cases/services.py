@@ -18,6 +18,9 @@ from django_fsm import ConcurrentTransition, TransitionNotAllowed, has_transitio
 from guardian.shortcuts import assign_perm, remove_perm
 
 from cases.models import (
+    DERIVED_FIELDS,
+    EDITABLE_FIELDS,
+    FIELDS_SET_BY,
     Case,
     CaseEvent,
     CaseReferenceCounter,
@@ -27,10 +30,13 @@ from cases.models import (
     Guardian,
     State,
     may_work_case,
+    transition_refusal,
 )
+from cases.rules import require_valid_case_data
 from coordination.audit import audit_log
 from coordination.exceptions import ConcurrentChange, DomainError, NotAllowed, TransitionRefused
-from coordination.fields import EncryptedField
+from coordination.fields import encrypted_fields
+from coordination.models import Team, User
 from coordination.roles import is_coordinator
 
 # Transitions a coordinator takes from the case page; the others are driven by referrals.
@@ -46,14 +52,8 @@ USER_TRANSITIONS: dict[str, Any] = {
 # Transitions that need a reason (a coded one for closing).
 REASON_REQUIRED = {"hold", "close", "back_to_clarification", "reopen"}
 
-EDITABLE_FIELDS = (
-    "target_type", "wanted_group", "district", "waiting_since",
-    "given_name", "family_name", "birth_date", "gender", "nationality", "languages",
-    "interpreter_needed", "interpreter_language", "address", "arrival_germany",
-    "arrival_city", "residence_status", "school_years", "last_grade",
-    "literate_own_script", "german_level", "health_notes", "support_needed",
-    "support_notes", "measles_proof", "school_health_check", "notes",
-)  # fmt: skip
+# The transitions that carry data from the service call (the others take none).
+TRANSITION_ARGUMENTS = {"close": ("reason",)}
 
 
 def _next_reference(year: int) -> str:
@@ -68,7 +68,7 @@ def _next_reference(year: int) -> str:
 def case_record_event(
     *,
     case: Case,
-    by: Any,
+    by: User | None,
     kind: str,
     transition: str = "",
     from_state: str = "",
@@ -107,14 +107,19 @@ def _apply(case: Case, data: dict[str, Any]) -> list[str]:
 
 
 def _personal(names: Iterable[str]) -> list[str]:
-    encrypted = {f.name for f in Case._meta.concrete_fields if isinstance(f, EncryptedField)}
+    encrypted = {f.name for f in encrypted_fields(Case)}
     return [n for n in names if n in encrypted]
+
+
+def _values(case: Case) -> dict[str, Any]:
+    """The case's data as the rules (cases/rules.py) and the form see it."""
+    return {name: getattr(case, name) for name in EDITABLE_FIELDS if name != "district"}
 
 
 @transaction.atomic
 def case_register(
     *,
-    by: Any,
+    by: User,
     data: dict[str, Any],
     guardians: Sequence[dict[str, Any]] = (),
     sibling_of: Case | None = None,
@@ -128,6 +133,8 @@ def case_register(
     family = sibling_of.family if sibling_of is not None else Family.objects.create()
     case = Case(team_id=by.team_id, coordinator=by, family=family, waiting_since=today)
     _apply(case, data)
+    # The form's rules hold for every caller (an import, a script), with the same messages.
+    require_valid_case_data(_values(case), today=today)
     if not data.get("waiting_since"):
         arrival = data.get("arrival_city")
         case.waiting_since = arrival if isinstance(arrival, dt.date) and arrival <= today else today
@@ -150,15 +157,10 @@ class StaleVersion(ConcurrentChange):
     )
 
 
-# The plain columns a transition may change (the transition methods in cases/models.py).
-TRANSITION_FIELDS = (
-    "state", "held_from", "state_changed_at", "placed_on", "closed_on", "close_reason",
-    "archive_status", "waiting_since",
-)  # fmt: skip
-_INDEX_FIELDS = (
-    "bidx_name", "bidx_family", "bidx_birth", "bidx_identity", "bidx_phonetic",
-    "bidx_family_phonetic", "birth_year",
-)  # fmt: skip
+# The plain columns a transition may change (``FIELDS_SET_BY`` next to the transitions).
+TRANSITION_FIELDS = tuple(
+    dict.fromkeys(("state", "state_changed_at", *(f for fs in FIELDS_SET_BY.values() for f in fs)))
+)
 
 
 def _lock(case: Case) -> Case:
@@ -197,7 +199,7 @@ def _snapshot(case: Case) -> dict[str, Any]:
 def case_update(
     *,
     case: Case,
-    by: Any,
+    by: User,
     data: dict[str, Any],
     expected_version: int,
 ) -> list[str]:
@@ -222,9 +224,10 @@ def case_update(
     changed = _apply(locked, data)
     if not changed:
         return []
+    require_valid_case_data(_values(locked), today=timezone.localdate())
     locked.refresh_blind_indexes()
     locked.version += 1
-    fields = [*changed, *_INDEX_FIELDS, "version", "updated_at"]
+    fields = [*changed, *DERIVED_FIELDS, "version", "updated_at"]
     try:
         locked.save(update_fields=fields)
     except ConcurrentTransition as exc:  # pragma: no cover - the row is locked
@@ -238,7 +241,7 @@ def case_update(
 def case_transition(
     *,
     case: Case,
-    by: Any,
+    by: User,
     transition: str,
     reason: str = "",
     comment: str = "",
@@ -267,7 +270,7 @@ def case_transition(
 def _case_transition(
     *,
     case: Case,
-    by: Any,
+    by: User,
     transition: str,
     reason: str,
     comment: str,
@@ -293,11 +296,9 @@ def _case_transition(
         comment, reason = f"{reason}\n{comment}".strip(), ""
     from_state = locked.state
     before = _snapshot(locked)
+    arguments = {"reason": reason}
     try:
-        if transition == "close":
-            locked.close(reason=reason)
-        else:
-            method()
+        method(**{name: arguments[name] for name in TRANSITION_ARGUMENTS.get(transition, ())})
         locked.state_changed_at = timezone.now()
         fields = _save_transition(locked, before)
     except ConcurrentTransition as exc:
@@ -314,23 +315,24 @@ def _case_transition(
     return locked
 
 
-def _transition_refusal(case: Case, transition: str, by: Any) -> Any:
+def _transition_refusal(case: Case, transition: str, by: User) -> Any:
+    """The refusal message: not the user's case, else what the transition's conditions say
+    (each condition in cases/models.py carries its message)."""
     if not may_work_case(case, by):
         return _("You are not allowed to work on this case.")
-    if transition == "mark_ready":
-        return _(
-            "A case can only look for a place once target, birth date, district and wanted "
-            "grade or age group are recorded."
-        )
-    if transition in {"close", "hold"} and case.has_open_referral():
-        return _("Withdraw the open referral first.")
-    if transition == "reopen" and case.erased_at is not None:
-        return _("The personal data of this case has been erased; it cannot be reopened.")
-    return _("This step is not possible in the current state.")
+    return transition_refusal(case, transition)
 
 
-def case_driven_transition(*, case: Case, by: Any, transition: str, comment: str = "") -> None:
-    """A transition driven by a referral (refer, referral_ended, place).
+def case_driven_transition(
+    *,
+    case: Case,
+    by: User | None,
+    transition: str,
+    comment: str = "",
+    data: dict[str, Any] | None = None,
+) -> None:
+    """A transition driven by a referral (refer, referral_ended, place), with the data the
+    transition takes (``place``: ``on``, the first day attended).
 
     The referral service has already checked who may act; this runs inside its transaction.
     The case row is locked and read afresh (the caller's object is brought up to date) and
@@ -344,7 +346,7 @@ def case_driven_transition(*, case: Case, by: Any, transition: str, comment: str
     from_state = locked.state
     before = _snapshot(locked)
     try:
-        getattr(locked, transition)()
+        getattr(locked, transition)(**(data or {}))
         locked.state_changed_at = timezone.now()
         fields = _save_transition(locked, before)
     except ConcurrentTransition as exc:
@@ -361,7 +363,7 @@ def case_driven_transition(*, case: Case, by: Any, transition: str, comment: str
 # --- ownership: assign within the team, transfer to another team, share ----------------------
 
 
-def may_manage_case(case: Case, user: Any) -> bool:
+def may_manage_case(case: Case, user: User) -> bool:
     """A coordinator of the team that owns the case (sharing lets others work it, not manage
     it: assigning, transferring and sharing stay with the owning team)."""
     return (
@@ -373,7 +375,7 @@ def may_manage_case(case: Case, user: Any) -> bool:
 
 
 @transaction.atomic
-def case_assign(*, cases: Iterable[Case], by: Any, coordinator: Any) -> int:
+def case_assign(*, cases: Iterable[Case], by: User, coordinator: User) -> int:
     """Assign cases to a coordinator of their own team; also in bulk (all or nothing).
 
     Only a coordinator of the owning team assigns, and only within that team: moving a case
@@ -416,7 +418,7 @@ def case_assign(*, cases: Iterable[Case], by: Any, coordinator: Any) -> int:
 
 
 @transaction.atomic
-def case_transfer(*, case: Case, by: Any, team: Any, reason: str) -> Case:
+def case_transfer(*, case: Case, by: User, team: Team | None, reason: str) -> Case:
     """Hand a case over to another team, with a reason (recorded in the history and the log).
 
     Only a coordinator of the owning team transfers. The new team owns the case from now on
@@ -458,7 +460,7 @@ def case_transfer(*, case: Case, by: Any, team: Any, reason: str) -> Case:
 
 
 @transaction.atomic
-def case_share(*, case: Case, by: Any, with_user: Any) -> None:
+def case_share(*, case: Case, by: User, with_user: User) -> None:
     """Share a case with a coordinator of another team (guardian object permission).
 
     Only the owning team shares: a coordinator the case was shared with works it, but does
@@ -474,7 +476,7 @@ def case_share(*, case: Case, by: Any, with_user: Any) -> None:
 
 
 @transaction.atomic
-def case_unshare(*, case: Case, by: Any, with_user: Any) -> None:
+def case_unshare(*, case: Case, by: User, with_user: User) -> None:
     """End a sharing: the owning team, or the colleague it was shared with (for themselves)."""
     if not (may_manage_case(case, by) or (may_work_case(case, by) and with_user == by)):
         raise NotAllowed()
@@ -484,7 +486,7 @@ def case_unshare(*, case: Case, by: Any, with_user: Any) -> None:
 
 
 @transaction.atomic
-def case_link_sibling(*, case: Case, by: Any, sibling: Case) -> None:
+def case_link_sibling(*, case: Case, by: User, sibling: Case) -> None:
     """Put two cases into one family (their guardians are merged)."""
     if not (may_work_case(case, by) and may_work_case(sibling, by)):
         raise NotAllowed()
@@ -501,7 +503,7 @@ def case_link_sibling(*, case: Case, by: Any, sibling: Case) -> None:
 
 
 @transaction.atomic
-def guardian_save(*, case: Case, by: Any, data: dict[str, Any], guardian: Guardian | None = None):
+def guardian_save(*, case: Case, by: User, data: dict[str, Any], guardian: Guardian | None = None):
     """Add or change a family contact of the case's family."""
     if not may_work_case(case, by):
         raise NotAllowed()
@@ -523,7 +525,7 @@ def guardian_save(*, case: Case, by: Any, data: dict[str, Any], guardian: Guardi
 
 
 @transaction.atomic
-def case_merge(*, survivor: Case, duplicate: Case, by: Any) -> dict[str, int]:
+def case_merge(*, survivor: Case, duplicate: Case, by: User) -> dict[str, int]:
     """Merge ``duplicate`` into ``survivor``: its history, family contacts (the families are
     linked) and every row an upper app keeps for it (referrals, ...) move to the survivor;
     the duplicate is closed as "duplicate". Both histories and the audit log say so.
@@ -571,10 +573,11 @@ def case_merge(*, survivor: Case, duplicate: Case, by: Any) -> dict[str, int]:
         Case.objects.filter(pk=duplicate.pk).update(family_id=survivor.family_id)
         Family.objects.filter(pk=old_family).delete()
     from_state = duplicate.state
+    before = _snapshot(duplicate)
     try:
         duplicate.close(reason=CloseReason.DUPLICATE)
         duplicate.state_changed_at = timezone.now()
-        duplicate.save()
+        _save_transition(duplicate, before)
     except ConcurrentTransition as exc:
         raise ConcurrentChange() from exc
     except TransitionNotAllowed as exc:

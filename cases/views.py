@@ -16,7 +16,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
@@ -78,6 +78,7 @@ from coordination.audit import audit_log
 from coordination.crypto import blind_index
 from coordination.exceptions import DomainError
 from coordination.fields import encrypted_fields
+from coordination.http import AuthenticatedRequest
 from coordination.models import OfficeSettings
 from coordination.roles import is_coordinator
 
@@ -95,7 +96,7 @@ def coordinator_required(view: View) -> View:
 
     @wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_coordinator(request.user):
             raise PermissionDenied
         return view(request, *args, **kwargs)
@@ -109,7 +110,7 @@ def case_object_view(view: View) -> View:
 
     @wraps(view)
     @login_required
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: AuthenticatedRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         if not is_coordinator(request.user):
             raise Http404
         return view(request, *args, **kwargs)
@@ -117,14 +118,16 @@ def case_object_view(view: View) -> View:
     return wrapper
 
 
-def _audit_view(request: HttpRequest, case: Case, fields: Iterable[str], view: str) -> None:
+def _audit_view(
+    request: AuthenticatedRequest, case: Case, fields: Iterable[str], view: str
+) -> None:
     audit_log(
         actor=request.user, action="case.view", obj=case, fields=fields, detail={"view": view}
     )
 
 
 def _audit_listed(
-    request: HttpRequest, cases: Iterable[Case], fields: Iterable[str], view: str
+    request: AuthenticatedRequest, cases: Iterable[Case], fields: Iterable[str], view: str
 ) -> None:
     """One entry for a page that lists several cases' names (constant cost per page)."""
     references = sorted({c.reference for c in cases})
@@ -137,7 +140,7 @@ def _audit_listed(
         )
 
 
-def _next_or(request: HttpRequest, default: str) -> str:
+def _next_or(request: AuthenticatedRequest, default: str) -> str:
     target = request.POST.get("next") or ""
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -159,7 +162,7 @@ def _personal_fields() -> list[str]:
 
 @coordinator_required
 @require_GET
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     data = case_dashboard(user=request.user)
     _audit_listed(request, [*data["longest"], *data["stuck"]], LIST_FIELDS_SHOWN, "dashboard")
     return render(request, "cases/dashboard.html", data)
@@ -167,7 +170,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 @coordinator_required
 @require_GET
-def case_list(request: HttpRequest) -> HttpResponse:
+def case_list(request: AuthenticatedRequest) -> HttpResponse:
     form = CaseFilterForm(request.GET or None, user=request.user)
     filters = form.filters() if request.GET else {}
     cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
@@ -191,7 +194,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
 
 @coordinator_required
 @require_POST
-def bulk_assign(request: HttpRequest) -> HttpResponse:
+def bulk_assign(request: AuthenticatedRequest) -> HttpResponse:
     form = BulkAssignForm(
         request.POST, visible=cases_visible_to(request.user), prefix="assign", user=request.user
     )
@@ -301,7 +304,7 @@ def _intake_checks(user: Any, family_name: str, identity: dict[str, Any] | None)
 
 @coordinator_required
 @require_http_methods(["GET", "POST"])
-def register(request: HttpRequest) -> HttpResponse:
+def register(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     if user.team_id is None:  # type: ignore[union-attr]
         messages.error(request, _("Only a coordinator with a team can register a case."))
@@ -372,7 +375,7 @@ def register(request: HttpRequest) -> HttpResponse:
 
 @case_object_view
 @require_GET
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     user = request.user
     case = case_get_for_user(user=user, pk=pk)
     guardians = case_guardians(case=case)
@@ -482,7 +485,7 @@ def _sibling_candidates(user: Any, case: Case) -> list[Case]:
 
 @case_object_view
 @require_POST
-def transition(request: HttpRequest, pk: int) -> HttpResponse:
+def transition(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
     form = TransitionForm(request.POST)
     if not form.is_valid():
@@ -509,7 +512,7 @@ def transition(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_http_methods(["GET", "POST"])
-def edit(request: HttpRequest, pk: int) -> HttpResponse:
+def edit(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
     if case.erased_at is not None:
         messages.error(request, _("The personal data of this case has been erased."))
@@ -547,7 +550,9 @@ def edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_http_methods(["GET", "POST"])
-def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None) -> HttpResponse:
+def guardian_edit(
+    request: AuthenticatedRequest, pk: int, guardian_pk: int | None = None
+) -> HttpResponse:
     case = case_get_for_user(user=request.user, pk=pk)
     guardian = None
     if guardian_pk is not None:
@@ -575,7 +580,11 @@ def guardian_edit(request: HttpRequest, pk: int, guardian_pk: int | None = None)
 
 
 def _case_action(
-    request: HttpRequest, pk: int, form: Any, act: Callable[[Case, dict], Any], success: str
+    request: AuthenticatedRequest,
+    pk: int,
+    form: Any,
+    act: Callable[[Case, dict], Any],
+    success: str,
 ) -> HttpResponse:
     """Shared body of the small POST-only actions on a case page."""
     case = case_get_for_user(user=request.user, pk=pk)
@@ -594,7 +603,7 @@ def _case_action(
 
 @case_object_view
 @require_POST
-def assign(request: HttpRequest, pk: int) -> HttpResponse:
+def assign(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _case_action(
         request,
         pk,
@@ -608,7 +617,7 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_POST
-def transfer(request: HttpRequest, pk: int) -> HttpResponse:
+def transfer(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """Hand the case over to another team (POST only); the user then usually loses access."""
     case = case_get_for_user(user=request.user, pk=pk)
     form = TransferForm(request.POST, case=case, prefix="transfer")
@@ -633,7 +642,7 @@ def transfer(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_POST
-def share(request: HttpRequest, pk: int) -> HttpResponse:
+def share(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _case_action(
         request,
         pk,
@@ -645,7 +654,7 @@ def share(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_POST
-def unshare(request: HttpRequest, pk: int) -> HttpResponse:
+def unshare(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _case_action(
         request,
         pk,
@@ -659,7 +668,7 @@ def unshare(request: HttpRequest, pk: int) -> HttpResponse:
 
 @case_object_view
 @require_POST
-def link_sibling(request: HttpRequest, pk: int) -> HttpResponse:
+def link_sibling(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     def form(case: Case) -> LinkSiblingForm:
         candidates = [(c.pk, c.reference) for c in _sibling_candidates(request.user, case)]
         return LinkSiblingForm(request.POST, candidates=candidates, prefix="link")

@@ -26,6 +26,7 @@ from django_otp import match_token, user_has_device
 
 from coordination.audit import audit_log
 from coordination.forms import KernForm
+from coordination.http import AuthenticatedRequest
 from coordination.models import OfficeSettings
 from coordination.roles import ADMINISTRATOR, role_names
 from coordination.services import (
@@ -126,7 +127,7 @@ def _grouped(secret: str) -> str:
 
 @never_cache
 @login_required
-def otp_setup(request: HttpRequest) -> HttpResponse:
+def otp_setup(request: AuthenticatedRequest) -> HttpResponse:
     """Create the user's TOTP device and confirm it with a first code."""
     user = request.user
     if user_has_device(user, confirmed=True):

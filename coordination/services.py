@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from coordination.audit import audit_log
-from coordination.models import EnrolmentCode
+from coordination.models import EnrolmentCode, User
 
 # Enrolment codes: 12 characters of an alphabet without look-alikes (0/O, 1/I/L), 60 bits.
 ENROLMENT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -28,7 +28,7 @@ ENROLMENT_CODE_VALID = dt.timedelta(hours=72)
 ENROLMENT_CODE_MAX_ATTEMPTS = 5
 
 
-def user_set_language(*, user: Any, language: str) -> bool:
+def user_set_language(*, user: User, language: str) -> bool:
     """Store the language the user reads the interface (and their mails) in.
 
     Only the configured languages are accepted; returns whether it was stored.
@@ -40,7 +40,7 @@ def user_set_language(*, user: Any, language: str) -> bool:
 
 
 @transaction.atomic
-def otp_device_for_setup(*, user: Any) -> TOTPDevice:
+def otp_device_for_setup(*, user: User) -> TOTPDevice:
     """The user's unconfirmed TOTP device, created on the first visit of the set-up page.
 
     The user row is locked so that two set-up pages opened at once share one device (and one
@@ -54,7 +54,7 @@ def otp_device_for_setup(*, user: Any) -> TOTPDevice:
 
 
 @transaction.atomic
-def otp_device_confirm(*, user: Any, device: TOTPDevice, token: str) -> bool:
+def otp_device_confirm(*, user: User, device: TOTPDevice, token: str) -> bool:
     """Confirm the device with a first code from the user's app; every try is logged."""
     if not device.verify_token(token):
         audit_log(actor=user, action="auth.otp_failed", obj=user, detail={"step": "setup"})

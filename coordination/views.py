@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from coordination import roles
 from coordination.health import health
+from coordination.http import AuthenticatedRequest
 from coordination.services import user_set_language
 
 START_PAGES = [
@@ -43,7 +44,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 @require_POST
-def set_language(request: HttpRequest) -> HttpResponse:
+def set_language(request: AuthenticatedRequest) -> HttpResponse:
     """Store the user's language (German or English) and return to the page."""
     user_set_language(user=request.user, language=request.POST.get("language", ""))
     target = request.POST.get("next") or "/"

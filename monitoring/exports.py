@@ -17,6 +17,7 @@ from django.core.cache import cache
 from django.utils.formats import date_format
 from django.utils.translation import gettext
 
+from coordination.models import User
 from coordination.spreadsheet import defuse
 from monitoring.cache import PAGE_SECONDS
 from monitoring.dimensions import FigureFilters
@@ -106,7 +107,7 @@ def page_xlsx(page: FiguresPage) -> bytes:
     return out.getvalue()
 
 
-def log_export(*, actor: Any, fmt: str, filters: FigureFilters, via: str) -> None:
+def log_export(*, actor: User | None, fmt: str, filters: FigureFilters, via: str) -> None:
     """Record an export (or print view) of the figures in the audit log."""
     from coordination.audit import audit_log
 

@@ -14,12 +14,13 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_GET
 
 from coordination import roles
+from coordination.http import AuthenticatedRequest
 from monitoring import exports, pages, refresh
 from monitoring.dimensions import parse_filters
 from monitoring.tables import FiguresHeader
@@ -30,7 +31,7 @@ EXPORT_TYPES = {
 }
 
 
-def _header(request: HttpRequest) -> FiguresHeader:
+def _header(request: AuthenticatedRequest) -> FiguresHeader:
     """The header for the request's filters with every district (exports, print view)."""
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
@@ -48,7 +49,7 @@ def _context(header: FiguresHeader, *, print_view: bool) -> dict[str, object]:
 
 @login_required
 @require_GET
-def figures(request: HttpRequest) -> HttpResponse:
+def figures(request: AuthenticatedRequest) -> HttpResponse:
     """The figures page with its filters (period, district, target type), a page of
     districts at a time."""
     if not roles.may_see_figures(request.user):
@@ -73,7 +74,7 @@ def figures(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def figures_print(request: HttpRequest) -> HttpResponse:
+def figures_print(request: AuthenticatedRequest) -> HttpResponse:
     """The same figures laid out for printing (logged like an export)."""
     header = _header(request)
     exports.log_export(actor=request.user, fmt="print", filters=header.filters, via="web")
@@ -82,7 +83,7 @@ def figures_print(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def figures_export(request: HttpRequest) -> HttpResponse:
+def figures_export(request: AuthenticatedRequest) -> HttpResponse:
     """Exactly the page's tables as CSV (default) or XLSX; every export is logged."""
     fmt = request.GET.get("format", "csv")
     if fmt not in EXPORT_TYPES:

@@ -25,6 +25,7 @@ from cases.models import may_work_case
 from cases.selectors import case_get_for_user
 from coordination.audit import audit_log
 from coordination.exceptions import DomainError
+from coordination.http import AuthenticatedRequest
 from coordination.roles import is_coordinator, is_institution_staff
 from offers import services
 from offers.forms import (
@@ -122,7 +123,7 @@ def places(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def register(request: HttpRequest, case_pk: int) -> HttpResponse:
+def register(request: AuthenticatedRequest, case_pk: int) -> HttpResponse:
     """Register a case for an offer (any state of an open case); suggestions first."""
     if not is_coordinator(request.user):
         raise Http404

@@ -6,6 +6,7 @@ Writes go through ``referrals/services.py``; reads that depend on the user go th
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from django.conf import settings
@@ -241,22 +242,34 @@ class Referral(ConcurrentTransitionMixin, models.Model):
         field=state, source=ReferralState.PENDING, target=ReferralState.ACCEPTED,
         permission=may_answer,
     )  # fmt: skip
-    def accept(self) -> None:
+    def accept(self, *, by: Any, start_date: dt.date | None = None) -> None:
+        """Accepted by ``by`` (staff of the institution), starting on ``start_date`` if agreed;
+        the service has reserved one free place for it."""
         self.answered_at = timezone.now()
+        self.answered_by = by
+        self.start_date = start_date
+        self.place_reserved = True
 
     @transition(
         field=state, source=ReferralState.PENDING, target=ReferralState.DECLINED,
         permission=may_answer,
     )  # fmt: skip
-    def decline(self) -> None:
+    def decline(self, *, by: Any, reason: str, comment: str = "") -> None:
+        """Declined by ``by`` for a coded ``reason`` (``DeclineReason``), with a comment."""
         self.answered_at = self.closed_at = timezone.now()
+        self.answered_by = by
+        self.decline_reason = reason
+        self.answer_comment = comment
 
     @transition(
         field=state, source=ReferralState.ACCEPTED, target=ReferralState.ENROLLED,
         permission=may_answer,
     )  # fmt: skip
-    def enrol(self) -> None:
+    def enrol(self, *, first_day: dt.date) -> None:
+        """The child attended from ``first_day``; the reserved place is taken."""
         self.closed_at = timezone.now()
+        self.enrolled_on = first_day
+        self.place_reserved = False
 
     @transition(
         field=state, source=ReferralState.ACCEPTED, target=ReferralState.NO_SHOW,
@@ -276,6 +289,19 @@ class Referral(ConcurrentTransitionMixin, models.Model):
     def expire(self) -> None:
         """Set by the reminder sweep when no answer came by the deadline."""
         self.closed_at = timezone.now()
+
+
+# The columns each transition sets besides ``state`` (the methods above): the services save
+# exactly these. A released place (withdraw, no-show) is bookkeeping of the free places and
+# saved by ``referrals.services._release_place``.
+FIELDS_SET_BY: dict[str, tuple[str, ...]] = {
+    "accept": ("answered_at", "answered_by", "start_date", "place_reserved"),
+    "decline": ("answered_at", "closed_at", "answered_by", "decline_reason", "answer_comment"),
+    "enrol": ("closed_at", "enrolled_on", "place_reserved"),
+    "report_no_show": ("closed_at",),
+    "withdraw": ("closed_at",),
+    "expire": ("closed_at",),
+}
 
 
 class ReminderLog(models.Model):

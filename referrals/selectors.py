@@ -29,7 +29,7 @@ from django.utils import timezone
 
 from cases.models import Case
 from cases.selectors import cases_visible_to
-from coordination.models import District, OfficeSettings
+from coordination.models import District, OfficeSettings, User
 from coordination.roles import is_coordinator, is_institution_staff
 from coordination.workdays import add_working_days
 from referrals.models import (
@@ -67,7 +67,7 @@ _REFERRAL_FIELDS = tuple(f.name for f in Referral._meta.concrete_fields)
 SIBLING_STATES = [ReferralState.PENDING, ReferralState.ACCEPTED, ReferralState.ENROLLED]
 
 
-def institutions_of(user: Any) -> QuerySet[Institution]:
+def institutions_of(user: User) -> QuerySet[Institution]:
     """The institutions a staff member works for (guardian object permission)."""
     if not is_institution_staff(user):
         return Institution.objects.none()
@@ -77,12 +77,12 @@ def institutions_of(user: Any) -> QuerySet[Institution]:
     return Institution.objects.filter(Exists(held))
 
 
-def referrals_for_institution(user: Any) -> QuerySet[Referral]:
+def referrals_for_institution(user: User) -> QuerySet[Referral]:
     """Referrals addressed to the user's institution(s): the institution inbox."""
     return Referral.objects.filter(institution__in=institutions_of(user))
 
 
-def referrals_visible_to(user: Any) -> QuerySet[Referral]:
+def referrals_visible_to(user: User) -> QuerySet[Referral]:
     """Coordinators: referrals of their cases. Staff: referrals to their institutions."""
     if is_coordinator(user):
         return Referral.objects.filter(case__in=cases_visible_to(user))
@@ -91,7 +91,7 @@ def referrals_visible_to(user: Any) -> QuerySet[Referral]:
     return Referral.objects.none()
 
 
-def referral_get_for_user(*, user: Any, pk: int | str) -> Referral:
+def referral_get_for_user(*, user: User, pk: int | str) -> Referral:
     """One referral the user may see (any field loaded), or 404."""
     try:
         return (
@@ -133,12 +133,12 @@ def _details_hidden(cutoff: dt.datetime) -> Q:
     )
 
 
-def _sees_as_institution(user: Any) -> bool:
+def _sees_as_institution(user: User) -> bool:
     """The same branch as ``referrals_visible_to``: staff who are not also coordinators."""
     return not is_coordinator(user) and is_institution_staff(user)
 
 
-def referral_get_for_page(*, user: Any, pk: int | str) -> Referral:
+def referral_get_for_page(*, user: User, pk: int | str) -> Referral:
     """One referral for the referral page, with only the case fields an institution may see.
 
     The same restricted view serves coordinators: the case page is where they see the rest.
@@ -184,7 +184,7 @@ def referral_page_fields(*, details_hidden: bool = False) -> list[str]:
     return ["reference", *INSTITUTION_CASE_FIELDS, "coordinator"]
 
 
-def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
+def referrals_inbox(*, user: User, show: str = "open") -> QuerySet[Referral]:
     """The institution inbox: pending first, then accepted, then answered; oldest first.
 
     Only the case's reference is loaded, nothing encrypted: ``inbox_rows`` adds the names of
@@ -235,7 +235,7 @@ def inbox_rows(referrals: Any) -> list[Referral]:
     return rows
 
 
-def institution_get_for_staff(*, user: Any, pk: int | str) -> Institution:
+def institution_get_for_staff(*, user: User, pk: int | str) -> Institution:
     try:
         return institutions_of(user).get(pk=int(pk))
     except (Institution.DoesNotExist, ValueError, TypeError) as exc:

@@ -27,8 +27,10 @@ from coordination.exceptions import (
     NotAllowed,
     TransitionRefused,
 )
+from coordination.models import User
 from coordination.roles import is_institution_staff
 from referrals.models import (
+    FIELDS_SET_BY,
     DeclineReason,
     Institution,
     Places,
@@ -94,7 +96,7 @@ def _atomic_logging_refusals(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def _require_perm(referral: Referral, method_name: str, by: Any) -> None:
+def _require_perm(referral: Referral, method_name: str, by: User | None) -> None:
     """Refuse (and log) a transition the user may not take in the referral's state."""
     method = getattr(referral, method_name)
     if by is not None and not has_transition_perm(method, by):
@@ -108,13 +110,14 @@ def _require_perm(referral: Referral, method_name: str, by: Any) -> None:
         raise refused
 
 
-def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
+def _take(referral: Referral, method_name: str, actor: User | None, **data: Any) -> str:
+    """Take the transition with its data and save exactly the columns it sets."""
     method = getattr(referral, method_name)
-    _require_perm(referral, method_name, by)
+    _require_perm(referral, method_name, actor)
     from_state = referral.state
     try:
-        method(**kwargs)
-        referral.save()
+        method(**data)
+        referral.save(update_fields=["state", *FIELDS_SET_BY[method_name]])
     except ConcurrentTransition as exc:
         raise ConcurrentChange() from exc
     except TransitionNotAllowed as exc:
@@ -122,7 +125,9 @@ def _take(referral: Referral, method_name: str, by: Any, **kwargs: Any) -> str:
     return from_state
 
 
-def _history(referral: Referral, by: Any, what: str, reason: str = "", comment: str = "") -> None:
+def _history(
+    referral: Referral, by: User | None, what: str, reason: str = "", comment: str = ""
+) -> None:
     case_record_event(
         case=referral.case, by=by, kind=CaseEvent.Kind.REFERRAL, transition=what,
         reason=reason, comment=comment,
@@ -153,7 +158,7 @@ def referral_create(
     *,
     case: Case,
     institution: Institution,
-    by: Any,
+    by: User,
     group: str = "",
     message: str = "",
     confirm_waitlist: bool = False,
@@ -195,7 +200,7 @@ def referral_create(
 
 
 @_atomic_logging_refusals
-def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None = None) -> Referral:
+def referral_accept(*, referral: Referral, by: User, start_date: dt.date | None = None) -> Referral:
     """The institution accepts; one free place of the group is reserved (never overbooked)."""
     referral = _lock(referral)
     if not is_institution_staff(by):
@@ -214,38 +219,24 @@ def referral_accept(*, referral: Referral, by: Any, start_date: dt.date | None =
         raise NoFreePlace(
             _("There is no free place recorded for this group. Update your free places first.")
         )
-    _take(referral, "accept", by)
+    _take(referral, "accept", by, by=by, start_date=start_date)
     places.free -= 1
     places.reserved += 1
     places.save(update_fields=["free", "reserved"])
-    referral.place_reserved = True
-    referral.start_date = start_date
-    referral.answered_by = by
-    Referral.objects.filter(pk=referral.pk).update(
-        place_reserved=True, start_date=start_date, answered_by=by
-    )
     _history(referral, by, "accepted")
     _notify("accepted", referral.pk)
     return referral
 
 
 @_atomic_logging_refusals
-def referral_decline(*, referral: Referral, by: Any, reason: str, comment: str = "") -> Referral:
+def referral_decline(*, referral: Referral, by: User, reason: str, comment: str = "") -> Referral:
     """The institution declines with a coded reason; the case looks for a place again."""
     if reason not in DeclineReason.values:
         raise DomainError(_("Please choose a reason."))
     if reason == DeclineReason.OTHER and not comment.strip():
         raise DomainError(_("Please explain the reason in a comment."))
     referral = _lock(referral)
-    _take(referral, "decline", by)
-    Referral.objects.filter(pk=referral.pk).update(
-        decline_reason=reason,
-        answered_by=by,
-    )
-    referral.decline_reason = reason
-    referral.answered_by = by
-    referral.answer_comment = comment
-    referral.save(update_fields=["answer_comment"])
+    _take(referral, "decline", by, by=by, reason=reason, comment=comment)
     _case_back_to_ready(referral, by, comment=str(DeclineReason(reason).label))
     _history(referral, by, "declined", reason=reason, comment=comment)
     _notify("declined", referral.pk)
@@ -253,7 +244,7 @@ def referral_decline(*, referral: Referral, by: Any, reason: str, comment: str =
 
 
 @_atomic_logging_refusals
-def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referral:
+def referral_enrol(*, referral: Referral, by: User, first_day: dt.date) -> Referral:
     """The institution confirms the first day attended; the case becomes placed."""
     today = timezone.localdate()
     if first_day > today:
@@ -261,22 +252,21 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
     referral = _lock(referral)
     if first_day < timezone.localdate(referral.created_at):
         raise DomainError(_("The first day attended cannot be before the referral."))
-    _take(referral, "enrol", by)
+    reserved = referral.place_reserved
+    _take(referral, "enrol", by, first_day=first_day)
     places = (
         Places.objects.select_for_update()
         .filter(institution_id=referral.institution_id, group=referral.group)
         .first()
     )
-    if referral.place_reserved and places is not None:
+    if reserved and places is not None:
         places.reserved = max(places.reserved - 1, 0)
         places.save(update_fields=["reserved"])
-    Referral.objects.filter(pk=referral.pk).update(enrolled_on=first_day, place_reserved=False)
-    referral.enrolled_on = first_day
-    referral.place_reserved = False
     case = _lock_case(referral.case)
-    case_driven_transition(case=case, by=by, transition="place", comment=referral.institution.name)
-    Case.objects.filter(pk=case.pk).update(placed_on=first_day)
-    case.placed_on = first_day
+    case_driven_transition(
+        case=case, by=by, transition="place", comment=referral.institution.name,
+        data={"on": first_day},
+    )  # fmt: skip
     referral.case = case
     _history(referral, by, "enrolled")
     _notify("enrolled", referral.pk)
@@ -284,7 +274,7 @@ def referral_enrol(*, referral: Referral, by: Any, first_day: dt.date) -> Referr
 
 
 @_atomic_logging_refusals
-def referral_no_show(*, referral: Referral, by: Any, comment: str = "") -> Referral:
+def referral_no_show(*, referral: Referral, by: User, comment: str = "") -> Referral:
     """Accepted, but the child never came: the place is released, the case looks again."""
     referral = _lock(referral)
     _take(referral, "report_no_show", by)
@@ -296,7 +286,7 @@ def referral_no_show(*, referral: Referral, by: Any, comment: str = "") -> Refer
 
 
 @_atomic_logging_refusals
-def referral_withdraw(*, referral: Referral, by: Any, comment: str = "") -> Referral:
+def referral_withdraw(*, referral: Referral, by: User, comment: str = "") -> Referral:
     """The coordinator withdraws an open referral; a reserved place is released."""
     if not comment.strip():
         raise DomainError(_("Please give a reason."))
@@ -319,7 +309,7 @@ def referral_expire(*, referral: Referral) -> Referral:
     return referral
 
 
-def _case_back_to_ready(referral: Referral, by: Any, comment: str) -> None:
+def _case_back_to_ready(referral: Referral, by: User | None, comment: str) -> None:
     case = Case.objects.select_for_update().get(pk=referral.case_id)
     if case.state == State.REFERRED:
         case_driven_transition(case=case, by=by, transition="referral_ended", comment=comment)
@@ -327,7 +317,7 @@ def _case_back_to_ready(referral: Referral, by: Any, comment: str) -> None:
 
 
 @transaction.atomic
-def places_update(*, institution: Institution, by: Any, counts: dict[str, int | None]) -> None:
+def places_update(*, institution: Institution, by: User, counts: dict[str, int | None]) -> None:
     """The institution's staff set their free places per group (the date is recorded).
 
     A group given as None is left as it is.

@@ -14,7 +14,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -25,6 +25,7 @@ from cases.models import State, may_work_case
 from cases.selectors import case_get_for_user
 from coordination.audit import audit_log
 from coordination.exceptions import DomainError
+from coordination.http import AuthenticatedRequest
 from coordination.models import OfficeSettings
 from coordination.roles import is_coordinator, is_institution_staff
 from referrals import services
@@ -54,7 +55,7 @@ from referrals.selectors import (
 INBOX_PAGE_SIZE = 25
 
 
-def _staff_only(request: HttpRequest) -> None:
+def _staff_only(request: AuthenticatedRequest) -> None:
     if not is_institution_staff(request.user):
         raise PermissionDenied
 
@@ -64,7 +65,7 @@ def _staff_only(request: HttpRequest) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def create(request: HttpRequest, case_pk: int) -> HttpResponse:
+def create(request: AuthenticatedRequest, case_pk: int) -> HttpResponse:
     """Refer a case that is looking for a place; suggestions first, waiting list on confirm."""
     case = case_get_for_user(user=request.user, pk=case_pk)
     if not may_work_case(case, request.user):
@@ -111,7 +112,7 @@ def create(request: HttpRequest, case_pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+def withdraw(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The coordinator withdraws an open referral, with a reason."""
     if not is_coordinator(request.user):
         raise Http404
@@ -137,7 +138,7 @@ def withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthenticatedRequest) -> HttpResponse:
     """Referrals addressed to the user's institution(s): pending first, with days waiting."""
     _staff_only(request)
     show = "all" if request.GET.get("show") == "all" else "open"
@@ -174,7 +175,7 @@ def _answer_forms(referral: Referral, user: Any) -> dict[str, Form]:
 
 
 def _render_detail(
-    request: HttpRequest, referral: Referral, bound: dict[str, Form] | None = None
+    request: AuthenticatedRequest, referral: Referral, bound: dict[str, Form] | None = None
 ) -> HttpResponse:
     hidden = getattr(referral, "details_hidden", False)
     fields = referral_page_fields(details_hidden=hidden)
@@ -208,14 +209,14 @@ def _render_detail(
 
 
 @login_required
-def detail(request: HttpRequest, pk: int) -> HttpResponse:
+def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     """The referral with only what the institution needs; every view is logged."""
     referral = referral_get_for_page(user=request.user, pk=pk)
     return _render_detail(request, referral)
 
 
 def _answer(
-    request: HttpRequest, pk: int, name: str, form_class: type[Form], call: Any, done: str
+    request: AuthenticatedRequest, pk: int, name: str, form_class: type[Form], call: Any, done: str
 ) -> HttpResponse:
     _staff_only(request)
     referral = referral_get_for_page(user=request.user, pk=pk)
@@ -241,7 +242,7 @@ def _answer(
 
 @login_required
 @require_POST
-def accept(request: HttpRequest, pk: int) -> HttpResponse:
+def accept(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _answer(
         request, pk, "accept", AcceptForm,
         lambda r, d: services.referral_accept(
@@ -253,7 +254,7 @@ def accept(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def decline(request: HttpRequest, pk: int) -> HttpResponse:
+def decline(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _answer(
         request, pk, "decline", DeclineForm,
         lambda r, d: services.referral_decline(
@@ -265,7 +266,7 @@ def decline(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def enrol(request: HttpRequest, pk: int) -> HttpResponse:
+def enrol(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _answer(
         request, pk, "enrol", EnrolForm,
         lambda r, d: services.referral_enrol(referral=r, by=request.user, first_day=d["first_day"]),
@@ -275,7 +276,7 @@ def enrol(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def no_show(request: HttpRequest, pk: int) -> HttpResponse:
+def no_show(request: AuthenticatedRequest, pk: int) -> HttpResponse:
     return _answer(
         request, pk, "no_show", NoShowForm,
         lambda r, d: services.referral_no_show(referral=r, by=request.user, comment=d["comment"]),
@@ -285,7 +286,7 @@ def no_show(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def places(request: HttpRequest) -> HttpResponse:
+def places(request: AuthenticatedRequest) -> HttpResponse:
     """Free places per grade or age group of each of the user's institutions."""
     _staff_only(request)
     institutions = list(institutions_of(request.user).prefetch_related("places"))

@@ -128,6 +128,30 @@ def _register(coordinator: User, **data) -> Case:  # type: ignore[no-untyped-def
     return case_register(by=coordinator, data=data)
 
 
+def _fit_the_rules(data: dict) -> None:  # type: ignore[type-arg]
+    """Fill what the case rules (cases/rules.py) ask for and a test did not give: schooling
+    for a school, the measles answer for a Kita, the interpreter's language, and (for a test
+    that travels back in time) a birth date in the target's age range."""
+    from cases.rules import SCHOOLING_TARGETS, TARGET_AGES, age_on
+
+    target = data.get("target_type")
+    if target in SCHOOLING_TARGETS:
+        data.setdefault("school_years", 0)
+    if target == TargetType.KITA:
+        data.setdefault("measles_proof", True)
+    if data.get("interpreter_needed"):
+        data.setdefault("interpreter_language", (data.get("languages") or ["Arabisch"])[0])
+    today = timezone.localdate()
+    youngest, oldest = TARGET_AGES.get(target, (0, 99))
+    birth = data.get("birth_date")
+    if birth is None or birth > today:
+        return
+    age = age_on(birth, today)
+    if not youngest <= age <= oldest:
+        years = youngest if age < youngest else oldest
+        data["birth_date"] = today.replace(year=today.year - years, day=min(today.day, 28))
+
+
 class CaseFactory:
     """Build a case through the services. Traits: clarification, ready, on_hold, closed,
     referred, placed. ``CaseFactory(coordinator=u, ready=True, district=d)``."""
@@ -159,6 +183,7 @@ class CaseFactory:
             "arrival_city": timezone.localdate() - dt.timedelta(days=30),
         }
         defaults.update(data)
+        _fit_the_rules(defaults)
         case = _register(coordinator, **defaults)
         if clarification or ready or on_hold:
             case_transition(case=case, by=coordinator, transition="start_clarification")

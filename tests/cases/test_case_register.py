@@ -23,6 +23,7 @@ DATA = {
     "target_type": "school",
     "wanted_group": "g03",
     "languages": ["Ukrainisch"],
+    "school_years": 4,
 }
 
 

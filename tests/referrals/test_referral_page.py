@@ -28,6 +28,7 @@ def rich_referral(coordinator, referral):
         data={
             **SECRET_FIELDS,
             "interpreter_needed": True,
+            "interpreter_language": "Arabisch",
             "school_years": 3,
             "last_grade": "3 (Aleppo)",
             "literate_own_script": True,
