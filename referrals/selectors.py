@@ -31,7 +31,7 @@ from cases.models import Case
 from cases.selectors import cases_visible_to
 from coordination.models import District, OfficeSettings
 from coordination.roles import is_coordinator, is_institution_staff
-from coordination.workdays import add_working_days
+from referrals.calendars import Calendars, answer_deadline
 from referrals.models import (
     OPEN_REFERRAL_STATES,
     Institution,
@@ -352,14 +352,21 @@ def referrals_for_case_panel(case: Case) -> list[Referral]:
     )
 
 
-def referral_deadline(referral: Referral, *, expiry_days: int | None = None) -> dt.date | None:
-    """The day a pending referral expires without an answer (office's working days).
+def referral_deadline(
+    referral: Referral, *, expiry_days: int | None = None, calendars: Calendars | None = None
+) -> dt.date | None:
+    """The day a pending referral expires without an answer, in its institution's calendar
+    (school holidays for a school, closing days for a Kita).
 
-    The same count the reminder sweep uses: ``expiry_days`` working days after the referral
-    (from OfficeSettings unless given).
+    The same count the reminder sweep uses (``referrals.calendars.answer_deadline``):
+    ``expiry_days`` working days after the referral (from OfficeSettings unless given).
+    Pass ``calendars`` when computing many deadlines (one query for all).
     """
     if referral.state != ReferralState.PENDING:
         return None
     if expiry_days is None:
         expiry_days = OfficeSettings.current().expiry_days
-    return add_working_days(timezone.localdate(referral.created_at), expiry_days)
+    calendars = calendars or Calendars.load()
+    return answer_deadline(
+        referral, expiry_days=expiry_days, calendar=calendars.for_referral(referral)
+    )

@@ -24,7 +24,11 @@ from referrals.models import Referral, ReminderLog
 from referrals.reminders import Cutoffs, referrals_due, referrals_sweep, reminders_claim_due
 from tests.factories import ReferralFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_school_holidays"),
+]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WAIT = 60  # seconds: an upper bound for a hung thread, never a timed assertion
