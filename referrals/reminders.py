@@ -49,9 +49,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
@@ -259,31 +261,34 @@ def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
     reminder log again under lock, so a stale ``reminder_level`` never sends a level twice.
 
     Each calendar scope (``SweepCutoffs``: schools, Kitas, institutions with closing days of
-    their own) has its own arms; its institution filter is read from the same indexes (they
-    include ``institution_id``).
+    their own) has its own cut-off per level. An arm's range runs to the latest of them, and a
+    filter on (institution, date) picks each scope's own: both are read from the same index
+    (it includes ``institution_id``), and nothing due under any calendar still reads nothing.
+    (One arm per scope and level instead made PostgreSQL read the whole table at three scopes.)
     """
     if isinstance(cutoffs, Cutoffs):
         cutoffs = SweepCutoffs.single(cutoffs)
     arms = []
-    for scope in cutoffs.scopes:
-        chains = (
-            (ReferralState.PENDING, PENDING_LEVELS, "created_at", scope.cutoffs.created),
-            (ReferralState.ACCEPTED, ACCEPTED_LEVELS, "start_date", scope.cutoffs.start),
-        )
-        for state, levels, column, limit in chains:
-            previous: tuple[str, ...] = _BEFORE_CHAIN[state]
-            for level in levels:
-                arms.append(
-                    Referral.objects.filter(
-                        scope.q(),
-                        state=state,
-                        reminder_level__in=previous,
-                        **{f"{column}__lt": limit[level]},
-                    )
-                    .order_by()
-                    .values("pk")
+    chains = (
+        (ReferralState.PENDING, PENDING_LEVELS, "created_at", "created"),
+        (ReferralState.ACCEPTED, ACCEPTED_LEVELS, "start_date", "start"),
+    )
+    for state, levels, column, which in chains:
+        previous: tuple[str, ...] = _BEFORE_CHAIN[state]
+        for level in levels:
+            limits = [(scope.q(), getattr(scope.cutoffs, which)[level]) for scope in cutoffs.scopes]
+            latest = max(limit for _q, limit in limits)
+            due = Q(**{f"{column}__lt": latest})
+            if len(limits) > 1:
+                due &= reduce(
+                    operator.or_, (q & Q(**{f"{column}__lt": limit}) for q, limit in limits)
                 )
-                previous = (level,)
+            arms.append(
+                Referral.objects.filter(due, state=state, reminder_level__in=previous)
+                .order_by()
+                .values("pk")
+            )
+            previous = (level,)
     first, *rest = arms
     return (
         Referral.objects.filter(pk__in=first.union(*rest, all=True))
