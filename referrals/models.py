@@ -62,6 +62,16 @@ def groups_for_kind(kind: str) -> list[str]:
     return list(KIND_GROUPS.get(kind, ()))
 
 
+def kinds_for_group(group: str) -> list[str]:
+    """The institution kinds (school types) that take children of a grade or age group:
+    no Gymnasium for Klasse 4, no Grundschule for Klasse 7."""
+    return [kind for kind in InstitutionKind.values if group in KIND_GROUPS.get(kind, ())]
+
+
+def kind_takes_group(kind: str, group: str) -> bool:
+    return group in KIND_GROUPS.get(kind, ())
+
+
 class Institution(models.Model):
     name = models.CharField(_("name"), max_length=160, unique=True)
     kind = models.CharField(_("kind"), max_length=20, choices=InstitutionKind.choices)

@@ -41,6 +41,7 @@ from referrals.models import (
     Referral,
     ReferralState,
     groups_for_kind,
+    kinds_for_group,
     target_for_kind,
 )
 
@@ -292,12 +293,20 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
 def institutions_for_referral(case: Case) -> QuerySet[Institution]:
     """Active institutions of the right kind for the case, with the case group's free places.
 
+    Grade-aware: only school types that take the wanted grade (no Gymnasium for Klasse 4).
     Annotated: ``free`` (None = no figure), ``places_updated_at``, ``is_sibling`` (a sibling
     is referred to or enrolled there), ``is_home`` (the child's district), ``is_near`` (the
-    district or a neighbouring one), ``is_stale`` (figure older than the office's limit).
+    district or a neighbouring one), ``is_stale`` (figure older than the office's limit),
+    ``declined_reason`` (the coded reason if the institution already declined this child;
+    it stays listed, marked).
     """
     kinds = [k for k in InstitutionKind.values if target_for_kind(k) == case.target_type]
+    if case.wanted_group:
+        kinds = [k for k in kinds if k in kinds_for_group(case.wanted_group)]
     places = Places.objects.filter(institution=OuterRef("pk"), group=case.wanted_group)
+    declined = Referral.objects.filter(
+        institution=OuterRef("pk"), case_id=case.pk, state=ReferralState.DECLINED
+    ).order_by("-answered_at", "-pk")
     sibling = Referral.objects.filter(
         institution=OuterRef("pk"), case__family_id=case.family_id, state__in=SIBLING_STATES
     ).exclude(case_id=case.pk)
@@ -316,6 +325,7 @@ def institutions_for_referral(case: Case) -> QuerySet[Institution]:
             free=Subquery(places.values("free")[:1]),
             places_updated_at=Subquery(places.values("updated_at")[:1]),
             is_sibling=Exists(sibling),
+            declined_reason=Subquery(declined.values("decline_reason")[:1]),
             is_near=ExpressionWrapper(is_near, output_field=BooleanField()),
             is_home=ExpressionWrapper(is_home, output_field=BooleanField()),
         )

@@ -55,3 +55,11 @@ def days_since(value: dt.datetime | dt.date | None) -> int | None:
         return None
     day = timezone.localdate(value) if isinstance(value, dt.datetime) else value
     return max((timezone.localdate() - day).days, 0)
+
+
+@register.filter
+def declined_mark(reason: str | None) -> str:
+    """"already declined: <reason>" for a coded decline reason ("" for none)."""
+    from referrals.forms import declined_label
+
+    return declined_label(reason) if reason else ""
