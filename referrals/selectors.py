@@ -13,8 +13,10 @@ from typing import Any
 
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     ExpressionWrapper,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -185,21 +187,40 @@ def referral_page_fields(*, details_hidden: bool = False) -> list[str]:
     return ["reference", *INSTITUTION_CASE_FIELDS, "coordinator"]
 
 
+class InboxSection:
+    """The inbox's three sections, most urgent first."""
+
+    TO_ANSWER = "to_answer"  # pending: answer by the deadline
+    TO_CONFIRM = "to_confirm"  # accepted, start date reached (or none agreed): confirm
+    DONE = "done"  # everything else (an accepted referral whose start is still ahead too)
+
+    ORDER = (TO_ANSWER, TO_CONFIRM, DONE)
+
+
+def _section_order(today: dt.date) -> SqlCase:
+    return SqlCase(
+        When(state=ReferralState.PENDING, then=Value(0)),
+        When(
+            Q(state=ReferralState.ACCEPTED)
+            & (Q(start_date__lte=today) | Q(start_date__isnull=True)),
+            then=Value(1),
+        ),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
 def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
-    """The institution inbox: pending first, then accepted, then answered; oldest first.
+    """The institution inbox: to answer (oldest, so most urgent, first), then enrolments to
+    confirm (earliest start first), then the rest. ``show="open"``: only the first two.
 
     Only the case's reference is loaded, nothing encrypted: ``inbox_rows`` adds the names of
     the rows whose details the institution may still see. ``details_hidden`` is annotated.
     """
+    today = timezone.localdate()
     qs = referrals_for_institution(user)
     if show == "open":
         qs = qs.filter(state__in=OPEN_REFERRAL_STATES)
-    order = SqlCase(
-        When(state=ReferralState.PENDING, then=Value(0)),
-        When(state=ReferralState.ACCEPTED, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
     hidden = SqlCase(
         When(_details_hidden(closed_referral_cutoff()), then=Value(True)),
         default=Value(False),
@@ -215,14 +236,29 @@ def referrals_inbox(*, user: Any, show: str = "open") -> QuerySet[Referral]:
             "institution__name",
             "institution__kind",
         )
-        .annotate(state_order=order, details_hidden=hidden)
-        .order_by("state_order", "created_at", "pk")
+        .annotate(state_order=_section_order(today), details_hidden=hidden)
+        .order_by("state_order", F("start_date").asc(nulls_last=True), "created_at", "pk")
     )
 
 
-def inbox_rows(referrals: Any) -> list[Referral]:
-    """One inbox page: each row gets ``child_name``, decrypted only for the rows whose
-    details the institution may still see (None for the others)."""
+def inbox_counts(*, user: Any) -> dict[str, int]:
+    """How many referrals each inbox section holds (all of them, not one page)."""
+    order = dict(
+        referrals_for_institution(user)
+        .annotate(section=_section_order(timezone.localdate()))
+        .values("section")
+        .annotate(n=Count("pk"))
+        .values_list("section", "n")
+    )
+    return {name: order.get(i, 0) for i, name in enumerate(InboxSection.ORDER)}
+
+
+def inbox_rows(
+    referrals: Any, *, calendars: Calendars | None = None, expiry_days: int | None = None
+) -> list[Referral]:
+    """One inbox page: each row gets ``child_name`` (decrypted only for the rows whose
+    details the institution may still see, None for the others), its ``section`` and, when
+    it waits for an answer, its ``deadline`` (the sweep's count, ``referrals.calendars``)."""
     rows = list(referrals)
     shown = [r.case_id for r in rows if not getattr(r, "details_hidden", True)]
     names = {
@@ -231,8 +267,23 @@ def inbox_rows(referrals: Any) -> list[Referral]:
             "id", "given_name", "family_name", "erased_at"
         )
     }
+    if any(r.state == ReferralState.PENDING for r in rows):
+        calendars = calendars or Calendars.load()
+        if expiry_days is None:
+            expiry_days = OfficeSettings.current().expiry_days
     for row in rows:
         row.child_name = names.get(row.case_id)  # type: ignore[attr-defined]
+        order = getattr(row, "state_order", 2)
+        row.section = InboxSection.ORDER[order]  # type: ignore[attr-defined]
+        row.deadline = (  # type: ignore[attr-defined]
+            answer_deadline(
+                row,
+                expiry_days=expiry_days,  # type: ignore[arg-type]
+                calendar=calendars.for_referral(row),  # type: ignore[union-attr]
+            )
+            if row.state == ReferralState.PENDING
+            else None
+        )
     return rows
 
 
