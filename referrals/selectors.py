@@ -32,7 +32,7 @@ from django.utils import timezone
 from cases.models import Case
 from cases.selectors import cases_visible_to
 from coordination.models import District, OfficeSettings
-from coordination.roles import is_coordinator, is_institution_staff
+from coordination.roles import ROLE_LABELS, ROLES, is_coordinator, is_institution_staff
 from referrals.calendars import Calendars, answer_deadline
 from referrals.models import (
     OPEN_REFERRAL_STATES,
@@ -311,6 +311,25 @@ class PlacesRow:
     reserved: int
     updated_at: dt.datetime | None
     stale: bool
+    # Who confirmed the figure last, as a role ("School or Kita staff"), never a name.
+    updated_by_role: str = ""
+    days_unchanged: int | None = None
+
+
+def _role_labels(user_ids: set[int]) -> dict[int, str]:
+    """The role label of each user (the first of ``ROLES`` they hold), in one query."""
+    from django.contrib.auth.models import Group
+
+    through = Group.user_set.through  # type: ignore[attr-defined]
+    held: dict[int, set[str]] = {}
+    for user_id, name in through.objects.filter(
+        user_id__in=user_ids, group__name__in=ROLES
+    ).values_list("user_id", "group__name"):
+        held.setdefault(user_id, set()).add(name)
+    return {
+        pk: str(ROLE_LABELS[next(role for role in ROLES if role in names)])
+        for pk, names in held.items()
+    }
 
 
 def places_rows_for(institution: Institution) -> list[PlacesRow]:
@@ -322,6 +341,8 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
     groups += [g for g in recorded if g not in groups]
     order = [g.value for g in Group]
     stale_before = places_stale_before()
+    today = timezone.localdate()
+    roles = _role_labels({p.updated_by_id for p in recorded.values() if p.updated_by_id})
     rows = []
     for group in sorted(groups, key=order.index):
         places = recorded.get(group)
@@ -333,6 +354,10 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
                 reserved=places.reserved if places else 0,
                 updated_at=places.updated_at if places else None,
                 stale=bool(places and places.updated_at < stale_before),
+                updated_by_role=roles.get(places.updated_by_id or 0, "") if places else "",
+                days_unchanged=(
+                    (today - timezone.localdate(places.updated_at)).days if places else None
+                ),
             )
         )
     return rows

@@ -332,4 +332,8 @@ def places(request: HttpRequest) -> HttpResponse:
                 "rows": [(row, form[f"free_{row.group}"]) for row in rows],
             }
         )
-    return render(request, "referrals/places.html", {"blocks": blocks})
+    return render(
+        request,
+        "referrals/places.html",
+        {"blocks": blocks, "stale_days": OfficeSettings.current().places_stale_days},
+    )
