@@ -167,6 +167,7 @@ ADMIN_MODELS: dict[str, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
     "cases.caseevent": READ_ONLY,
     "referrals.institution": FULL,
     "referrals.referral": READ_ONLY,
+    "referrals.closingperiod": FULL,
 }
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 
