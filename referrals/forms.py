@@ -45,7 +45,7 @@ class InstitutionChoiceField(forms.ModelChoiceField):
 
 
 def declined_label(reason: str) -> str:
-    """"already declined: <coded reason>" for an institution that declined this child."""
+    """ "already declined: <coded reason>" for an institution that declined this child."""
     labels = dict(DeclineReason.choices)
     return str(_("already declined: %(reason)s") % {"reason": labels.get(reason, reason)})
 

@@ -59,7 +59,7 @@ def days_since(value: dt.datetime | dt.date | None) -> int | None:
 
 @register.filter
 def declined_mark(reason: str | None) -> str:
-    """"already declined: <reason>" for a coded decline reason ("" for none)."""
+    """ "already declined: <reason>" for a coded decline reason ("" for none)."""
     from referrals.forms import declined_label
 
     return declined_label(reason) if reason else ""

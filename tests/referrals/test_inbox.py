@@ -93,7 +93,7 @@ def test_inbox_has_three_sections_with_counts_and_what_is_expected(
     assert deadline is not None
     assert f"Please answer by {deadline:%m/%d/%Y}" in html
     start = started.case.reference
-    assert "Please confirm the enrolment – start was" in html
+    assert "Please confirm the enrolment \u2013 start was" in html
     # Urgency: the one to answer, then the enrolment to confirm, then the rest.
     order = [html.index(r.case.reference) for r in (waiting, started, later, declined)]
     assert order[0] < order[1] < min(order[2], order[3])

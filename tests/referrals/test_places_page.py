@@ -35,4 +35,4 @@ def test_a_stale_figure_is_nudged_with_its_age(login, school_user, institution) 
         updated_at=timezone.now() - dt.timedelta(days=office.places_stale_days + 6)
     )
     html = login(school_user).get(reverse("referrals:places")).content.decode()
-    assert f"Please update – unchanged for {office.places_stale_days + 6} days" in html
+    assert f"Please update \u2013 unchanged for {office.places_stale_days + 6} days" in html

@@ -69,9 +69,7 @@ def before_christmas():  # type: ignore[no-untyped-def]
 
 
 def test_the_shipped_holidays_hold_the_real_2026_27_dates(rlp_school_holidays) -> None:
-    periods = {
-        p.name: (p.start, p.end) for p in ClosingPeriod.objects.filter(applies_to="schools")
-    }
+    periods = {p.name: (p.start, p.end) for p in ClosingPeriod.objects.filter(applies_to="schools")}
     assert periods["Herbstferien 2026"] == (D(2026, 10, 5), D(2026, 10, 16))
     assert periods["Weihnachtsferien 2026/27"] == (D(2026, 12, 23), D(2027, 1, 8))
     assert periods["Osterferien 2027"] == (D(2027, 3, 22), D(2027, 4, 2))
