@@ -18,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from coordination.audit import audit_log
 from coordination.roles import INSTITUTION_STAFF
 from referrals.models import (
+    ClosingPeriod,
     Institution,
     InstitutionUserObjectPermission,
     Places,
@@ -171,3 +172,16 @@ class ReferralAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(ClosingPeriod)
+class ClosingPeriodAdmin(admin.ModelAdmin):
+    """School holidays and closing days: reminder deadlines stand still on these days
+    (docs/reminders.md). Add next school year's holidays here, or with
+    ``manage.py import_school_holidays``."""
+
+    list_display = ("name", "start", "end", "applies_to", "institution")
+    list_filter = ("applies_to",)
+    search_fields = ("name", "institution__name")
+    date_hierarchy = "start"
+    autocomplete_fields = ("institution",)

@@ -18,7 +18,15 @@ MAX_COMMENT = 2000
 
 
 class InstitutionChoiceField(forms.ModelChoiceField):
-    """Institutions labelled with their district and the case group's free-place figure."""
+    """Institutions labelled with their district, the case group's free-place figure, and a
+    mark when the institution already declined this child."""
+
+    default_error_messages = {
+        "invalid_choice": _(
+            "This institution cannot be chosen: its school type does not take children of "
+            "this grade or age group, or it is not active. Please choose one from the list."
+        ),
+    }
 
     def label_from_instance(self, obj: Institution) -> str:  # type: ignore[override]
         free = getattr(obj, "free", None)
@@ -29,7 +37,17 @@ class InstitutionChoiceField(forms.ModelChoiceField):
             figure = _("no free place")
         else:
             figure = _("free: %(free)s") % {"free": free}
-        return f"{obj.name} ({obj.district}): {figure}"
+        label = f"{obj.name} ({obj.district}): {figure}"
+        reason = getattr(obj, "declined_reason", None)
+        if reason:
+            label += "; " + str(declined_label(reason))
+        return label
+
+
+def declined_label(reason: str) -> str:
+    """ "already declined: <coded reason>" for an institution that declined this child."""
+    labels = dict(DeclineReason.choices)
+    return str(_("already declined: %(reason)s") % {"reason": labels.get(reason, reason)})
 
 
 class ReferralCreateForm(KernForm):

@@ -20,7 +20,8 @@ from django.utils import timezone, translation
 from cases.models import Case
 from coordination.models import OfficeSettings, OutboxMessage, Team, User
 from coordination.outbox import mail_enqueue
-from coordination.workdays import add_working_days, working_days_between
+from coordination.workdays import Calendar, working_days_between
+from referrals.calendars import answer_deadline
 from referrals.models import DigestLog, Referral, ReminderLog
 
 Level = ReminderLog.Level
@@ -156,11 +157,17 @@ def notification_enqueue(*, kind: str, referral_id: int) -> OutboxMessage | None
 
 
 def reminder_enqueue(
-    *, reminder: ReminderLog, referral: Referral, today: dt.date, office: OfficeSettings
+    *,
+    reminder: ReminderLog,
+    referral: Referral,
+    today: dt.date,
+    office: OfficeSettings,
+    calendar: Calendar,
 ) -> list[tuple[Contact, OutboxMessage | None]]:
     """Write the outbox rows of one reminder (one per recipient), in the sweep's transaction.
 
-    ``referral`` comes with its case, team, lead, coordinator and institution.
+    ``referral`` comes with its case, team, lead, coordinator and institution; ``calendar`` is
+    its institution's (``referrals.calendars``), so the mail's dates are the sweep's.
     """
     referred_on = timezone.localdate(referral.created_at)
     since = referral.start_date if reminder.level in ACCEPTED_LEVELS else referred_on
@@ -178,8 +185,10 @@ def reminder_enqueue(
             "institution": referral.institution.name,
             "referred_on": referred_on,
             "start_date": referral.start_date,
-            "days": working_days_between(since or referred_on, today),
-            "expires_on": add_working_days(referred_on, office.expiry_days),
+            "days": working_days_between(since or referred_on, today, calendar),
+            "expires_on": answer_deadline(
+                referral, expiry_days=office.expiry_days, calendar=calendar
+            ),
             "link": link(path),
         }
         subject, body = _render("reminder_", context, contact.language)

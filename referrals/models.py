@@ -11,7 +11,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransitionMixin, FSMField, transition
@@ -61,6 +61,16 @@ KIND_GROUPS: dict[str, list[str]] = {
 
 def groups_for_kind(kind: str) -> list[str]:
     return list(KIND_GROUPS.get(kind, ()))
+
+
+def kinds_for_group(group: str) -> list[str]:
+    """The institution kinds (school types) that take children of a grade or age group:
+    no Gymnasium for Klasse 4, no Grundschule for Klasse 7."""
+    return [kind for kind in InstitutionKind.values if group in KIND_GROUPS.get(kind, ())]
+
+
+def kind_takes_group(kind: str, group: str) -> bool:
+    return group in KIND_GROUPS.get(kind, ())
 
 
 class Institution(models.Model):
@@ -216,15 +226,18 @@ class Referral(ConcurrentTransitionMixin, models.Model):
             models.Index(fields=["state", "created_at"], name="ref_state_created"),
             models.Index(fields=["state", "start_date"], name="ref_state_start"),
             # What the reminder sweep looks for: the next level of each open referral. The id
-            # is part of the key, so the sweep's query is answered from the index alone.
+            # is part of the key, and the institution is included (the sweep's calendar scopes
+            # filter by it), so the sweep's query is answered from the index alone.
             models.Index(
                 fields=["reminder_level", "created_at", "id"],
                 condition=Q(state="pending"),
+                include=["institution"],
                 name="ref_due_pending",
             ),
             models.Index(
                 fields=["reminder_level", "start_date", "id"],
                 condition=Q(state="accepted"),
+                include=["institution"],
                 name="ref_due_accepted",
             ),
         ]
@@ -390,3 +403,65 @@ class DigestLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} {self.week} {self.outcome}"
+
+
+class ClosingPeriod(models.Model):
+    """Days on which reminder deadlines stand still: the school holidays (Schulferien) of
+    all schools, the closing days of all Kitas, or of one institution.
+
+    First and last day are both included. ``referrals.calendars`` turns these rows into the
+    working-day calendars of the sweep and of every deadline shown.
+    """
+
+    class AppliesTo(models.TextChoices):
+        SCHOOLS = "schools", _("all schools (school holidays)")
+        KITAS = "kitas", _("all Kitas")
+        INSTITUTION = "institution", _("one institution")
+
+    name = models.CharField(_("name"), max_length=80, help_text=_("e.g. Herbstferien 2026"))
+    start = models.DateField(_("first day"))
+    end = models.DateField(_("last day"))
+    applies_to = models.CharField(
+        _("applies to"), max_length=12, choices=AppliesTo.choices, default=AppliesTo.SCHOOLS
+    )
+    institution = models.ForeignKey(
+        Institution, verbose_name=_("institution"), null=True, blank=True,
+        on_delete=models.CASCADE, related_name="closing_periods",
+        help_text=_("Only for “one institution”: e.g. a Kita's closing days."),
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("holiday or closing period")
+        verbose_name_plural = _("holidays and closing periods")
+        ordering = ["start", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gte=F("start")), name="closing_end_after_start"
+            ),
+            models.CheckConstraint(
+                condition=Q(applies_to="institution", institution__isnull=False)
+                | (~Q(applies_to="institution") & Q(institution__isnull=True)),
+                name="closing_institution_iff_one",
+            ),
+            models.UniqueConstraint(
+                fields=["applies_to", "start", "end"],
+                condition=Q(institution__isnull=True),
+                name="closing_unique_period",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.start:%d.%m.%Y} - {self.end:%d.%m.%Y})"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        errors: dict[str, Any] = {}
+        if self.start and self.end and self.end < self.start:
+            errors["end"] = _("The last day cannot be before the first day.")
+        if self.applies_to == self.AppliesTo.INSTITUTION and self.institution_id is None:
+            errors["institution"] = _("Choose the institution these closing days belong to.")
+        if self.applies_to != self.AppliesTo.INSTITUTION and self.institution_id is not None:
+            errors["institution"] = _("An institution is chosen only for “one institution”.")
+        if errors:
+            raise ValidationError(errors)

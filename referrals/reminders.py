@@ -23,7 +23,9 @@ says so): ``docs/outbox.md`` explains the window. When a referral is due for sev
 at once (the sweep was down, or the thresholds changed) only the highest is sent; the lower
 ones are recorded as skipped.
 
-Levels and their thresholds (``OfficeSettings``, working days in Rhineland-Palatinate):
+Levels and their thresholds (``OfficeSettings``, working days of the institution's calendar,
+``referrals/calendars.py``: no weekend or Rhineland-Palatinate public holiday, and for a school
+no school-holiday day, for a Kita no closing day):
 
 =====  ======================================  =============================================
 level  when                                    who is told
@@ -47,14 +49,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import operator
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import CharField, Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, OuterRef, Q, QuerySet
 from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
@@ -65,9 +69,17 @@ from coordination import outbox
 from coordination.exceptions import DomainError
 from coordination.fields import encrypted_fields
 from coordination.models import OfficeSettings, OutboxMessage
-from coordination.workdays import due_before
+from coordination.workdays import OFFICE, Calendar, due_before
 from referrals import mails
-from referrals.models import DigestLog, Referral, ReferralState, ReminderLog
+from referrals.calendars import Calendars
+from referrals.models import (
+    DigestLog,
+    Institution,
+    InstitutionKind,
+    Referral,
+    ReferralState,
+    ReminderLog,
+)
 from referrals.services import referral_expire
 
 log = logging.getLogger(__name__)
@@ -127,13 +139,13 @@ _PERSONAL_FIELDS = (
 @dataclass(frozen=True)
 class Cutoffs:
     """Per level: a referral made before ``created[level]`` (pending) or with a start date
-    before ``start[level]`` (accepted) is due for that level."""
+    before ``start[level]`` (accepted) is due for that level. One calendar's cut-offs."""
 
     created: dict[str, dt.datetime]
     start: dict[str, dt.date]
 
     @classmethod
-    def at(cls, now: dt.datetime, office: OfficeSettings) -> Cutoffs:
+    def at(cls, now: dt.datetime, office: OfficeSettings, calendar: Calendar = OFFICE) -> Cutoffs:
         today = timezone.localdate(now)
 
         def midnight(day: dt.date) -> dt.datetime:
@@ -141,19 +153,84 @@ class Cutoffs:
 
         return cls(
             created={
-                level: midnight(due_before(today, getattr(office, LEVEL_DAYS[level])))
+                level: midnight(due_before(today, getattr(office, LEVEL_DAYS[level]), calendar))
                 for level in PENDING_LEVELS
             },
             start={
-                level: due_before(today, getattr(office, LEVEL_DAYS[level]))
+                level: due_before(today, getattr(office, LEVEL_DAYS[level]), calendar)
                 for level in ACCEPTED_LEVELS
             },
         )
+
+    def key(self) -> tuple[Any, ...]:
+        return (tuple(sorted(self.created.items())), tuple(sorted(self.start.items())))
 
     def is_due(self, referral: Referral, level: str) -> bool:
         if level in self.created:
             return referral.created_at < self.created[level]
         return referral.start_date is not None and referral.start_date < self.start[level]
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Referrals to these institutions (``only``), or to all but ``excluded``, are due by
+    ``cutoffs``."""
+
+    cutoffs: Cutoffs
+    only: frozenset[int] | None = None
+    excluded: frozenset[int] = frozenset()
+
+    def q(self) -> Q:
+        if self.only is not None:
+            return Q(institution_id__in=sorted(self.only))
+        return ~Q(institution_id__in=sorted(self.excluded)) if self.excluded else Q()
+
+
+@dataclass(frozen=True)
+class SweepCutoffs:
+    """The cut-offs of every calendar at one moment (``referrals.calendars``): schools (the
+    school holidays), Kitas (their shared closing days), and institutions with closing days
+    of their own, grouped by equal cut-offs. A handful of scopes, whatever the number of
+    institutions: the due query stays a few index range scans."""
+
+    scopes: tuple[Scope, ...]
+    schools: Cutoffs
+    by_institution: Mapping[int, Cutoffs]
+
+    @classmethod
+    def at(
+        cls, now: dt.datetime, office: OfficeSettings, calendars: Calendars | None = None
+    ) -> SweepCutoffs:
+        calendars = calendars or Calendars.load(timezone.localdate(now))
+        kitas = frozenset(
+            Institution.objects.filter(kind=InstitutionKind.KITA).values_list("pk", flat=True)
+        )
+        schools = Cutoffs.at(now, office, calendars.school)
+        kita = Cutoffs.at(now, office, calendars.kita)
+        special: dict[int, Cutoffs] = {}
+        for pk, calendar in calendars.own.items():
+            cutoffs = Cutoffs.at(now, office, calendar)
+            if cutoffs.key() != (kita if pk in kitas else schools).key():
+                special[pk] = cutoffs
+        groups: dict[tuple[Any, ...], tuple[Cutoffs, set[int]]] = {}
+        for pk, cutoffs in special.items():
+            groups.setdefault(cutoffs.key(), (cutoffs, set()))[1].add(pk)
+        scopes = [Scope(schools, excluded=kitas | frozenset(special))]
+        plain_kitas = kitas - frozenset(special)
+        if plain_kitas:
+            scopes.append(Scope(kita, only=plain_kitas))
+        scopes.extend(Scope(cutoffs, only=frozenset(ids)) for cutoffs, ids in groups.values())
+        by_institution: dict[int, Cutoffs] = dict.fromkeys(plain_kitas, kita)
+        by_institution.update(special)
+        return cls(tuple(scopes), schools, by_institution)
+
+    @classmethod
+    def single(cls, cutoffs: Cutoffs) -> SweepCutoffs:
+        """One set of cut-offs for every referral (tests, benchmarks)."""
+        return cls((Scope(cutoffs),), cutoffs, {})
+
+    def for_referral(self, referral: Referral) -> Cutoffs:
+        return self.by_institution.get(referral.institution_id, self.schools)
 
 
 # Before its first level, an open referral holds "" or (accepted) a level of the pending chain.
@@ -168,7 +245,7 @@ def level_rank(level: str) -> int:
     return ALL_LEVELS.index(level) if level else -1
 
 
-def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
+def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
     """Pending or accepted referrals due for their next level: one query, read from indexes.
 
     Levels are recorded in ascending order (a lower level that is no longer worth a mail is
@@ -182,19 +259,32 @@ def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
     need the table for the id, the conditions look common one by one, and PostgreSQL reads
     every open referral instead; see the benchmark's plans.) ``_claim_batch`` reads the
     reminder log again under lock, so a stale ``reminder_level`` never sends a level twice.
+
+    Each calendar scope (``SweepCutoffs``: schools, Kitas, institutions with closing days of
+    their own) has its own cut-off per level. An arm's range runs to the latest of them, and a
+    filter on (institution, date) picks each scope's own: both are read from the same index
+    (it includes ``institution_id``), and nothing due under any calendar still reads nothing.
+    (One arm per scope and level instead made PostgreSQL read the whole table at three scopes.)
     """
+    if isinstance(cutoffs, Cutoffs):
+        cutoffs = SweepCutoffs.single(cutoffs)
     arms = []
     chains = (
-        (ReferralState.PENDING, PENDING_LEVELS, "created_at", cutoffs.created),
-        (ReferralState.ACCEPTED, ACCEPTED_LEVELS, "start_date", cutoffs.start),
+        (ReferralState.PENDING, PENDING_LEVELS, "created_at", "created"),
+        (ReferralState.ACCEPTED, ACCEPTED_LEVELS, "start_date", "start"),
     )
-    for state, levels, column, limit in chains:
+    for state, levels, column, which in chains:
         previous: tuple[str, ...] = _BEFORE_CHAIN[state]
         for level in levels:
-            arms.append(
-                Referral.objects.filter(
-                    state=state, reminder_level__in=previous, **{f"{column}__lt": limit[level]}
+            limits = [(scope.q(), getattr(scope.cutoffs, which)[level]) for scope in cutoffs.scopes]
+            latest = max(limit for _q, limit in limits)
+            due = Q(**{f"{column}__lt": latest})
+            if len(limits) > 1:
+                due &= reduce(
+                    operator.or_, (q & Q(**{f"{column}__lt": limit}) for q, limit in limits)
                 )
+            arms.append(
+                Referral.objects.filter(due, state=state, reminder_level__in=previous)
                 .order_by()
                 .values("pk")
             )
@@ -202,7 +292,7 @@ def referrals_due(cutoffs: Cutoffs) -> QuerySet[Referral]:
     first, *rest = arms
     return (
         Referral.objects.filter(pk__in=first.union(*rest, all=True))
-        .only("id", "state", "created_at", "start_date", "reminder_level")
+        .only("id", "state", "created_at", "start_date", "reminder_level", "institution_id")
         .order_by("pk")
     )
 
@@ -217,11 +307,13 @@ class Plan:
     superseded: tuple[str, ...]
 
 
-def plan_for(referral: Referral, cutoffs: Cutoffs, written: Collection[str]) -> Plan:
+def plan_for(referral: Referral, cutoffs: Cutoffs | SweepCutoffs, written: Collection[str]) -> Plan:
     """The highest due level is sent; lower due levels without a row are skipped.
 
     ``written``: the levels that already have a row for this referral.
     """
+    if isinstance(cutoffs, SweepCutoffs):
+        cutoffs = cutoffs.for_referral(referral)
     levels = PENDING_LEVELS if referral.state == ReferralState.PENDING else ACCEPTED_LEVELS
     due = [level for level in levels if cutoffs.is_due(referral, level)]
     missing = [level for level in due if level not in written]
@@ -290,7 +382,7 @@ class SweepResult:
 
 
 def _claim_batch(
-    *, now: dt.datetime, cutoffs: Cutoffs, result: SweepResult
+    *, now: dt.datetime, cutoffs: SweepCutoffs, result: SweepResult
 ) -> tuple[int, list[int]]:
     """Lock one batch of due referrals; write their reminder rows and those rows' e-mails
     (inside a transaction).
@@ -422,10 +514,15 @@ def _write_mails(
     }
     office = OfficeSettings.current()
     today = timezone.localdate(now)
+    calendars = Calendars.load(today)
     for reminder in reminders:
         referral = referrals[reminder.referral_id]
         written = mails.reminder_enqueue(
-            reminder=reminder, referral=referral, today=today, office=office
+            reminder=reminder,
+            referral=referral,
+            today=today,
+            office=office,
+            calendar=calendars.for_referral(referral),
         )
         roles = [contact.role for contact, message in written if message is not None]
         result.mails += len(roles)
@@ -444,7 +541,7 @@ def reminders_claim_due(*, now: dt.datetime | None = None) -> tuple[SweepResult,
     Returns the result and the ids of the new reminder rows.
     """
     now = now or timezone.now()
-    cutoffs = Cutoffs.at(now, OfficeSettings.current())
+    cutoffs = SweepCutoffs.at(now, OfficeSettings.current())
     result = SweepResult()
     ids: list[int] = []
     for _batch in range(MAX_BATCHES):
@@ -714,6 +811,7 @@ __all__ = [
     "ACCEPTED_LEVELS",
     "PENDING_LEVELS",
     "Cutoffs",
+    "SweepCutoffs",
     "SweepResult",
     "digest_finished",
     "digests_queue_weekly",

@@ -13,8 +13,10 @@ from typing import Any
 
 from django.db.models import (
     BooleanField,
+    Count,
     Exists,
     ExpressionWrapper,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -30,8 +32,8 @@ from django.utils import timezone
 from cases.models import Case
 from cases.selectors import cases_visible_to
 from coordination.models import District, OfficeSettings, User
-from coordination.roles import is_coordinator, is_institution_staff
-from coordination.workdays import add_working_days
+from coordination.roles import ROLE_LABELS, ROLES, is_coordinator, is_institution_staff
+from referrals.calendars import Calendars, answer_deadline
 from referrals.models import (
     OPEN_REFERRAL_STATES,
     Institution,
@@ -41,6 +43,7 @@ from referrals.models import (
     Referral,
     ReferralState,
     groups_for_kind,
+    kinds_for_group,
     target_for_kind,
 )
 
@@ -184,21 +187,40 @@ def referral_page_fields(*, details_hidden: bool = False) -> list[str]:
     return ["reference", *INSTITUTION_CASE_FIELDS, "coordinator"]
 
 
+class InboxSection:
+    """The inbox's three sections, most urgent first."""
+
+    TO_ANSWER = "to_answer"  # pending: answer by the deadline
+    TO_CONFIRM = "to_confirm"  # accepted, start date reached (or none agreed): confirm
+    DONE = "done"  # everything else (an accepted referral whose start is still ahead too)
+
+    ORDER = (TO_ANSWER, TO_CONFIRM, DONE)
+
+
+def _section_order(today: dt.date) -> SqlCase:
+    return SqlCase(
+        When(state=ReferralState.PENDING, then=Value(0)),
+        When(
+            Q(state=ReferralState.ACCEPTED)
+            & (Q(start_date__lte=today) | Q(start_date__isnull=True)),
+            then=Value(1),
+        ),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+
+
 def referrals_inbox(*, user: User, show: str = "open") -> QuerySet[Referral]:
-    """The institution inbox: pending first, then accepted, then answered; oldest first.
+    """The institution inbox: to answer (oldest, so most urgent, first), then enrolments to
+    confirm (earliest start first), then the rest. ``show="open"``: only the first two.
 
     Only the case's reference is loaded, nothing encrypted: ``inbox_rows`` adds the names of
     the rows whose details the institution may still see. ``details_hidden`` is annotated.
     """
+    today = timezone.localdate()
     qs = referrals_for_institution(user)
     if show == "open":
         qs = qs.filter(state__in=OPEN_REFERRAL_STATES)
-    order = SqlCase(
-        When(state=ReferralState.PENDING, then=Value(0)),
-        When(state=ReferralState.ACCEPTED, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
     hidden = SqlCase(
         When(_details_hidden(closed_referral_cutoff()), then=Value(True)),
         default=Value(False),
@@ -214,14 +236,29 @@ def referrals_inbox(*, user: User, show: str = "open") -> QuerySet[Referral]:
             "institution__name",
             "institution__kind",
         )
-        .annotate(state_order=order, details_hidden=hidden)
-        .order_by("state_order", "created_at", "pk")
+        .annotate(state_order=_section_order(today), details_hidden=hidden)
+        .order_by("state_order", F("start_date").asc(nulls_last=True), "created_at", "pk")
     )
 
 
-def inbox_rows(referrals: Any) -> list[Referral]:
-    """One inbox page: each row gets ``child_name``, decrypted only for the rows whose
-    details the institution may still see (None for the others)."""
+def inbox_counts(*, user: Any) -> dict[str, int]:
+    """How many referrals each inbox section holds (all of them, not one page)."""
+    order = dict(
+        referrals_for_institution(user)
+        .annotate(section=_section_order(timezone.localdate()))
+        .values("section")
+        .annotate(n=Count("pk"))
+        .values_list("section", "n")
+    )
+    return {name: order.get(i, 0) for i, name in enumerate(InboxSection.ORDER)}
+
+
+def inbox_rows(
+    referrals: Any, *, calendars: Calendars | None = None, expiry_days: int | None = None
+) -> list[Referral]:
+    """One inbox page: each row gets ``child_name`` (decrypted only for the rows whose
+    details the institution may still see, None for the others), its ``section`` and, when
+    it waits for an answer, its ``deadline`` (the sweep's count, ``referrals.calendars``)."""
     rows = list(referrals)
     shown = [r.case_id for r in rows if not getattr(r, "details_hidden", True)]
     names = {
@@ -230,8 +267,23 @@ def inbox_rows(referrals: Any) -> list[Referral]:
             "id", "given_name", "family_name", "erased_at"
         )
     }
+    if any(r.state == ReferralState.PENDING for r in rows):
+        calendars = calendars or Calendars.load()
+        if expiry_days is None:
+            expiry_days = OfficeSettings.current().expiry_days
     for row in rows:
         row.child_name = names.get(row.case_id)  # type: ignore[attr-defined]
+        order = getattr(row, "state_order", 2)
+        row.section = InboxSection.ORDER[order]  # type: ignore[attr-defined]
+        row.deadline = (  # type: ignore[attr-defined]
+            answer_deadline(
+                row,
+                expiry_days=expiry_days,  # type: ignore[arg-type]
+                calendar=calendars.for_referral(row),  # type: ignore[union-attr]
+            )
+            if row.state == ReferralState.PENDING
+            else None
+        )
     return rows
 
 
@@ -259,6 +311,25 @@ class PlacesRow:
     reserved: int
     updated_at: dt.datetime | None
     stale: bool
+    # Who confirmed the figure last, as a role ("School or Kita staff"), never a name.
+    updated_by_role: str = ""
+    days_unchanged: int | None = None
+
+
+def _role_labels(user_ids: set[int]) -> dict[int, str]:
+    """The role label of each user (the first of ``ROLES`` they hold), in one query."""
+    from django.contrib.auth.models import Group
+
+    through = Group.user_set.through  # type: ignore[attr-defined]
+    held: dict[int, set[str]] = {}
+    for user_id, name in through.objects.filter(
+        user_id__in=user_ids, group__name__in=ROLES
+    ).values_list("user_id", "group__name"):
+        held.setdefault(user_id, set()).add(name)
+    return {
+        pk: str(ROLE_LABELS[next(role for role in ROLES if role in names)])
+        for pk, names in held.items()
+    }
 
 
 def places_rows_for(institution: Institution) -> list[PlacesRow]:
@@ -270,6 +341,8 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
     groups += [g for g in recorded if g not in groups]
     order = [g.value for g in Group]
     stale_before = places_stale_before()
+    today = timezone.localdate()
+    roles = _role_labels({p.updated_by_id for p in recorded.values() if p.updated_by_id})
     rows = []
     for group in sorted(groups, key=order.index):
         places = recorded.get(group)
@@ -281,6 +354,10 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
                 reserved=places.reserved if places else 0,
                 updated_at=places.updated_at if places else None,
                 stale=bool(places and places.updated_at < stale_before),
+                updated_by_role=roles.get(places.updated_by_id or 0, "") if places else "",
+                days_unchanged=(
+                    (today - timezone.localdate(places.updated_at)).days if places else None
+                ),
             )
         )
     return rows
@@ -292,12 +369,20 @@ def places_rows_for(institution: Institution) -> list[PlacesRow]:
 def institutions_for_referral(case: Case) -> QuerySet[Institution]:
     """Active institutions of the right kind for the case, with the case group's free places.
 
+    Grade-aware: only school types that take the wanted grade (no Gymnasium for Klasse 4).
     Annotated: ``free`` (None = no figure), ``places_updated_at``, ``is_sibling`` (a sibling
     is referred to or enrolled there), ``is_home`` (the child's district), ``is_near`` (the
-    district or a neighbouring one), ``is_stale`` (figure older than the office's limit).
+    district or a neighbouring one), ``is_stale`` (figure older than the office's limit),
+    ``declined_reason`` (the coded reason if the institution already declined this child;
+    it stays listed, marked).
     """
     kinds = [k for k in InstitutionKind.values if target_for_kind(k) == case.target_type]
+    if case.wanted_group:
+        kinds = [k for k in kinds if k in kinds_for_group(case.wanted_group)]
     places = Places.objects.filter(institution=OuterRef("pk"), group=case.wanted_group)
+    declined = Referral.objects.filter(
+        institution=OuterRef("pk"), case_id=case.pk, state=ReferralState.DECLINED
+    ).order_by("-answered_at", "-pk")
     sibling = Referral.objects.filter(
         institution=OuterRef("pk"), case__family_id=case.family_id, state__in=SIBLING_STATES
     ).exclude(case_id=case.pk)
@@ -316,6 +401,7 @@ def institutions_for_referral(case: Case) -> QuerySet[Institution]:
             free=Subquery(places.values("free")[:1]),
             places_updated_at=Subquery(places.values("updated_at")[:1]),
             is_sibling=Exists(sibling),
+            declined_reason=Subquery(declined.values("decline_reason")[:1]),
             is_near=ExpressionWrapper(is_near, output_field=BooleanField()),
             is_home=ExpressionWrapper(is_home, output_field=BooleanField()),
         )
@@ -352,14 +438,21 @@ def referrals_for_case_panel(case: Case) -> list[Referral]:
     )
 
 
-def referral_deadline(referral: Referral, *, expiry_days: int | None = None) -> dt.date | None:
-    """The day a pending referral expires without an answer (office's working days).
+def referral_deadline(
+    referral: Referral, *, expiry_days: int | None = None, calendars: Calendars | None = None
+) -> dt.date | None:
+    """The day a pending referral expires without an answer, in its institution's calendar
+    (school holidays for a school, closing days for a Kita).
 
-    The same count the reminder sweep uses: ``expiry_days`` working days after the referral
-    (from OfficeSettings unless given).
+    The same count the reminder sweep uses (``referrals.calendars.answer_deadline``):
+    ``expiry_days`` working days after the referral (from OfficeSettings unless given).
+    Pass ``calendars`` when computing many deadlines (one query for all).
     """
     if referral.state != ReferralState.PENDING:
         return None
     if expiry_days is None:
         expiry_days = OfficeSettings.current().expiry_days
-    return add_working_days(timezone.localdate(referral.created_at), expiry_days)
+    calendars = calendars or Calendars.load()
+    return answer_deadline(
+        referral, expiry_days=expiry_days, calendar=calendars.for_referral(referral)
+    )

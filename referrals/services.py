@@ -17,7 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django_fsm import ConcurrentTransition, TransitionNotAllowed, has_transition_perm
 
-from cases.models import Case, CaseEvent, State, groups_for_target, may_work_case
+from cases.models import Case, CaseEvent, Group, State, groups_for_target, may_work_case
 from cases.services import case_driven_transition, case_record_event
 from coordination.audit import audit_log
 from coordination.exceptions import (
@@ -36,6 +36,7 @@ from referrals.models import (
     Places,
     Referral,
     ReferralState,
+    kind_takes_group,
 )
 
 T = TypeVar("T")
@@ -176,6 +177,11 @@ def referral_create(
         raise DomainError(_("This institution does not match the case's target."))
     if group not in groups_for_target(case.target_type):
         raise DomainError(_("This grade or age group does not match the case's target."))
+    if not kind_takes_group(institution.kind, group):
+        raise DomainError(
+            _("A %(kind)s does not take children of this grade or age group (%(group)s).")
+            % {"kind": institution.get_kind_display(), "group": Group(group).label}
+        )
     free = (
         Places.objects.filter(institution=institution, group=group)
         .values_list("free", flat=True)

@@ -17,6 +17,7 @@ from django.forms import Form
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 from django_fsm import has_transition_perm
@@ -40,6 +41,7 @@ from referrals.forms import (
 )
 from referrals.models import Referral
 from referrals.selectors import (
+    inbox_counts,
     inbox_rows,
     institution_get_for_staff,
     institutions_for_referral,
@@ -139,7 +141,8 @@ def withdraw(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 @login_required
 def inbox(request: AuthenticatedRequest) -> HttpResponse:
-    """Referrals addressed to the user's institution(s): pending first, with days waiting."""
+    """Referrals addressed to the user's institution(s) in three sections: to answer (by
+    when), enrolments to confirm, done; each row says what is expected."""
     _staff_only(request)
     show = "all" if request.GET.get("show") == "all" else "open"
     page = Paginator(referrals_inbox(user=request.user, show=show), INBOX_PAGE_SIZE).get_page(
@@ -152,6 +155,8 @@ def inbox(request: AuthenticatedRequest) -> HttpResponse:
         {
             "page": page,
             "rows": inbox_rows(page.object_list),
+            "counts": inbox_counts(user=request.user),
+            "today": timezone.localdate(),
             "hidden_after_days": OfficeSettings.current().closed_referral_visible_days,
             "show": show,
             "institutions": institutions,
@@ -328,4 +333,8 @@ def places(request: AuthenticatedRequest) -> HttpResponse:
                 "rows": [(row, form[f"free_{row.group}"]) for row in rows],
             }
         )
-    return render(request, "referrals/places.html", {"blocks": blocks})
+    return render(
+        request,
+        "referrals/places.html",
+        {"blocks": blocks, "stale_days": OfficeSettings.current().places_stale_days},
+    )

@@ -256,6 +256,12 @@ def build_role_world():  # type: ignore[no-untyped-def]
     school = InstitutionFactory(name="Grundschule am Moselufer", district=district)
     other_school = InstitutionFactory(name="Grundschule Lützel", district=district)
     kita = InstitutionFactory(kita=True, name="Kita Sonnenblume", district=district)
+    from referrals.models import ClosingPeriod
+
+    ClosingPeriod.objects.get_or_create(
+        name="Schließtage Kita Sonnenblume", start=dt.date(2026, 12, 28),
+        end=dt.date(2026, 12, 31), applies_to="institution", institution=kita,
+    )  # fmt: skip
     users = {
         "coordinator_own_team": UserFactory(username="u_co", role="coordinator", team=team),
         "coordinator_other_team": UserFactory(username="u_cx", role="coordinator", team=other_team),

@@ -199,6 +199,7 @@ ADMIN_MODELS: dict[str, tuple[Outcome, Outcome, Outcome, Outcome, Outcome]] = {
     "referrals.referral": READ_ONLY,
     "offers.provider": FULL,
     "offers.offer": READ_ONLY,
+    "referrals.closingperiod": FULL,
 }
 ADMIN_VIEWS = ("changelist", "add", "change", "delete", "history")
 

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from cases.models import State, may_work_case
 from coordination.models import OfficeSettings
+from referrals.calendars import Calendars
 from referrals.selectors import referral_deadline, referrals_for_case_panel
 
 register = template.Library()
@@ -28,10 +29,11 @@ def case_referral_panel(context: dict[str, Any], case: Any, user: Any) -> dict[s
     may_work = may_work_case(case, user)
     referrals = referrals_for_case_panel(case)
     expiry_days = OfficeSettings.current().expiry_days
+    calendars = Calendars.load()
     rows = [
         {
             "referral": referral,
-            "deadline": referral_deadline(referral, expiry_days=expiry_days),
+            "deadline": referral_deadline(referral, expiry_days=expiry_days, calendars=calendars),
             "reminders": list(referral.reminders.all()),
             "may_withdraw": may_work and referral.is_open,
         }
@@ -53,3 +55,11 @@ def days_since(value: dt.datetime | dt.date | None) -> int | None:
         return None
     day = timezone.localdate(value) if isinstance(value, dt.datetime) else value
     return max((timezone.localdate() - day).days, 0)
+
+
+@register.filter
+def declined_mark(reason: str | None) -> str:
+    """ "already declined: <reason>" for a coded decline reason ("" for none)."""
+    from referrals.forms import declined_label
+
+    return declined_label(reason) if reason else ""

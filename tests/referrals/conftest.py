@@ -72,3 +72,32 @@ def login():
         return log_in(Client(), user)
 
     return _login
+
+
+@pytest.fixture
+def no_school_holidays(db):  # type: ignore[no-untyped-def]
+    """Tests of the reminder levels themselves are dated around Easter 2026, in the Osterferien
+    of Rhineland-Palatinate: without the shipped holidays a school counts working days like
+    the office. The holidays have their own tests (test_school_holidays.py)."""
+    from referrals.models import ClosingPeriod
+
+    ClosingPeriod.objects.all().delete()
+
+
+@pytest.fixture
+def rlp_school_holidays(db):  # type: ignore[no-untyped-def]
+    """The school holidays the data migration ships (a flushing transactional test may have
+    removed them from the test database)."""
+    import importlib
+    from pathlib import Path
+
+    import referrals.migrations
+    from referrals.models import ClosingPeriod
+
+    (path,) = Path(referrals.migrations.__file__).parent.glob("*_school_holidays.py")
+    shipped = importlib.import_module(f"referrals.migrations.{path.stem}").RLP_SCHOOL_HOLIDAYS
+    for name, start, end in shipped:
+        ClosingPeriod.objects.get_or_create(
+            applies_to="schools", start=start, end=end, institution=None, defaults={"name": name}
+        )
+    return shipped

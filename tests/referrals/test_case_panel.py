@@ -15,6 +15,7 @@ from django.utils import timezone, translation
 from cases.models import Case
 from coordination.models import OfficeSettings
 from coordination.workdays import add_working_days
+from referrals.calendars import Calendars
 from referrals.models import Referral, ReminderLog
 from referrals.services import referral_decline, referral_withdraw
 from tests.factories import InstitutionFactory, PlacesFactory, ReferralFactory
@@ -53,7 +54,9 @@ def test_other_coordinator_and_referred_case_get_no_refer_button(
 
 def test_pending_referral_shows_state_deadline_and_withdraw(coordinator, referral) -> None:
     html = _render(referral.case, coordinator)
-    deadline = add_working_days(timezone.localdate(referral.created_at), 20)
+    # The school's calendar: no school-holiday day counts (Weihnachtsferien in December).
+    calendar = Calendars.load().school
+    deadline = add_working_days(timezone.localdate(referral.created_at), 20, calendar)
     assert "pending" in html
     assert deadline.strftime("%m/%d/%Y") in html
     assert reverse("referrals:withdraw", args=[referral.pk]) in html

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from referrals.models import Referral
-from referrals.selectors import referrals_inbox
+from referrals.selectors import referral_deadline, referrals_inbox
 from referrals.services import referral_accept, referral_decline
 from referrals.views import INBOX_PAGE_SIZE
 from tests.factories import CaseFactory, PlacesFactory, ReferralFactory
@@ -68,3 +68,44 @@ def test_inbox_is_paged(login, coordinator, institution, school_user) -> None:
     assert 'href="?show=open&amp;page=1" rel="prev"' in second.content.decode()
     assert client.get(reverse("referrals:inbox"), {"page": "x"}).status_code == 200
     assert client.get(reverse("referrals:inbox"), {"page": "999"}).status_code == 200
+
+
+def test_inbox_has_three_sections_with_counts_and_what_is_expected(
+    login, coordinator, institution, school_user
+) -> None:
+    waiting = _referral(coordinator, institution, days_ago=2)
+    started = _referral(coordinator, institution, days_ago=20)
+    referral_accept(
+        referral=started, by=school_user, start_date=timezone.localdate() - dt.timedelta(days=3)
+    )
+    later = _referral(coordinator, institution, days_ago=10)
+    referral_accept(
+        referral=later, by=school_user, start_date=timezone.localdate() + dt.timedelta(days=5)
+    )
+    declined = _referral(coordinator, institution, days_ago=4)
+    referral_decline(referral=declined, by=school_user, reason="no_place")
+
+    response = login(school_user).get(reverse("referrals:inbox"), {"show": "all"})
+    html = response.content.decode()
+    assert response.context["counts"] == {"to_answer": 1, "to_confirm": 1, "done": 2}
+    assert "To answer (1)" in html and "Confirm enrolment (1)" in html and "Done (2)" in html
+    deadline = referral_deadline(waiting)
+    assert deadline is not None
+    assert f"Please answer by {deadline:%m/%d/%Y}" in html
+    start = started.case.reference
+    assert "Please confirm the enrolment \u2013 start was" in html
+    # Urgency: the one to answer, then the enrolment to confirm, then the rest.
+    order = [html.index(r.case.reference) for r in (waiting, started, later, declined)]
+    assert order[0] < order[1] < min(order[2], order[3])
+    assert html.index(start) < html.index('id="section-done"')
+
+
+def test_the_open_inbox_lists_no_done_rows_but_counts_them(
+    login, coordinator, institution, school_user
+) -> None:
+    declined = _referral(coordinator, institution, days_ago=4)
+    referral_decline(referral=declined, by=school_user, reason="no_place")
+    _referral(coordinator, institution, days_ago=1)
+    response = login(school_user).get(reverse("referrals:inbox"))
+    assert response.context["counts"]["done"] == 1
+    assert declined.case.reference not in response.content.decode()

@@ -26,7 +26,7 @@ from referrals.reminders import reminders_claim_due
 from referrals.services import referral_withdraw
 from tests.factories import ReferralFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_school_holidays")]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 Outcome = ReminderLog.Outcome

@@ -31,7 +31,7 @@ from referrals.reminders import referrals_sweep, reminders_claim_due
 from referrals.services import referral_accept, referral_decline
 from tests.factories import ReferralFactory, UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("no_school_holidays")]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 Level = ReminderLog.Level

@@ -24,7 +24,11 @@ from referrals.models import Referral, ReminderLog
 from referrals.reminders import Cutoffs, referrals_due, referrals_sweep, reminders_claim_due
 from tests.factories import ReferralFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = [
+    pytest.mark.postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("no_school_holidays"),
+]
 
 BERLIN = ZoneInfo("Europe/Berlin")
 WAIT = 60  # seconds: an upper bound for a hung thread, never a timed assertion
@@ -130,3 +134,49 @@ def test_the_due_query_reads_only_open_referrals_through_an_index(due_referrals)
     assert "Index Only Scan using ref_due_pending" in plan, plan
     assert "Index Only Scan using ref_due_accepted" in plan, plan
     assert "referrals_reminderlog" not in plan, plan
+
+
+def test_the_due_query_stays_index_only_with_school_kita_and_own_calendars(
+    due_referrals, district
+) -> None:
+    """School holidays, Kitas and a Kita with closing days of its own: more arms (one set per
+    calendar scope), each still an index-only range scan; nothing due reads nothing."""
+    from referrals.models import ClosingPeriod
+    from referrals.reminders import SweepCutoffs
+    from tests.factories import InstitutionFactory
+
+    case, institution = due_referrals[0].case, due_referrals[0].institution
+    kitas = [InstitutionFactory(kita=True, district=district) for _ in range(3)]
+    ClosingPeriod.objects.create(
+        name="Osterferien 2026", start=dt.date(2026, 3, 30), end=dt.date(2026, 4, 10)
+    )
+    ClosingPeriod.objects.create(
+        name="Schließtage", start=dt.date(2026, 4, 13), end=dt.date(2026, 4, 14),
+        applies_to="institution", institution=kitas[0],
+    )  # fmt: skip
+    start = dt.datetime(2024, 1, 1, tzinfo=BERLIN)
+    Referral.objects.bulk_create(
+        Referral(
+            case=case,
+            institution=(institution, *kitas)[i % 4],
+            group=case.wanted_group,
+            state=("enrolled", "declined", "expired", "withdrawn")[i % 4],
+            created_at=start + dt.timedelta(hours=3 * i),
+            start_date=(start + dt.timedelta(hours=3 * i)).date(),
+        )
+        for i in range(5000)
+    )
+    now = dt.datetime(2026, 4, 17, 8, tzinfo=BERLIN)
+    cutoffs = SweepCutoffs.at(now, OfficeSettings.current())
+    assert len(cutoffs.scopes) == 3  # schools, Kitas, the Kita with its own closing days
+    assert "institution_id" in str(referrals_due(cutoffs).query)
+    query = referrals_due(cutoffs).select_for_update(skip_locked=True)[:200]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("ANALYZE referrals_referral")
+        sql, params = query.query.sql_with_params()
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Seq Scan on referrals_referral" not in plan, plan
+    assert "Index Only Scan using ref_due_pending" in plan, plan
+    assert "Index Only Scan using ref_due_accepted" in plan, plan
+    assert "referrals_institution" not in plan, plan
