@@ -165,7 +165,7 @@ def cases_search(
         for pk in base.filter(reference__endswith=parsed.reference.suffix()).values_list(
             "pk", flat=True
         ):
-            found[pk] = (1000.0, str(_("reference")))
+            found[pk] = (1000.0, str(capfirst(_("reference"))))
     narrowed = base
     facts: list[str] = []
     if parsed.birth is not None:
