@@ -28,7 +28,7 @@ from django.utils.translation import gettext_lazy as _
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA
 
-from cases.identity import family_skeleton, is_particle, name_words, skeleton
+from cases.identity import family_skeleton, is_particle, name_words, normalise, skeleton
 
 # A prefix or a spelling variant needs this many letters; shorter words match only exactly.
 MIN_PARTIAL = 3
@@ -52,7 +52,6 @@ class Level(IntEnum):
 
 GIVEN = _("given name")
 FAMILY = _("family name")
-NAME = _("name")
 
 
 def _reason(level: Level, part: Promise, word: str) -> str:
@@ -167,14 +166,19 @@ class NameMatch:
 
 
 class _Word:
-    """One name word (or a whole name, joined) with its folded forms, computed once."""
+    """One name word (or a whole name, joined); its folded forms are computed only when a
+    cheap test has not already decided (most words of a team are not alike at all)."""
 
-    __slots__ = ("family_skeleton", "skeleton", "text")
+    __slots__ = ("_skeletons", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.skeleton = skeleton(text)
-        self.family_skeleton = family_skeleton(text)
+        self._skeletons: tuple[str, str] | None = None
+
+    def skeletons(self) -> tuple[str, str]:
+        if self._skeletons is None:
+            self._skeletons = (skeleton(self.text), family_skeleton(self.text))
+        return self._skeletons
 
 
 def _compare(word: str, word_skel: str, candidate: _Word) -> Level | None:
@@ -185,10 +189,12 @@ def _compare(word: str, word_skel: str, candidate: _Word) -> Level | None:
         return None  # "Al", "Li": only the same word matches them
     if len(word) >= MIN_PARTIAL and other.startswith(word):
         return Level.PREFIX
+    # rapidfuzz's ratio first: it is fast and rules out nearly every word; the skeletons
+    # (a dozen regular expressions) are folded only for the few that look alike.
     if (
         len(word) >= MIN_PARTIAL
-        and word_skel in (candidate.skeleton, candidate.family_skeleton)
-        and fuzz.ratio(word, other) >= MIN_VARIANT_RATIO
+        and fuzz.ratio(word, other, score_cutoff=MIN_VARIANT_RATIO)
+        and word_skel in candidate.skeletons()
     ):
         return Level.SPELLING
     if (
@@ -203,8 +209,9 @@ def _compare(word: str, word_skel: str, candidate: _Word) -> Level | None:
 class NameRanker:
     """Ranks many (given, family) pairs against one query's name words.
 
-    Names repeat across a team's cases, so every distinct name word is folded and compared
-    once (``_levels``); a case then costs a few dictionary look-ups.
+    Names repeat across a team's cases, so every distinct name is split, folded and
+    compared once (``_part_levels``); a case then costs two dictionary look-ups, and only
+    the few that match get a score and a reason.
     """
 
     def __init__(self, query: Query) -> None:
@@ -212,16 +219,8 @@ class NameRanker:
         self.joined = "".join(self.words)
         self.skeletons = [skeleton(w) for w in self.words]
         self.joined_skeleton = family_skeleton(self.joined)
-        self._parsed: dict[str, tuple[list[str], str]] = {}
         self._levels: dict[str, tuple[Level | None, ...]] = {}
-        self._joined_levels: dict[str, Level | None] = {}
-
-    def _split(self, name: str) -> tuple[list[str], str]:
-        found = self._parsed.get(name)
-        if found is None:
-            words = name_words(name)
-            found = self._parsed[name] = (words, "".join(words))
-        return found
+        self._parts: dict[str, tuple[tuple[Level | None, ...], Level | None]] = {}
 
     def _word_levels(self, candidate: str) -> tuple[Level | None, ...]:
         levels = self._levels.get(candidate)
@@ -232,24 +231,52 @@ class NameRanker:
             )
         return levels
 
-    def _whole_level(self, candidate: str) -> Level | None:
-        if candidate not in self._joined_levels:
-            word = _Word(candidate)
-            self._joined_levels[candidate] = _compare(self.joined, self.joined_skeleton, word)
-        return self._joined_levels[candidate]
+    def _part_levels(self, name: str) -> tuple[tuple[Level | None, ...], Level | None]:
+        """For one given or family name: the best level of each searched word among its
+        words (and the name written together), and the level of the whole query written
+        together ("Abdul Rahman" for "Abdulrahman")."""
+        found = self._parts.get(name)
+        if found is None:
+            words = name_words(name)
+            joined = "".join(words)
+            best: list[Level | None] = [None] * len(self.words)
+            for candidate in {*words, joined} - {""}:
+                for i, level in enumerate(self._word_levels(candidate)):
+                    if level is not None and (best[i] is None or level < best[i]):  # type: ignore[operator]
+                        best[i] = level
+            whole = None
+            if len(self.words) > 1 and joined:
+                whole = _compare(self.joined, self.joined_skeleton, _Word(joined))
+            found = self._parts[name] = (tuple(best), whole)
+        return found
 
     def match(self, given: str, family: str) -> NameMatch | None:
         """How the query's name words match this child's names, or None."""
         if not self.words:
             return None
-        given_words, given_joined = self._split(given or "")
-        family_words, family_joined = self._split(family or "")
-        found = self._token_match(given_words, given_joined, family_words, family_joined)
-        if found is None and len(self.words) > 1:
-            found = self._joined_match(given_joined, family_joined)
-        if found is None:
+        given_levels, given_whole = self._part_levels(given)
+        family_levels, family_whole = self._part_levels(family)
+        # Every searched word must match a word of one of the names, in any order.
+        best: list[tuple[Level, Promise]] = []
+        for i, (g, f) in enumerate(zip(given_levels, family_levels, strict=True)):
+            if g is None and f is None:
+                break
+            natural = GIVEN if i == 0 else FAMILY  # on a tie: the usual order
+            if f is None or (g is not None and (g < f or (g == f and natural == GIVEN))):
+                best.append((g, GIVEN))  # type: ignore[arg-type]
+            else:
+                best.append((f, FAMILY))
+        if len(best) == len(self.words):
+            found = self._explain(best)
+        elif family_whole is not None or given_whole is not None:
+            part, level = (
+                (FAMILY, family_whole) if family_whole is not None else (GIVEN, given_whole)
+            )
+            found = NameMatch(level=level, score=0.0,  # type: ignore[arg-type]
+                              reasons=[_reason(level, part, " ".join(self.words))])  # type: ignore[arg-type]  # fmt: skip
+        else:
             return None
-        full = f"{' '.join(given_words)} {' '.join(family_words)}"
+        full = f"{normalise(given)} {normalise(family)}"
         found.score = (len(Level) - found.level) * 100 + fuzz.token_sort_ratio(
             " ".join(self.words), full
         )
@@ -257,52 +284,16 @@ class NameRanker:
             found.score -= 50
         return found
 
-    def _token_match(
-        self, given_words: list[str], given_joined: str, family_words: list[str], family_joined: str
-    ) -> NameMatch | None:
-        # Every searched word must match a word of one of the names (in any order).
-        best: list[tuple[Level, Promise] | None] = [None] * len(self.words)
-        for part, candidates in (
-            (GIVEN, [*given_words, given_joined]),
-            (FAMILY, [*family_words, family_joined]),
-        ):
-            for candidate in candidates:
-                if not candidate:
-                    continue
-                for i, level in enumerate(self._word_levels(candidate)):
-                    if level is None:
-                        continue
-                    current = best[i]
-                    if (
-                        current is None
-                        or level < current[0]
-                        or (level == current[0] and part == (GIVEN if i == 0 else FAMILY))
-                    ):
-                        best[i] = (level, part)
-        if any(b is None for b in best):
-            return None
-        found = [b for b in best if b is not None]
-        parts = [p for _l, p in found]
-        swapped = len(found) > 1 and parts[0] == FAMILY and GIVEN in parts[1:]
+    def _explain(self, best: list[tuple[Level, Promise]]) -> NameMatch:
+        parts = [part for _level, part in best]
+        swapped = len(best) > 1 and parts[0] == FAMILY and GIVEN in parts[1:]
         reasons = [
-            _reason(level, part, word)
-            for (level, part), word in zip(found, self.words, strict=True)
+            _reason(level, part, word) for (level, part), word in zip(best, self.words, strict=True)
         ]
         if swapped:
             reasons.append(str(capfirst(_("given and family name swapped"))))
-        return NameMatch(level=max(level for level, _p in found), score=0.0,
-                         reasons=_unique(reasons), swapped=swapped)  # fmt: skip
-
-    def _joined_match(self, given_joined: str, family_joined: str) -> NameMatch | None:
-        # "Abdul Rahman" for "Abdulrahman", "Al Hassan" for "Alhassan".
-        for part, candidate in ((FAMILY, family_joined), (GIVEN, given_joined),
-                                (NAME, given_joined + family_joined)):  # fmt: skip
-            if candidate:
-                level = self._whole_level(candidate)
-                if level is not None:
-                    reason = _reason(level, part, " ".join(self.words))
-                    return NameMatch(level=level, score=0.0, reasons=[reason])
-        return None
+        level = max(level for level, _part in best)
+        return NameMatch(level=level, score=0.0, reasons=_unique(reasons), swapped=swapped)
 
 
 def _unique(items: Iterable[str]) -> list[str]:

@@ -212,12 +212,12 @@ def case_list(request: HttpRequest) -> HttpResponse:
             query=query,
             within=cases_filtered(user=request.user, filters=search_filters),
         )
-        page = Paginator(result.hits, PAGE_SIZE).get_page(request.GET.get("page"))
-        for hit in page.object_list:
+        hits = Paginator(result.hits, PAGE_SIZE).get_page(request.GET.get("page"))
+        for hit in hits.object_list:
             hit.case.search_reason = hit.reason  # type: ignore[attr-defined]
-        shown = [hit.case for hit in page.object_list]
+        shown = [hit.case for hit in hits.object_list]
         _audit_listed(request, shown, LIST_FIELDS_SHOWN, "search")
-        context.update(page=page, cases=shown, search=result, searching=True)
+        context.update(page=hits, cases=shown, search=result, searching=True)
     else:
         cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
         page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
