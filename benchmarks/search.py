@@ -46,7 +46,9 @@ def run(*, visible: int = VISIBLE, runs: int = 15, log: Any = print) -> dict[str
         ids = list(Case.objects.order_by("id").values_list("id", flat=True)[:visible])
         Case.objects.filter(pk__in=ids).update(team_id=user.team_id)
         seen = cases_visible_to(user).count()
-        sample = Case.objects.filter(pk__in=ids[len(ids) // 2 :]).filter(family_name__isnull=False, erased_at__isnull=True)
+        sample = Case.objects.filter(pk__in=ids[len(ids) // 2 :]).filter(
+            family_name__isnull=False, erased_at__isnull=True
+        )
         queries = _queries(sample.order_by("id").first())
         for query in queries.values():  # warm-up
             cases_search(user=user, query=query)

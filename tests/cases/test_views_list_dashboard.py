@@ -201,9 +201,10 @@ def test_the_list_shows_open_cases_by_default(coord_client, coordinator, distric
 
 def test_references_do_not_wrap(coord_client, coordinator, district) -> None:
     make_cases(coordinator, district, 1)
-    assert 'class="kern-table__cell app-nowrap"' in coord_client.get(
-        reverse("cases:list")
-    ).content.decode()
+    assert (
+        'class="kern-table__cell app-nowrap"'
+        in coord_client.get(reverse("cases:list")).content.decode()
+    )
 
 
 def test_invalid_filters_are_reported_and_ignored(coord_client, coordinator, district) -> None:
