@@ -248,6 +248,7 @@ def run_after_pages(
     from django.core.cache import cache
 
     from benchmarks import db, load, pages, rotation, sweep
+    from benchmarks import search as search_bench
 
     if run_db is not None:
         db.use_database(run_db)
@@ -257,6 +258,9 @@ def run_after_pages(
     log(f"=== {size:,} cases: sweep, load, rotation ===")
     # The sweep first: the gunicorn workers of the load test take a while to wind down, and a
     # sweep of a few milliseconds measured meanwhile measures them.
+    if size >= search_bench.VISIBLE:
+        # In a transaction that is rolled back: the data set is left as it was.
+        section(results, "search", log, lambda: search_bench.run(runs=5 if args.quick else 15))
     if not args.skip_sweep:
         section(results, "sweep", log, lambda: sweep.run(
             none_due_repeat=3 if args.quick else 9, explain=explain))  # fmt: skip

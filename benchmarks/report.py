@@ -69,6 +69,16 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             "ok": not short,
             "detail": "; ".join(short) or f"{len(measured)} page measurements",
         })  # fmt: skip
+    for size, result in sorted(data["results"].items(), key=lambda item: int(item[0])):
+        search = result.get("search") or {}
+        if search.get("p95_ms") is not None:
+            checks.append({
+                "target": f"search over {search['visible_cases']:,} visible cases: p95 < "
+                          f"{search['target_p95_ms']:.0f} ms (data set {_n(size)})",
+                "ok": search["p95_ms"] < search["target_p95_ms"],
+                "detail": f"median {search['median_ms']} ms, p95 {search['p95_ms']} ms over "
+                          f"{search['searches']} searches",
+            })  # fmt: skip
     crypto = data.get("crypto") or {}
     if crypto.get("implementations"):
         checks.append({

@@ -407,7 +407,11 @@ GuardianFormSet = forms.formset_factory(
 
 
 class CaseFilterForm(KernForm):
-    """The case list's filters (GET). Invalid values are reported and ignored."""
+    """The case list's search and filters. Invalid values are reported and ignored.
+
+    The form posts (the search term never goes into a URL); the view answers with a redirect
+    whose URL holds the filters and, for a search, only a random token (``cases/search.py``).
+    """
 
     hide_optional = True  # every filter is optional: no "optional" mark on each label
 
@@ -416,8 +420,14 @@ class CaseFilterForm(KernForm):
         required=False,
         max_length=120,
         help_text=_(
-            "Reference, exact name, family name, birth date (DD.MM.YYYY) or name and birth date."
+            "Name or part of it (at least 3 letters; other spellings are found too), "
+            "birth date (DD.MM.YYYY), birth year or reference (e.g. 45)."
         ),
+    )
+    scope = forms.ChoiceField(
+        label=_("Show"),
+        choices=[("open", _("Open cases")), ("all", _("All cases"))],
+        required=False,
     )
     state = forms.ChoiceField(
         label=_("State"), choices=_blank(State.choices, _("all")), required=False
@@ -486,9 +496,22 @@ class CaseFilterForm(KernForm):
             )
 
     def filters(self) -> dict[str, Any]:
-        """The valid filters only (an invalid one is shown as an error and ignored)."""
+        """The valid filters only (an invalid one is shown as an error and ignored); the list
+        shows open cases unless all are asked for. The search term is not a filter."""
         self.is_valid()
-        return {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v}
+        found = {k: v for k, v in getattr(self, "cleaned_data", {}).items() if v and k != "q"}
+        found.setdefault("scope", "open")
+        return found
+
+    def url_params(self) -> dict[str, str]:
+        """The valid filters as URL parameters (none of them is a personal value)."""
+        params: dict[str, str] = {}
+        for name, value in self.filters().items():
+            if isinstance(value, bool):
+                params[name] = "on"
+            else:
+                params[name] = str(getattr(value, "pk", value))
+        return params
 
 
 def _coordinator_label(user: Any) -> str:

@@ -158,6 +158,16 @@ def skeleton(value: str) -> str:
     return first + "".join(c for c in out if c != "_") or "a"
 
 
+def name_words(value: str) -> list[str]:
+    """The words of a name, normalised (``Al-Hassan`` → ``["al", "hassan"]``)."""
+    return normalise(value).split()
+
+
+def is_particle(word: str) -> bool:
+    """An Arabic article written as a word of its own (al, el, ar, ...): not a name alone."""
+    return word in _PARTICLE_WORDS
+
+
 def family_skeleton(value: str) -> str:
     """The family name's skeleton without its Arabic article (Al-Hassan = Hassan)."""
     words = normalise(value).split()

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 from django_fsm import has_transition_perm
 
 from cases.identity import (
@@ -29,6 +32,7 @@ from cases.models import (
     Guardian,
     State,
 )
+from cases.search import NameRanker, Query, parse_query
 from cases.services import USER_TRANSITIONS
 from coordination.models import OutboxMessage, User
 from coordination.roles import COORDINATOR, is_coordinator
@@ -116,52 +120,84 @@ def cases_possible_siblings(*, family_name: str) -> QuerySet[Case]:
     return Case.objects.filter(match, erased_at__isnull=True).exclude(state="closed")
 
 
-def cases_search(*, user: User, query: str) -> QuerySet[Case]:
-    """Search by reference, or exact name / birth date through the blind indexes.
+@dataclass
+class SearchHit:
+    """One case found by the list search: how well it matched and why (shown in the row)."""
 
-    Accepted: a reference (``NZ-2026-00042``); a birth date (``14.03.2017`` or ISO); an exact
-    full name or family name; a name followed by a birth date ("Amina Haddad 14.03.2017" or
-    "Haddad 14.03.2017"). Never scans or decrypts rows: every branch is an indexed equality.
+    case: Case
+    score: float
+    reason: str
+
+
+@dataclass
+class SearchResult:
+    hits: list[SearchHit]
+    query: Query
+    # How many cases were searched (the visible ones narrowed by the other filters, and by
+    # a birth date or year typed with a name), and how many matched before the cut at
+    # ``SEARCH_LIMIT``.
+    searched: int
+    matched: int
+
+    @property
+    def truncated(self) -> bool:
+        return self.matched > len(self.hits)
+
+
+SEARCH_LIMIT = 200
+
+
+def cases_search(
+    *, user: User, query: str, within: QuerySet[Case] | None = None, limit: int = SEARCH_LIMIT
+) -> SearchResult:
+    """Search the cases the user may see (``within``: already narrowed by other filters).
+
+    A reference, a birth date or a birth year is an indexed lookup. A name is matched in
+    memory: the two name columns of the searched cases are decrypted in one pass and ranked
+    by ``cases.search.NameRanker`` (exact, prefix, another spelling, one typo; either order).
+    Nothing about the query is written anywhere.
     """
-    qs = cases_visible_to(user)
-    query = " ".join(query.split())
-    if not query:
-        return qs
-    if query.upper().startswith("NZ-") or query.upper().startswith(_prefix()):
-        return qs.filter(reference=query.upper())
-    birth = _parse_date(query)
-    if birth is not None:
-        return qs.filter(bidx_birth=search_keys(birth=birth)["bidx_birth"])
-    name, _sep, last = query.rpartition(" ")
-    birth = _parse_date(last) if name else None
-    if birth is not None:
-        keys = search_keys(name=name, birth=birth)
-        return qs.filter(
-            Q(bidx_identity=keys["bidx_identity"])
-            | Q(bidx_family=keys["bidx_family"], bidx_birth=keys["bidx_birth"])
-        )
-    keys = search_keys(name=query)
-    return qs.filter(Q(bidx_name=keys["bidx_name"]) | Q(bidx_family=keys["bidx_family"]))
-
-
-def _parse_date(value: str) -> dt.date | None:
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        return _parse_german_date(value)
-
-
-def _prefix() -> str:
-    from django.conf import settings
-
-    return f"{settings.CASE_REFERENCE_PREFIX}-"
-
-
-def _parse_german_date(value: str) -> dt.date | None:
-    try:
-        return dt.datetime.strptime(value, "%d.%m.%Y").date()
-    except ValueError:
-        return None
+    visible = cases_visible_to(user)
+    base = (visible if within is None else within).order_by()
+    parsed = parse_query(" ".join(query.split()), today=timezone.localdate())
+    found: dict[int, tuple[float, str]] = {}  # pk -> (score, reason)
+    if parsed.reference is not None:
+        for pk in base.filter(reference__endswith=parsed.reference.suffix()).values_list(
+            "pk", flat=True
+        ):
+            found[pk] = (1000.0, str(capfirst(_("reference"))))
+    narrowed = base
+    facts: list[str] = []
+    if parsed.birth is not None:
+        key = search_keys(birth=parsed.birth)["bidx_birth"]
+        narrowed = narrowed.filter(bidx_birth=key)
+        facts.append(_("birth date %(date)s") % {"date": parsed.birth.strftime("%d.%m.%Y")})
+    if parsed.year is not None:
+        narrowed = narrowed.filter(birth_year=parsed.year)
+        facts.append(_("birth year %(year)s") % {"year": parsed.year})
+    searched = 0
+    if parsed.words:
+        ranker = NameRanker(parsed)
+        rows = narrowed.values_list("pk", "given_name", "family_name")
+        for pk, given, family in rows:
+            searched += 1
+            match = ranker.match(given or "", family or "")
+            if match is not None and pk not in found:
+                reason = "; ".join([*facts, *match.reasons])
+                found[pk] = (match.score, str(capfirst(reason)))
+    elif facts:
+        for pk in narrowed.values_list("pk", flat=True):
+            found.setdefault(pk, (500.0, str(capfirst("; ".join(facts)))))
+    if not parsed.words:
+        searched = base.count()
+    ranked = sorted(found.items(), key=lambda item: (-item[1][0], item[0]))[:limit]
+    rows_by_pk = cases_for_list(Case.objects.filter(pk__in=[pk for pk, _f in ranked])).in_bulk()
+    hits = [
+        SearchHit(case=rows_by_pk[pk], score=score, reason=reason)
+        for pk, (score, reason) in ranked
+        if pk in rows_by_pk
+    ]
+    return SearchResult(hits=hits, query=parsed, searched=searched, matched=len(found))
 
 
 # --- the coordinator's workspace: list, dashboard, assignment ------------------------------
@@ -209,7 +245,9 @@ def _waiting_thresholds(today: dt.date) -> dict[str, Any]:
 
 def cases_filtered(*, user: User, filters: Mapping[str, Any]) -> QuerySet[Case]:
     """The visible cases narrowed by the list filters (every filter is an indexed column)."""
-    qs = cases_search(user=user, query=filters.get("q") or "")
+    qs = cases_visible_to(user)
+    if filters.get("scope") == "open" and not filters.get("state"):
+        qs = qs.filter(state__in=WAITING_STATES)
     today = timezone.localdate()
     if filters.get("state"):
         qs = qs.filter(state=filters["state"])

@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, cast
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -44,6 +45,7 @@ from cases.forms import (
 )
 from cases.identity import KIND_ORDER, WEAK_KINDS, MatchKind
 from cases.models import Case, CloseReason, State, has_placement_data
+from cases.search import recall_search, remember_search
 from cases.selectors import (
     LIST_FIELDS_SHOWN,
     case_dashboard,
@@ -57,6 +59,7 @@ from cases.selectors import (
     cases_for_list,
     cases_matching_identity,
     cases_possible_siblings,
+    cases_search,
     cases_visible_ids,
     cases_visible_to,
     guardian_get_for_case,
@@ -169,27 +172,85 @@ def dashboard(request: AuthenticatedRequest) -> HttpResponse:
 
 
 @coordinator_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def case_list(request: AuthenticatedRequest) -> HttpResponse:
-    form = CaseFilterForm(request.GET or None, user=request.user)
-    filters = form.filters() if request.GET else {}
-    cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
-    page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
-    _audit_listed(request, page.object_list, LIST_FIELDS_SHOWN, "list")
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(
-        request,
-        "cases/list.html",
-        {
-            "form": form,
-            "page": page,
-            "query": query.urlencode(),
-            "assign_form": AssignForm(prefix="assign", user=request.user),
-            "filtered": bool(filters),
-            "office": OfficeSettings.current(),
-        },
-    )
+    """The case list; its search form posts, so no search term ever enters a URL.
+
+    A POST answers with a redirect to the list whose URL holds the filters and, for a
+    search, a random token naming the term kept (encrypted) in the session. A ``q`` in a
+    URL (an old bookmark) is not searched: the page says why.
+    """
+    if request.method == "POST":
+        return _case_list_post(request)
+    data = request.GET.copy()
+    stale_query = bool(data.pop("q", None))
+    token = data.get("s") or ""
+    query = recall_search(request.session, token) if token else None
+    expired = bool(token) and query is None
+    if query is None:
+        data.pop("s", None)
+    else:
+        data["q"] = query
+    form = CaseFilterForm(data or None, user=request.user)
+    filters = form.filters()
+    context: dict[str, Any] = {
+        "form": form,
+        "assign_form": AssignForm(prefix="assign", user=request.user),
+        "filtered": bool(data),
+        "office": OfficeSettings.current(),
+        "stale_query": stale_query,
+        "expired": expired,
+        "scope": filters["scope"],
+        "state_label": State(filters["state"]).label if filters.get("state") else "",
+        "scope_links": _scope_links(data),
+    }
+    links = data.copy()
+    links.pop("page", None)
+    links.pop("q", None)
+    context["query"] = links.urlencode()
+    if query:
+        search_filters = {k: v for k, v in filters.items() if k != "scope"}
+        result = cases_search(
+            user=request.user,
+            query=query,
+            within=cases_filtered(user=request.user, filters=search_filters),
+        )
+        hits = Paginator(result.hits, PAGE_SIZE).get_page(request.GET.get("page"))
+        for hit in hits.object_list:
+            hit.case.search_reason = hit.reason  # type: ignore[attr-defined]
+        shown = [hit.case for hit in hits.object_list]
+        _audit_listed(request, shown, LIST_FIELDS_SHOWN, "search")
+        context.update(page=hits, cases=shown, search=result, searching=True)
+    else:
+        cases = cases_for_list(cases_filtered(user=request.user, filters=filters))
+        page = Paginator(cases, PAGE_SIZE).get_page(request.GET.get("page"))
+        _audit_listed(request, page.object_list, LIST_FIELDS_SHOWN, "list")
+        context.update(page=page, cases=page.object_list, searching=False)
+    return render(request, "cases/list.html", context)
+
+
+def _case_list_post(request: AuthenticatedRequest) -> HttpResponse:
+    form = CaseFilterForm(request.POST, user=request.user)
+    params = form.url_params()
+    query = " ".join((request.POST.get("q") or "").split())
+    if form.has_error("q"):
+        messages.error(request, _form_errors(form))
+    elif query:
+        params["s"] = remember_search(request.session, query)
+        params.pop("scope", None)  # a search looks at every state (see docs/search.md)
+    return HttpResponseRedirect(f"{reverse('cases:list')}?{urlencode(params)}", status=303)
+
+
+def _scope_links(data: Any) -> dict[str, str]:
+    """The list's "open cases / all cases" links, keeping the other filters."""
+    links = {}
+    for scope in ("open", "all"):
+        params = data.copy()
+        for key in ("page", "q", "s", "state"):
+            params.pop(key, None)
+        params["scope"] = scope
+        links[scope] = params.urlencode()
+    return links
 
 
 @coordinator_required

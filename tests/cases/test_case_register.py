@@ -76,7 +76,7 @@ def test_family_contacts_history_and_audit_are_written(coordinator) -> None:
 
 def test_blind_indexes_make_the_new_case_findable(coordinator) -> None:
     case = case_register(by=coordinator, data=DATA)
-    assert list(cases_search(user=coordinator, query="olena KOVALENKO")) == [case]
+    assert [h.case for h in cases_search(user=coordinator, query="olena KOVALENKO").hits] == [case]
     assert list(
         cases_matching_identity(
             given_name="Olena", family_name="Kowalenko", birth_date=DATA["birth_date"]

@@ -81,6 +81,10 @@ def amina(coordinator, district):
     )
 
 
+def found(user, query: str) -> list:
+    return [hit.case for hit in cases_search(user=user, query=query).hits]
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -94,25 +98,20 @@ def amina(coordinator, district):
     ],
 )
 def test_search_finds_by_exact_name_or_birth_date(amina, coordinator, query) -> None:
-    assert list(cases_search(user=coordinator, query=query)) == [amina]
+    assert found(coordinator, query) == [amina]
 
 
 def test_search_finds_by_reference(amina, coordinator) -> None:
-    assert list(cases_search(user=coordinator, query=amina.reference.lower())) == [amina]
+    assert found(coordinator, amina.reference.lower()) == [amina]
 
 
-@pytest.mark.parametrize("query", ["Amin", "Hadda", "Haddad 15.03.2017", "Amina 14.03.2017"])
-def test_search_is_exact_not_a_scan(amina, coordinator, query) -> None:
-    assert not cases_search(user=coordinator, query=query).exists()
+@pytest.mark.parametrize("query", ["Haddad 15.03.2017", "Amina 2016", "Zaid", "Ha"])
+def test_search_needs_every_part_to_match(amina, coordinator, query) -> None:
+    assert found(coordinator, query) == []
 
 
 def test_search_never_returns_cases_of_another_team(amina, other_coordinator) -> None:
-    assert not cases_search(user=other_coordinator, query="Haddad").exists()
-
-
-def test_search_compiles_to_blind_index_equalities(amina, coordinator) -> None:
-    sql = str(cases_search(user=coordinator, query="Amina Haddad 14.03.2017").query)
-    assert "bidx_identity" in sql and "Haddad" not in sql and "LIKE" not in sql.upper()
+    assert found(other_coordinator, "Haddad") == []
 
 
 # --- duplicates and siblings ----------------------------------------------------------------
@@ -189,7 +188,8 @@ def spread(coordinator, colleague, district):
         ({"target": "kita"}, {"new"}),
         ({"age": "3-5"}, {"new"}),
         ({"mine": True}, {"new", "target", "closed"}),
-        ({"q": "Haddad", "state": State.CLOSED}, {"closed"}),
+        ({"state": State.CLOSED}, {"closed"}),
+        ({"scope": "open"}, {"new", "target", "limit"}),
     ],
 )
 def test_list_filters(spread, coordinator, filters, expected) -> None:

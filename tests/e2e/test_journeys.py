@@ -204,6 +204,10 @@ def journey_3_coordinator_sees_the_placement(j: Any, reference: str) -> str:
         "link", name="Fälle", exact=True
     ).click()
     j.check("case list")
+    # The list shows open cases; a placed child is under "Alle Fälle".
+    page.get_by_role("navigation", name="Welche Fälle").get_by_role(
+        "link", name="Alle Fälle"
+    ).click()
     page.get_by_role("link", name=re.compile(reference)).first.click()
     expect(page.get_by_role("heading", level=1, name="Muhammad Al Hasan")).to_be_visible()
     expect(page.get_by_text("Aufgenommen", exact=True).first).to_be_visible()
