@@ -19,6 +19,7 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.is_institution_staff, "referrals:places", _("Free places")),
     (roles.may_see_figures, "figures", _("Figures")),
     (roles.is_administrator, "audit_search", _("Audit log")),
+    (roles.may_import, "transfer:index", _("Import")),
     (roles.is_administrator, "cases:retention", _("Retention")),
     (roles.is_administrator, "admin:index", _("Administration")),
 ]

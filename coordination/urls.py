@@ -17,6 +17,7 @@ urlpatterns = [
     path("cases/", include("cases.urls")),
     path("referrals/", include("referrals.urls")),
     path("figures/", include("monitoring.urls")),
+    path("transfer/", include("transfer.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -74,6 +74,10 @@ STAFF_PAGE = answers(403, so=200, sx=200, ki=200)
 # Anonymised figures: management, coordinators and administrators; never the institutions.
 FIGURES = answers(403, co=200, cx=200, mg=200, ad=200)
 REFERRAL_ANSWER = answers(403, so=SAVED, sx=404, ki=404)
+# An import of the own team: another team's coordinator does not learn that it exists.
+BATCH = lambda w: {"pk": w.batch.pk}  # noqa: E731
+IMPORT_PAGE = answers(403, co=200, cx=404, ad=200)
+IMPORT_POST = answers(403, co=REDIRECT, cx=404, ad=REDIRECT)
 
 TABLE: dict[str, Row] = {
     # --- coordination -------------------------------------------------------------------
@@ -120,6 +124,14 @@ TABLE: dict[str, Row] = {
     "referrals:enrol": Row(REFERRAL_ANSWER, REFERRAL, method="post"),
     "referrals:no_show": Row(REFERRAL_ANSWER, REFERRAL, method="post"),
     "referrals:withdraw": Row(answers(404, co=200), REFERRAL),
+    # --- transfer: imports (coordinators into their team, administrators) and the export ---
+    "transfer:index": Row(answers(403, co=200, cx=200, ad=200)),
+    "transfer:upload": Row(answers(403, co=200, cx=200, ad=200), method="post"),
+    "transfer:detail": Row(IMPORT_PAGE, BATCH),
+    "transfer:mapping": Row(IMPORT_PAGE, BATCH),
+    "transfer:confirm": Row(IMPORT_POST, BATCH, method="post"),
+    "transfer:discard": Row(IMPORT_POST, BATCH, method="post"),
+    "transfer:export": Row(answers(403, co=200, ad=200)),  # the own team's lead, administrators
 }
 
 # --- the Django admin: staff only (everyone else is sent to the admin login) -----------------
