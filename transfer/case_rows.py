@@ -48,7 +48,8 @@ COLUMNS: list[Column] = [
            ("staatsangehoerigkeit", "nationalitaet", "herkunftsland", "herkunft", "land",
             "staatsangehoerigkeit kind", "country")),
     Column("languages", _label("languages"),
-           ("sprache", "sprachen", "sprache n", "muttersprache", "herkunftssprache", "familiensprache",
+           ("sprache", "sprachen", "sprache n", "muttersprache", "herkunftssprache",
+            "familiensprache",
             "erstsprache", "language", "languages spoken")),
     Column("interpreter_needed", _label("interpreter_needed"),
            ("dolmetscher", "dolmetscher noetig", "dolmetscher benoetigt", "sprachmittler",
@@ -303,7 +304,7 @@ def _check_contact(row: RowCheck, values: dict[str, Any], failed: set[str]) -> N
         except v.BadValue as exc:
             row.errors.append(("contact_relation", str(exc.message)))
             return
-    data = {CONTACT_FIELDS[k]: x for k, x in given.items()}
+    data: dict[str, Any] = {CONTACT_FIELDS[k]: x for k, x in given.items()}
     data["relation"] = relation
     data["is_contact_person"] = True
     form = GuardianForm(data=data)
@@ -342,8 +343,9 @@ def _check_identity(row: RowCheck, ctx: Context) -> None:
 def _shown(row: RowCheck, form: CaseForm) -> list[tuple[str, str]]:
     """The row as it will be stored, as the case page shows it."""
     out = []
-    for name in ("given_name", "family_name", "birth_date", "target_type", "wanted_group",
-                 "district", "languages", "arrival_city", "school_years", "german_level"):  # fmt: skip
+    shown = ("given_name", "family_name", "birth_date", "target_type", "wanted_group",
+             "district", "languages", "arrival_city", "school_years", "german_level")  # fmt: skip
+    for name in shown:
         value = form.cleaned_data.get(name)
         if value in (None, "", []):
             continue

@@ -22,7 +22,7 @@ class Column:
     label: Any
     synonyms: tuple[str, ...]
 
-    def keys(self) -> set[str]:
+    def names(self) -> set[str]:
         return {normalise(s) for s in (self.name, *self.synonyms)} - {""}
 
 
@@ -41,7 +41,7 @@ def suggest(
     fields: set[str] = set()
     for column in columns:
         fields.add(column.name)
-        for k in column.keys():
+        for k in column.names():
             by_key.setdefault(k, column.name)
     taken: set[str] = set()
     result: dict[str, str] = {}
@@ -59,7 +59,7 @@ def suggest(
 
 
 def is_known_header(columns: Iterable[Column]) -> Any:
-    keys = set().union(*(c.keys() for c in columns))
+    keys = set().union(*(c.names() for c in columns))
 
     def check(cell: str) -> bool:
         return header_key(cell) in keys

@@ -236,5 +236,3 @@ def export_write(*, by: Any, team: Team | None, out: IO[bytes]) -> dict[str, int
 def export_file_name(team: Team | None, now: dt.datetime | None = None) -> str:
     stamp = timezone.localtime(now or timezone.now()).strftime("%Y-%m-%d")
     return f"ankommen-export-{'all' if team is None else f'team-{team.pk}'}-{stamp}.zip"
-
-

@@ -17,9 +17,11 @@ from transfer.reading import MAX_BYTES
 class UploadForm(KernForm):
     file = forms.FileField(
         label=_("List (.xlsx or .csv)"),
-        help_text=_("One row per child (or per school or Kita), a header row with the column "
-                    "names. The file is kept encrypted until the import is done, at most a "
-                    "day."),  # fmt: skip
+        help_text=_(
+            "One row per child (or per school or Kita), a header row with the column "
+            "names. The file is kept encrypted until the import is done, at most a "
+            "day."
+        ),
     )
     kind = forms.ChoiceField(label=_("What the list holds"), choices=ImportKind.choices)
     team = forms.ModelChoiceField(
@@ -47,7 +49,7 @@ class UploadForm(KernForm):
         return upload
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         if self.admin and data.get("kind") == ImportKind.CASES and not data.get("team"):
             self.add_error("team", _("Choose the team the cases belong to."))
         return data

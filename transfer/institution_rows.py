@@ -23,7 +23,7 @@ from transfer.columns import Column
 
 
 def _label(name: str) -> Any:
-    return Institution._meta.get_field(name).verbose_name
+    return getattr(Institution._meta.get_field(name), "verbose_name", name)
 
 
 def _places_synonyms(group: Group) -> tuple[str, ...]:

@@ -9,6 +9,8 @@ imported, and its rows' keys make a second import of the same rows import nothin
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -50,9 +52,9 @@ class ImportBatch(models.Model):
     # HMAC (blind-index key) of the file's bytes: "this exact file was imported before".
     file_key = models.CharField(max_length=64, db_index=True)
     content = models.BinaryField(null=True, editable=False)
-    headers = EncryptedJSONField(_("column headers"), default=list)
+    headers: Any = EncryptedJSONField(_("column headers"), default=list)
     mapping = models.JSONField(_("column mapping"), default=dict, blank=True)
-    report = EncryptedJSONField(_("check report"), default=dict)
+    report: Any = EncryptedJSONField(_("check report"), default=dict)
     decisions = models.JSONField(_("decisions on likely duplicates"), default=dict, blank=True)
     counts = models.JSONField(_("counts"), default=dict, blank=True)
     progress_done = models.PositiveIntegerField(default=0)

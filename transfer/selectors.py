@@ -11,7 +11,6 @@ from coordination.roles import is_administrator, is_coordinator
 from coordination.roles import may_import as may_use_imports
 from transfer.models import ImportBatch, ImportKind
 
-
 __all__ = ["import_get_for_user", "imports_visible_to", "may_use_imports"]
 
 

@@ -104,9 +104,7 @@ def _require(batch: ImportBatch, by: Any) -> None:
 
 
 @transaction.atomic
-def import_upload(
-    *, by: Any, kind: str, team: Any, file_name: str, content: bytes
-) -> ImportBatch:
+def import_upload(*, by: Any, kind: str, team: Any, file_name: str, content: bytes) -> ImportBatch:
     """Read the file once (to refuse an unreadable one now) and keep it encrypted."""
     if kind not in KINDS or not may_import(by, kind, team):
         raise NotAllowed()
@@ -121,7 +119,7 @@ def import_upload(
         file_name=file_name[:255],
         file_key=get_keyring().blind_index(hashlib.sha256(content).hexdigest(), purpose="import"),
         content=_seal(content),
-        headers=table.headers,
+        headers=table.headers,  # type: ignore[misc]
         mapping=suggest(table.headers, module.COLUMNS, saved.mapping if saved else None),
         progress_total=len(table.rows),
         expires_at=now + KEEP_FILE,
@@ -422,7 +420,7 @@ def _line(line: int) -> str:
 
 
 def _attach(batch: ImportBatch, by: Any, line: int, case_id: int, source: str) -> Case:
-    """"Attach": the row is the existing case. Its data stays as it is; its history notes
+    """ "Attach": the row is the existing case. Its data stays as it is; its history notes
     that the office's list also had it (so the row counts as imported)."""
     case = Case.objects.get(pk=case_id, team_id=batch.team_id)
     case_record_event(

@@ -57,7 +57,9 @@ def key(value: Any) -> str:
 _GERMAN_DATE = re.compile(r"^(\d{1,2})\.\s*(\d{1,2})\.\s*(\d{2}|\d{4})$")
 _SLASH_DATE = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})(?:[ T].*)?$")
-_YEAR_ONLY = re.compile(r"^(?:ca\.?|circa|etwa|um|~|geschätzt|approx\.?)?\s*((?:19|20)\d{2})$", re.I)
+_YEAR_ONLY = re.compile(
+    r"^(?:ca\.?|circa|etwa|um|~|geschätzt|approx\.?)?\s*((?:19|20)\d{2})$", re.I
+)
 
 
 def parse_date(value: Any, *, year_only: bool = False) -> tuple[dt.date | None, bool]:
@@ -238,7 +240,7 @@ YES = {normalise(w) for w in ["ja", "j", "yes", "y", "x", "1", "true", "wahr", "
                               "liegt vor", "ok", "erledigt"]}  # fmt: skip
 NO = {normalise(w) for w in ["nein", "n", "no", "0", "false", "falsch", "fehlt", "nicht vorhanden",
                              "liegt nicht vor", "keine", "kein"]}  # fmt: skip
-YES_SIGNS, NO_SIGNS = {"✓", "✔", "☑"}, {"-", "–", "✗", "✘"}
+YES_SIGNS, NO_SIGNS = {"✓", "✔", "☑"}, {"-", "\u2013", "✗", "✘"}
 
 
 def parse_word(value: Any, words: dict[str, Any], what: Any) -> Any:
@@ -271,9 +273,8 @@ def parse_bool(value: Any) -> bool | None:
 def parse_int(value: Any) -> int | None:
     if value is None or text(value) == "":
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if float(value).is_integer():
-            return int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and float(value).is_integer():
+        return int(value)
     match = re.match(r"^(\d{1,3})(?:\s*(?:jahre?|j\.?|years?))?$", text(value).lower())
     if match:
         return int(match.group(1))

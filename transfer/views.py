@@ -224,7 +224,7 @@ def discard(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def export(request: HttpRequest) -> HttpResponse:
+def export(request: HttpRequest) -> HttpResponse | FileResponse:
     """The export of everything (administrators) or of the own team (team leads)."""
     user = request.user
     if not may_export(user):

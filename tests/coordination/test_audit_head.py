@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 
 import pytest
+from coordination.tasks import send_audit_head
 from django.core.management import call_command
 
 from coordination.audit import audit_log
 from coordination.audit_head import HEAD_ACTION, MAIL_KIND, audit_head_send
 from coordination.models import AuditEntry, OfficeSettings, OutboxMessage
-from coordination.tasks import send_audit_head
 from tests.factories import CaseFactory
 
 

@@ -23,7 +23,7 @@ def cases_xlsx() -> None:
     book = Workbook()
     sheet = book.active
     sheet.title = "Neuzugänge"
-    sheet.append(["Neuzugänge Schuljahr 2024/25 – Bildungsbüro (Stand 03.12.)"])
+    sheet.append(["Neuzugänge Schuljahr 2024/25 - Bildungsbüro (Stand 03.12.)"])
     sheet.merge_cells("A1:N1")
     sheet.append([])
     sheet.append(["Nr.", "Nachname", "Vorname", "Geb.-Datum", "Geschlecht", "Sprache(n)",
@@ -84,7 +84,7 @@ def cases_bom() -> None:
 def institutions_xlsx() -> None:
     book = Workbook()
     sheet = book.active
-    sheet.append(["Schulen und Kitas – freie Plätze für Neuzugewanderte"])
+    sheet.append(["Schulen und Kitas - freie Plätze für Neuzugewanderte"])
     sheet.merge_cells("A1:H1")
     sheet.append(["Einrichtung", "Art", "Stadtteil", "E-Mail", "Intensivkurs",
                   "Plätze Klasse 1", "Plätze Klasse 2", "Plätze U3", "Plätze Ü3"])  # fmt: skip
