@@ -19,6 +19,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from cases.models import Case
@@ -35,11 +36,12 @@ from transfer.values import text
 
 State = ImportBatch.State
 View = Callable[..., HttpResponse]
+# ``ImportedRow.message`` of a skipped row (a code) as the result page says it.
 SKIP_REASONS = {
-    "imported before": "imported before",
-    "problems in the row": "problems in the row",
-    "likely duplicate": "likely duplicate without a decision",
-    "likely duplicate: skipped": "likely duplicate: skipped",
+    "imported before": gettext_lazy("imported before"),
+    "problems in the row": gettext_lazy("problems in the row (see the check's report)"),
+    "likely duplicate": gettext_lazy("likely duplicate without a decision"),
+    "likely duplicate: skipped": gettext_lazy("likely duplicate: skipped as decided"),
 }
 
 
@@ -189,7 +191,7 @@ def detail(request: HttpRequest, pk: int) -> HttpResponse:
             .values("line", "outcome", "message")[:500]
         )  # fmt: skip
         for row in context["left_out"]:
-            row["reason"] = _(SKIP_REASONS.get(row["message"], row["message"]))
+            row["reason"] = SKIP_REASONS.get(row["message"], row["message"])
     return render(request, "transfer/detail.html", context)
 
 
