@@ -366,9 +366,12 @@ def import_run(batch_id: int) -> None:
                         batch=batch, line__in=[line for line, _v in chunk]
                     ).values_list("line", flat=True)
                 )
+                # One query per chunk for "imported before" (the savepoint of each row still
+                # meets the unique key, should another import take a row meanwhile).
+                before = _imported_keys(row_key(values) for _line, values in chunk)
                 for line, values in chunk:
                     if line not in done:
-                        _import_row(batch, module, ctx, by, line, values, source)
+                        _import_row(batch, module, ctx, by, line, values, source, before)
                 locked.progress_done = start + len(chunk)
                 locked.save(update_fields=["progress_done", "updated_at"])
     _finish(batch, by)
@@ -376,11 +379,11 @@ def import_run(batch_id: int) -> None:
 
 def _import_row(
     batch: ImportBatch, module: ModuleType, ctx: Any, by: Any, line: int,
-    values: dict[str, Any], source: str,
+    values: dict[str, Any], source: str, before: set[str] | None = None,
 ) -> None:  # fmt: skip
     key = row_key(values)
     record = functools.partial(ImportedRow.objects.create, batch=batch, line=line, row_key=key)
-    if _imported_keys([key]):
+    if key in (before if before is not None else _imported_keys([key])):
         record(outcome=ImportedRow.Outcome.SKIPPED, message="imported before")
         return
     check = module.check_row(line, values, ctx)
