@@ -175,8 +175,10 @@ def _rows(table: Table, team_ids: list[int] | None) -> Iterable[dict[str, Any]]:
         (f for f in fields if isinstance(f, models.ForeignKey) and f.related_model is Case), None
     )
     if case_fk is not None:
+        # The case's state too: its state machine reads it when the case is loaded (one
+        # query per row otherwise).
         qs = qs.select_related(case_fk.name).only(
-            *[f.attname for f in fields], f"{case_fk.name}__reference"
+            *[f.attname for f in fields], f"{case_fk.name}__reference", f"{case_fk.name}__state"
         )
     for obj in qs.order_by("pk").iterator(chunk_size=2000):
         row = {f.attname: jsonable(getattr(obj, f.attname)) for f in fields}

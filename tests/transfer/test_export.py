@@ -91,3 +91,20 @@ def test_a_team_lead_cannot_export_everything_or_another_team(world: Any) -> Non
         _export(world.coordinator)
     with pytest.raises(NotAllowed):
         _export(world.coordinator, world.other_team)
+
+
+def test_the_number_of_queries_does_not_grow_with_the_cases(world: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            export_write(by=world.admin, team=None, out=io.BytesIO())
+        return len(captured.captured_queries)
+
+    queries()  # once to warm the caches (content types, office settings)
+    few = queries()
+    for n in range(3):
+        CaseFactory(coordinator=world.coordinator, given_name=f"Kind{n}", family_name="Neu")
+
+    assert queries() == few
