@@ -79,6 +79,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-rotation", action="store_true")
     parser.add_argument("--skip-crypto", action="store_true")
+    parser.add_argument("--skip-import", action="store_true",
+                        help="no import of an office's list (smallest size only)")  # fmt: skip
+    parser.add_argument("--import-rows", type=int,
+                        help="rows of the list (default 10000; 1000 with --quick)")  # fmt: skip
     parser.add_argument("--no-explain", action="store_true", help="no EXPLAIN of the queries")
     parser.add_argument(
         "--keep-run-db",
@@ -103,6 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.warmup = args.warmup if args.warmup is not None else (2 if args.quick else 3)
     args.load_seconds = args.load_seconds or (5 if args.quick else 15)
     args.rotation_time_cap = args.rotation_time_cap or (15.0 if args.quick else 30.0)
+    args.import_rows = args.import_rows or (1_000 if args.quick else 10_000)
     return args
 
 
@@ -275,6 +280,10 @@ def run_after_pages(
                 path=path, user=pages.bench_users().coordinator, clients=args.load_clients,
                 seconds=args.load_seconds, log_dir=Path(tempfile.gettempdir()),
             ))  # fmt: skip
+    if not args.skip_import and size == min(args.sizes):
+        from benchmarks import imports
+
+        section(results, "import", log, lambda: imports.run(rows=args.import_rows))
     if not args.skip_rotation:
         if not postgres:
             results["rotation"] = {"skipped": "runs as its own process on PostgreSQL only"}

@@ -244,6 +244,11 @@ def markdown(data: dict[str, Any]) -> str:
     row("… latency p50 / p99 ms", [
         f"{_fmt(ld.get('latency_p50_ms'))} / {_fmt(ld.get('latency_p99_ms'))}" for ld in loads
     ])  # fmt: skip
+    imports = [data["results"][s].get("import") or {} for s in sizes]
+    row("import of a list: rows/s check / import", [
+        f"{_fmt(i.get('check_rows_per_second'))} / {_fmt(i.get('import_rows_per_second'))} "
+        f"({_fmt(i.get('rows'))} rows)" if "rows" in i else _fmt(i.get("error")) for i in imports
+    ])  # fmt: skip
     ds = [data["results"][s].get("dataset", {}) for s in sizes]
     row("data set: generation s", [
         f"{_fmt(d.get('generation_seconds'))}" + ("" if d.get("generated") else " (reused)")

@@ -37,7 +37,7 @@ from coordination.audit import audit_log
 from coordination.exceptions import ConcurrentChange, DomainError, NotAllowed, TransitionRefused
 from coordination.fields import encrypted_fields
 from coordination.models import Team, User
-from coordination.roles import is_coordinator
+from coordination.roles import is_administrator, is_coordinator
 
 # Transitions a coordinator takes from the case page; the others are driven by referrals.
 USER_TRANSITIONS: dict[str, Any] = {
@@ -116,6 +116,37 @@ def _values(case: Case) -> dict[str, Any]:
     return {name: getattr(case, name) for name in EDITABLE_FIELDS if name != "district"}
 
 
+def _create_case(
+    *,
+    by: User,
+    team_id: int,
+    coordinator: Any,
+    data: dict[str, Any],
+    guardians: Sequence[dict[str, Any]],
+    sibling_of: Case | None,
+    comment: str = "",
+) -> Case:
+    """The registration itself (reference, blind indexes, contacts, first history line)."""
+    today = timezone.localdate()
+    family = sibling_of.family if sibling_of is not None else Family.objects.create()
+    case = Case(team_id=team_id, coordinator=coordinator, family=family, waiting_since=today)
+    _apply(case, data)
+    # The form's rules hold for every caller (an import, a script), with the same messages.
+    require_valid_case_data(_values(case), today=today)
+    if not data.get("waiting_since"):
+        arrival = data.get("arrival_city")
+        case.waiting_since = arrival if isinstance(arrival, dt.date) and arrival <= today else today
+    case.reference = _next_reference(today.year)
+    case.refresh_blind_indexes()
+    case.save()
+    for g in guardians:
+        Guardian.objects.create(family=family, **g)
+    case_record_event(
+        case=case, by=by, kind=CaseEvent.Kind.CREATED, to_state=case.state, comment=comment
+    )
+    return case
+
+
 @transaction.atomic
 def case_register(
     *,
@@ -129,21 +160,10 @@ def case_register(
         raise NotAllowed(_("Only a coordinator with a team can register a case."))
     if sibling_of is not None and not may_work_case(sibling_of, by):
         raise NotAllowed(_("You may not link to that case."))
-    today = timezone.localdate()
-    family = sibling_of.family if sibling_of is not None else Family.objects.create()
-    case = Case(team_id=by.team_id, coordinator=by, family=family, waiting_since=today)
-    _apply(case, data)
-    # The form's rules hold for every caller (an import, a script), with the same messages.
-    require_valid_case_data(_values(case), today=today)
-    if not data.get("waiting_since"):
-        arrival = data.get("arrival_city")
-        case.waiting_since = arrival if isinstance(arrival, dt.date) and arrival <= today else today
-    case.reference = _next_reference(today.year)
-    case.refresh_blind_indexes()
-    case.save()
-    for g in guardians:
-        Guardian.objects.create(family=family, **g)
-    case_record_event(case=case, by=by, kind=CaseEvent.Kind.CREATED, to_state=case.state)
+    case = _create_case(
+        by=by, team_id=by.team_id, coordinator=by, data=data, guardians=guardians,
+        sibling_of=sibling_of,
+    )  # fmt: skip
     if sibling_of is not None:
         case_record_event(case=sibling_of, by=by, kind=CaseEvent.Kind.SIBLING, comment="")
     audit_log(actor=by, action="case.create", obj=case, fields=_personal(data))
@@ -193,6 +213,77 @@ def _save_transition(case: Case, before: dict[str, Any]) -> list[str]:
 
 def _snapshot(case: Case) -> dict[str, Any]:
     return {name: getattr(case, name) for name in TRANSITION_FIELDS}
+
+
+# The transitions that bring an imported case from intake to the state the office's list
+# names (``case_import``); "referred" and "placed" need a referral and cannot be imported.
+IMPORT_PATHS: dict[str, tuple[str, ...]] = {
+    State.INTAKE: (),
+    State.CLARIFICATION: ("start_clarification",),
+    State.READY: ("start_clarification", "mark_ready"),
+    State.ON_HOLD: ("hold",),
+    State.CLOSED: ("close",),
+}
+
+
+def may_import_cases(by: User, team: Team | None) -> bool:
+    """Administrators into any team; coordinators into their own team only."""
+    if team is None:
+        return False
+    return is_administrator(by) or (is_coordinator(by) and by.team_id == team.pk)
+
+
+@transaction.atomic
+def case_import(
+    *,
+    by: User,
+    team: Team,
+    data: dict[str, Any],
+    guardians: Sequence[dict[str, Any]] = (),
+    state: str = State.INTAKE,
+    close_reason: str = "",
+    source: str = "",
+    audit_detail: dict[str, Any] | None = None,
+) -> Case:
+    """Register a case from an office's imported list for ``team``, brought to ``state``.
+
+    Like ``case_register`` (blind indexes, contacts, history, audit), for a coordinator of the
+    team or an administrator (then without an assigned coordinator). ``source`` is the history
+    comment saying where the case came from; ``audit_detail`` holds no personal value.
+    """
+    if not may_import_cases(by, team):
+        raise NotAllowed(_("You may not import cases into this team."))
+    if state not in IMPORT_PATHS:
+        raise DomainError(_("Cases can only be imported as new, in clarification, looking for a "
+                            "place, on hold or closed."))  # fmt: skip
+    coordinator = by if is_coordinator(by) and by.team_id == team.pk else None
+    case = _create_case(
+        by=by, team_id=team.pk, coordinator=coordinator, data=data, guardians=guardians,
+        sibling_of=None, comment=source,
+    )  # fmt: skip
+    for name in IMPORT_PATHS[state]:
+        from_state = case.state
+        try:
+            if name == "close":
+                case.close(reason=close_reason or CloseReason.OTHER)
+            else:
+                getattr(case, name)()
+        except TransitionNotAllowed as exc:
+            if name == "mark_ready":
+                raise DomainError(_(
+                    "A case can only look for a place once target, birth date, district and "
+                    "wanted grade or age group are recorded."
+                )) from exc  # fmt: skip
+            raise TransitionRefused() from exc
+        case.state_changed_at = timezone.now()
+        case.save()
+        case_record_event(
+            case=case, by=by, kind=CaseEvent.Kind.TRANSITION, transition=name,
+            from_state=from_state, to_state=case.state, reason=case.close_reason,
+        )  # fmt: skip
+    audit_log(actor=by, action="case.import", obj=case, fields=_personal(data),
+              detail=audit_detail or {})  # fmt: skip
+    return case
 
 
 @transaction.atomic
@@ -626,6 +717,7 @@ __all__ = [
     "State",
     "case_assign",
     "case_driven_transition",
+    "case_import",
     "case_link_sibling",
     "case_merge",
     "case_record_event",

@@ -21,6 +21,7 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.is_coordinator, "offers:catalogue", _("Offers")),
     (roles.may_see_figures, "figures", _("Figures")),
     (roles.is_administrator, "audit_search", _("Audit log")),
+    (roles.may_import, "transfer:index", _("Import")),
     (roles.is_administrator, "cases:retention", _("Retention")),
     (roles.is_administrator, "cases:duplicates", _("Duplicates")),
     (roles.is_administrator, "admin:index", _("Administration")),

@@ -60,6 +60,13 @@ def may_see_figures(user: Any) -> bool:
     return is_management(user) or is_coordinator(user) or is_administrator(user)
 
 
+def may_import(user: Any) -> bool:
+    """Administrators, and coordinators with a team, may import an office's lists."""
+    return is_administrator(user) or (
+        is_coordinator(user) and getattr(user, "team_id", None) is not None
+    )
+
+
 def ensure_role_groups() -> None:
     """Create the role groups (idempotent); called from migrations and seed_demo."""
     from django.contrib.auth.models import Group

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "offers",
     "monitoring",
     "demo",
+    "transfer",
 ]
 
 MIDDLEWARE = [
@@ -326,6 +327,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "daily-retention": {
         "task": "cases.tasks.apply_retention",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "sweep-imports": {
+        # Uploaded files older than a day are deleted; a check or import whose worker
+        # stopped is handed over again (it resumes where it stopped).
+        "task": "transfer.tasks.sweep_imports",
+        "schedule": 600.0,
+        "options": {"expires": 590},
     },
     "nightly-audit-head": {
         # After the retention run (which prunes the log): the head sent out is the final one.

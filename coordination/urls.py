@@ -20,6 +20,7 @@ urlpatterns = [
     path("offers/", include("offers.urls")),
     path("angebote/", include("offers.public_urls")),
     path("figures/", include("monitoring.urls")),
+    path("transfer/", include("transfer.urls")),
     path("admin/", admin.site.urls),
 ]
 

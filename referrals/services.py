@@ -28,7 +28,7 @@ from coordination.exceptions import (
     TransitionRefused,
 )
 from coordination.models import User
-from coordination.roles import is_institution_staff
+from coordination.roles import is_administrator, is_institution_staff
 from referrals.models import (
     FIELDS_SET_BY,
     DeclineReason,
@@ -351,9 +351,48 @@ def places_update(*, institution: Institution, by: User, counts: dict[str, int |
               detail={"counts": {k: v for k, v in counts.items() if v is not None}})  # fmt: skip
 
 
+@transaction.atomic
+def institution_import(
+    *, by: Any, data: dict[str, Any], district_name: str, places: dict[str, int]
+) -> tuple[Institution, bool]:
+    """Create or update an institution (found by its name) with its district (created if
+    new) and free places: the import of an office's lists, for administrators only.
+
+    Returns the institution and whether it was created.
+    """
+    from coordination.models import District
+
+    if not is_administrator(by):
+        raise NotAllowed()
+    district, _district_created = District.objects.get_or_create(name=district_name)
+    fields = {k: v for k, v in data.items() if k != "name"}
+    institution = Institution.objects.select_for_update().filter(name=data["name"]).first()
+    created = institution is None
+    if institution is None:
+        institution = Institution(name=data["name"])
+    for name, value in fields.items():
+        setattr(institution, name, value)
+    institution.district = district
+    institution.full_clean(validate_unique=False)
+    institution.save()
+    allowed = set(groups_for_target(institution.target_type))
+    if any(group not in allowed for group in places):
+        raise DomainError(_("This grade or age group does not fit this institution."))
+    now = timezone.now()
+    for group, free in places.items():
+        Places.objects.update_or_create(
+            institution=institution, group=group,
+            defaults={"free": free, "updated_at": now, "updated_by": by},
+        )  # fmt: skip
+    audit_log(actor=by, action="institution.import", obj=institution,
+              detail={"created": created, "places": places})  # fmt: skip
+    return institution, created
+
+
 __all__ = [
     "ReferralState",
     "WaitlistConfirmationNeeded",
+    "institution_import",
     "places_update",
     "referral_accept",
     "referral_create",

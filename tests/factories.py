@@ -303,6 +303,18 @@ def build_role_world():  # type: ignore[no-untyped-def]
     OfficeSettings.objects.get_or_create(pk=1)  # not .current(): its cache may be stale
     audit_log(actor=users["administrator"], action="test.world")
     device = TOTPDevice.objects.create(user=users["management"], name="spare", confirmed=False)
+    # The own team's lead (the team export) and an import of the own team, checked and
+    # waiting for its confirmation (the import pages).
+    team.lead = coordinator
+    team.save()
+    from transfer.models import ImportBatch, ImportKind
+
+    batch = ImportBatch.objects.create(
+        kind=ImportKind.CASES, state=ImportBatch.State.CHECKED, created_by=coordinator,
+        team=team, file_name="liste.csv", file_key="0" * 64, content=None,
+        headers=["Nachname"], mapping={"0": "family_name"}, report={"rows": []},
+        expires_at=timezone.now() + dt.timedelta(days=1),
+    )  # fmt: skip
     now = timezone.now()
     attempt = {"username": "x", "ip_address": "192.0.2.1", "user_agent": "t",
                "path_info": "/login/", "attempt_time": now}  # fmt: skip
@@ -322,5 +334,5 @@ def build_role_world():  # type: ignore[no-untyped-def]
         users=users, case=case, guardian=guardian, referral=referral, accepted=accepted,
         placed_case=placed_case, ready_case=ready_case, other_case=other_case, team=team,
         other_team=other_team, school=school, other_school=other_school, kita=kita,
-        district=district, device=device, due_case=due[0], offered_case=due[1],
+        district=district, device=device, due_case=due[0], offered_case=due[1], batch=batch,
     )  # fmt: skip

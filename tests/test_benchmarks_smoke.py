@@ -48,7 +48,7 @@ def test_generator_writes_encrypted_cases_with_blind_indexes() -> None:
 def test_harness_runs_end_to_end_at_tiny_size(tmp_path: Path) -> None:
     code = main([
         "--cases", "20", "--in-place", "--quick", "--skip-load", "--skip-rotation",
-        "--requests", "2", "--warmup", "0", "--crypto-values", "300",
+        "--requests", "2", "--warmup", "0", "--crypto-values", "300", "--import-rows", "10",
         "--output-dir", str(tmp_path),
     ])  # fmt: skip
 

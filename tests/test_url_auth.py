@@ -82,6 +82,10 @@ REGISTRATION = lambda w: {"pk": w.registration.pk}  # noqa: E731
 # sent back when the provider has a login); other staff and coordinators do not learn that
 # it exists; management and administrators are refused.
 OFFER_ANSWER = answers(403, co=SAVED, cx=404, so=SAVED, sx=404, ki=404)
+# An import of the own team: another team's coordinator does not learn that it exists.
+BATCH = lambda w: {"pk": w.batch.pk}  # noqa: E731
+IMPORT_PAGE = answers(403, co=200, cx=404, ad=200)
+IMPORT_POST = answers(403, co=REDIRECT, cx=404, ad=REDIRECT)
 
 TABLE: dict[str, Row] = {
     # --- coordination -------------------------------------------------------------------
@@ -158,6 +162,14 @@ TABLE: dict[str, Row] = {
     # The public page: everyone, logged in or not.
     "angebote:list": Row(answers(200, anonymous=200)),
     "angebote:flyer": Row(answers(200, anonymous=200), lambda w: {"district_pk": w.district.pk}),
+    # --- transfer: imports (coordinators into their team, administrators) and the export ---
+    "transfer:index": Row(answers(403, co=200, cx=200, ad=200)),
+    "transfer:upload": Row(answers(403, co=200, cx=200, ad=200), method="post"),
+    "transfer:detail": Row(IMPORT_PAGE, BATCH),
+    "transfer:mapping": Row(IMPORT_PAGE, BATCH),
+    "transfer:confirm": Row(IMPORT_POST, BATCH, method="post"),
+    "transfer:discard": Row(IMPORT_POST, BATCH, method="post"),
+    "transfer:export": Row(answers(403, co=200, ad=200)),  # the own team's lead, administrators
 }
 
 # --- the Django admin: staff only (everyone else is sent to the admin login) -----------------
