@@ -9,15 +9,14 @@ from django.urls import reverse
 from coordination.models import AuditEntry, OutboxMessage
 from coordination.outbox import mail_enqueue
 from tests.factories import CaseFactory, ReferralFactory
+from tests.second_factor import log_in
 
 pytestmark = pytest.mark.django_db
 
 
 def client_for(user) -> Client:  # type: ignore[no-untyped-def]
     type(user).objects.filter(pk=user.pk).update(language="en")
-    client = Client()
-    client.force_login(user)
-    return client
+    return log_in(Client(), user)
 
 
 @pytest.fixture

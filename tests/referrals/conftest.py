@@ -75,16 +75,6 @@ def login():
 
 
 @pytest.fixture
-def no_school_holidays(db):  # type: ignore[no-untyped-def]
-    """Tests of the reminder levels themselves are dated around Easter 2026, in the Osterferien
-    of Rhineland-Palatinate: without the shipped holidays a school counts working days like
-    the office. The holidays have their own tests (test_school_holidays.py)."""
-    from referrals.models import ClosingPeriod
-
-    ClosingPeriod.objects.all().delete()
-
-
-@pytest.fixture
 def rlp_school_holidays(db):  # type: ignore[no-untyped-def]
     """The school holidays the data migration ships (a flushing transactional test may have
     removed them from the test database)."""
