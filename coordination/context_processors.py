@@ -21,7 +21,7 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.is_administrator, "audit_search", _("Audit log")),
     (roles.is_administrator, "cases:retention", _("Retention")),
     (roles.is_administrator, "cases:duplicates", _("Duplicates")),
-    (roles.is_administrator, "admin:index", _("Administration")),
+    (roles.is_administrator, "administration:start", _("Administration")),
 ]
 
 
