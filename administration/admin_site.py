@@ -58,6 +58,13 @@ AXES_LABELS = (
     _("access attempt expiration"),
     _("access attempt expirations"),
     _("Session key hash (sha256)"),
+    _("Locked Out"),
+    _("Access Attempt"),
+    _("Expires At"),
+    _("The time when access attempt expires and is no longer valid."),
+    _("Clean up expired attempts"),
+    _("Not set"),
+    _("Attempt Remaining"),
 )
 
 

@@ -108,14 +108,34 @@ def _model(entry: AuditEntry) -> Any:
     return _MODELS.get(label)
 
 
+# Parts of a record that are no field of the model itself (an Art. 15 copy, an archive offer).
+PARTS: dict[str, Promise] = {"guardians": _("family contacts"), "history": _("case history")}
+
+
 def field_label(model: Any, code: str) -> str:
-    """The field's name for people (its verbose name), or the code when unknown."""
+    """The field's name for people: its verbose name, for a relation the related model's
+    plural ("referrals"), else the code."""
+    if code in PARTS:
+        return str(PARTS[code])
     if model is None:
         return code
     try:
-        return str(model._meta.get_field(code).verbose_name)
+        field = model._meta.get_field(code)
     except Exception:
         return code
+    if getattr(field, "verbose_name", None):
+        return str(field.verbose_name)
+    related = getattr(field, "related_model", None)
+    return str(related._meta.verbose_name_plural) if related is not None else code
+
+
+def _entry_field_label(entry: AuditEntry, code: str) -> str:
+    """A field of the entry's object, else of the case it concerns (a referral's page shows
+    the child's data: its fields are the case's)."""
+    label = field_label(_model(entry), code)
+    if label == code and entry.case_reference:
+        label = field_label(_MODELS.get(_KIND_MODEL["case"]), code)
+    return label
 
 
 def actor_text(entry: AuditEntry) -> str:
@@ -156,6 +176,5 @@ def describe(entry: AuditEntry) -> str:
     else:
         sentence = str(ACTIONS.get(entry.action, UNKNOWN_ACTION)) % values
     if entry.fields:
-        model = _model(entry)
-        sentence += ": " + ", ".join(field_label(model, code) for code in entry.fields)
+        sentence += ": " + ", ".join(_entry_field_label(entry, code) for code in entry.fields)
     return sentence

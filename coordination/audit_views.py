@@ -38,8 +38,8 @@ class AuditSearchForm(KernForm):
         max_length=60,
         required=False,
         help_text=_(
-            "The code of the action, for example case.view, referral, auth.login_failed "
-            "(the beginning is enough; the codes are shown under “Codes” in each entry)."
+            "The code of the action (the beginning is enough); each entry shows its codes "
+            "under “Codes”."
         ),
     )
     ip = forms.GenericIPAddressField(label=_("Address"), required=False)

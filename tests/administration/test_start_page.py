@@ -99,7 +99,10 @@ def test_unlock_lets_the_user_log_in_again(admin_client, coordinator, settings) 
     assert locked.status_code == 429
     assert [a.username for a in selectors.locked_accounts()] == ["coord"]
     admin_client.post(reverse("administration:unlock"), {"username": "coord"})
-    assert client.post(reverse("login"), {"username": "coord", "password": PASSWORD}).status_code == 302
+    assert (
+        client.post(reverse("login"), {"username": "coord", "password": PASSWORD}).status_code
+        == 302
+    )
 
 
 def test_unlock_is_a_post_for_administrators_only(client, coordinator) -> None:
@@ -145,7 +148,7 @@ def test_the_jobs_record_their_heartbeat(db) -> None:
 
 def test_the_django_admin_is_titled_and_leads_back_to_the_start_page(admin_client) -> None:
     html = admin_client.get(reverse("admin:index")).content.decode()
-    assert "Ankommen – Verwaltung" in html
+    assert "Ankommen \N{EN DASH} Verwaltung" in html
     assert f'href="{reverse("administration:start")}"' in html
     for english in ("OTP_TOTP", "TOTP devices", "Otp_Totp", ">Axes<", "AXES"):
         assert english not in html, english

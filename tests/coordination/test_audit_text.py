@@ -25,7 +25,9 @@ def test_a_case_view_reads_as_a_sentence_with_the_field_names(db, team) -> None:
         "Anschrift, Geburtsdatum, Familienname"
     )
     with translation.override("en"):
-        assert describe(entry).startswith(f"Lena Becker (Coordinator) opened the case {case.reference}")
+        assert describe(entry).startswith(
+            f"Lena Becker (Coordinator) opened the case {case.reference}"
+        )
 
 
 def test_unknown_actions_and_listed_cases_still_read(db, coordinator) -> None:
@@ -45,7 +47,7 @@ def test_the_audit_page_shows_sentences_and_keeps_the_codes_behind_a_toggle(
     client = log_in(Client(), admin_user_role)
     html = client.get(reverse("audit_search")).content.decode()
     assert f"hat den Fall {case.reference} geöffnet: Geburtsdatum" in html
-    details = html[html.index("<details"):]
+    details = html[html.index("<details") :]
     assert "<code>case.view</code>" in details and "birth_date" in details
     export = client.get(reverse("audit_export"), {"action": "case.view"})
     body = b"".join(export.streaming_content).decode()

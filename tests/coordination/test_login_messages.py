@@ -29,9 +29,7 @@ def test_from_the_third_failure_the_page_says_how_many_tries_remain(
     assert "Sie haben noch 1 Versuch;" in _fail(client).content.decode()
 
 
-def test_the_lock_out_page_says_for_how_long_and_whom_to_ask(
-    client, coordinator, settings
-) -> None:
+def test_the_lock_out_page_says_for_how_long_and_whom_to_ask(client, coordinator, settings) -> None:
     settings.AXES_ENABLED = True
     settings.AXES_FAILURE_LIMIT = 3
     settings.AXES_COOLOFF_TIME = 0.5

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.urls import reverse
 from django.utils import translation
 
@@ -11,9 +12,10 @@ from tests.monitoring.test_figures_views import figures_data, fixed_now  # noqa:
 from tests.monitoring.test_summaries import world  # noqa: F401 - fixture
 
 
-def test_hidden_cells_explain_themselves_and_each_table_has_a_legend(  # type: ignore[no-untyped-def]
-    client, management_user, figures_data, fixed_now  # noqa: F811
-) -> None:
+@pytest.mark.usefixtures("figures_data", "fixed_now")
+def test_hidden_cells_explain_themselves_and_each_table_has_a_legend(
+    client, management_user
+) -> None:  # type: ignore[no-untyped-def]
     client.force_login(management_user)
     html = client.get(reverse("figures")).content.decode()
     hidden = re.findall(r'<td class="[^"]*app-suppressed"[^>]*>', html)
@@ -29,9 +31,8 @@ def test_hidden_cells_explain_themselves_and_each_table_has_a_legend(  # type: i
     assert all('role="region"' in r and 'tabindex="0"' in r for r in regions)
 
 
-def test_downloads_are_named_in_the_interfaces_language(  # type: ignore[no-untyped-def]
-    client, management_user, figures_data, fixed_now  # noqa: F811
-) -> None:
+@pytest.mark.usefixtures("figures_data", "fixed_now")
+def test_downloads_are_named_in_the_interfaces_language(client, management_user) -> None:  # type: ignore[no-untyped-def]
     client.force_login(management_user)
     response = client.get(reverse("figures_export"), {"format": "csv"})
     assert 'filename="ankommen-kennzahlen-2026-' in response["Content-Disposition"]
