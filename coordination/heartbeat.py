@@ -2,7 +2,7 @@
 
 A job calls ``heartbeat_record(name)`` when it has done its work; the row holds the time. It is
 written to the database (not the cache), so it survives a cache outage and a restart, and it
-is one small upsert per run. The names are fixed here, so the reader knows what to expect.
+is one upsert statement per run. The names are fixed here, so the reader knows what to expect.
 """
 
 from __future__ import annotations
@@ -27,7 +27,13 @@ def heartbeat_record(name: str, *, at: dt.datetime | None = None) -> None:
     """Note that job ``name`` has just run. A database error is logged, never raised: the
     job's own work is done, and the health page then shows an old time."""
     try:
-        Heartbeat.objects.update_or_create(name=name, defaults={"at": at or timezone.now()})
+        # One statement (INSERT … ON CONFLICT UPDATE), the same on the first run and later.
+        Heartbeat.objects.bulk_create(
+            [Heartbeat(name=name, at=at or timezone.now())],
+            update_conflicts=True,
+            update_fields=["at"],
+            unique_fields=["name"],
+        )
     except DatabaseError:
         log.exception("heartbeat %s could not be recorded", name)
 
