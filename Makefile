@@ -53,7 +53,7 @@ test: $(STAMP) messages
 lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy coordination cases referrals offers monitoring demo transfer
+	$(VENV)/bin/mypy coordination cases referrals offers monitoring demo transfer administration
 	$(VENV)/bin/lint-imports
 	$(PY) scripts/pip_audit.py
 

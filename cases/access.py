@@ -22,6 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cases.extensions import extensions
 from cases.models import PLAIN_FIELDS, Case, CaseEvent, Guardian
+from coordination.audit_text import field_label
 from coordination.fields import encrypted_fields
 from coordination.models import AuditEntry, OfficeSettings
 from coordination.roles import ROLE_LABELS
@@ -113,6 +114,7 @@ def case_full_record(*, case: Case) -> dict[str, Any]:
             "reason": e.reason,
             "comment": e.comment,
             "fields": list(e.fields or []),
+            "fields_display": _field_labels(e.fields),
         }
         for e in CaseEvent.objects.filter(case=case).order_by("at", "id")
     ]
@@ -150,6 +152,11 @@ def _listed_on_a_page(reference: str) -> Q:
     if connection.vendor == "postgresql":
         return Q(detail__references__contains=[reference])
     return Q(case_reference="", detail__icontains=f'"{reference}"')
+
+
+def _field_labels(codes: Any) -> str:
+    """The changed or seen fields by their names for people (the JSON keeps the codes)."""
+    return ", ".join(field_label(Case, code) for code in codes or [])
 
 
 def case_access_report(*, case: Case) -> dict[str, Any]:
@@ -200,6 +207,7 @@ def case_access_report(*, case: Case) -> dict[str, Any]:
                 "action": entry.action,
                 "by": organisation,
                 "fields": list(entry.fields or []),
+                "fields_display": _field_labels(entry.fields),
             }
         )
         recipient = recipient_of.get((entry.object_type, entry.object_id))

@@ -9,6 +9,8 @@ class CoordinationConfig(AppConfig):
     def ready(self) -> None:
         # Audit-log receivers: logins (success, failure, logout, lock-out), role and object
         # permission changes, and every Django admin change.
-        from coordination import signals
+        from coordination import audit_text, signals
 
         signals.connect()
+        # The base's own models; the top app registers all the others (coordination/audit_text.py).
+        audit_text.register_models(self.get_models())

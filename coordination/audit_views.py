@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from coordination.audit import audit_log, csv_cell
+from coordination.audit_text import describe
 from coordination.forms import KernForm
 from coordination.roles import is_administrator
 from coordination.selectors import audit_entries_matching
@@ -36,7 +37,10 @@ class AuditSearchForm(KernForm):
         label=_("Action"),
         max_length=60,
         required=False,
-        help_text=_("For example case.view, referral, auth.login_failed (beginning is enough)."),
+        help_text=_(
+            "The code of the action (the beginning is enough); each entry shows its codes "
+            "under “Codes”."
+        ),
     )
     ip = forms.GenericIPAddressField(label=_("Address"), required=False)
     date_from = forms.DateField(label=_("From"), required=False)
@@ -78,17 +82,20 @@ def audit_search(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         filters = _filters(form.cleaned_data)
         entries = audit_entries_matching(form.cleaned_data)
-        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
+        page = Paginator(entries.select_related("actor"), PAGE_SIZE).get_page(
+            request.GET.get("page")
+        )
         audit_log(actor=request.user, action="audit.search", detail=filters)
     elif not form.is_bound:
-        page = Paginator(audit_entries_matching({}), PAGE_SIZE).get_page(1)
+        page = Paginator(audit_entries_matching({}).select_related("actor"), PAGE_SIZE).get_page(1)
         audit_log(actor=request.user, action="audit.search", detail={})
     query = request.GET.copy()
     query.pop("page", None)
+    rows = [(entry, describe(entry)) for entry in page] if page is not None else []
     return render(
         request,
         "coordination/audit_search.html",
-        {"form": form, "page": page, "query": query.urlencode()},
+        {"form": form, "page": page, "rows": rows, "query": query.urlencode()},
     )
 
 

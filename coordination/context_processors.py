@@ -24,7 +24,7 @@ NAVIGATION: list[tuple[Any, str, Any]] = [
     (roles.may_import, "transfer:index", _("Import")),
     (roles.is_administrator, "cases:retention", _("Retention")),
     (roles.is_administrator, "cases:duplicates", _("Duplicates")),
-    (roles.is_administrator, "admin:index", _("Administration")),
+    (roles.is_administrator, "administration:start", _("Administration")),
 ]
 
 

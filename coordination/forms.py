@@ -7,8 +7,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -132,3 +134,59 @@ class KernForm(KernFormMixin, forms.Form):
 
 class KernModelForm(KernFormMixin, forms.ModelForm):
     pass
+
+
+# From this many failed logins on, the login page says how many tries remain before the lock.
+WARN_AFTER_FAILURES = 3
+
+
+class LoginForm(AuthenticationForm):
+    """Django's login form with plain messages: a wrong name or password is named as such,
+    and from the third failure on the page says how many tries remain before django-axes
+    locks the account (``AXES_FAILURE_LIMIT``)."""
+
+    error_messages = {
+        **AuthenticationForm.error_messages,
+        "invalid_login": _("The user name or password is wrong."),
+    }
+
+    def clean(self) -> dict[str, Any]:
+        try:
+            return super().clean()
+        except ValidationError as error:
+            if getattr(error, "code", None) == "invalid_login":
+                remaining = self.tries_remaining()
+                if remaining is not None:
+                    error = ValidationError(
+                        [
+                            error,
+                            ValidationError(
+                                ngettext(
+                                    "You have %(count)d more try; after that the login is "
+                                    "locked for a while.",
+                                    "You have %(count)d more tries; after that the login is "
+                                    "locked for a while.",
+                                    remaining,
+                                )
+                                % {"count": remaining},
+                                code="tries_remaining",
+                            ),
+                        ]
+                    )
+            raise error
+
+    def tries_remaining(self) -> int | None:
+        """Tries left before the lock, once the failures reached ``WARN_AFTER_FAILURES``;
+        None before that, with axes off, or once locked (axes then shows its own page)."""
+        from axes.conf import settings as axes_settings
+        from axes.handlers.proxy import AxesProxyHandler
+        from axes.helpers import get_failure_limit
+
+        if self.request is None or not axes_settings.AXES_ENABLED:
+            return None
+        credentials = {"username": self.cleaned_data.get("username") or ""}
+        failures = AxesProxyHandler.get_failures(self.request, credentials)
+        remaining = get_failure_limit(self.request, credentials) - failures
+        if failures < WARN_AFTER_FAILURES or remaining <= 0:
+            return None
+        return remaining

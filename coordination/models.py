@@ -338,3 +338,18 @@ class EnrolmentCode(models.Model):
 
     def __str__(self) -> str:
         return str(_("Enrolment code"))
+
+
+class Heartbeat(models.Model):
+    """When a background job last ran to its end (``coordination/heartbeat.py``): the worker,
+    the reminder sweep, the figures computation. One row per job, overwritten each time."""
+
+    name = models.CharField(_("job"), max_length=40, primary_key=True)
+    at = models.DateTimeField(_("last run"))
+
+    class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.at:%Y-%m-%d %H:%M}"

@@ -51,9 +51,9 @@ INSTALLED_APPS = [
     "django_fsm",
     "guardian",
     "django_htmx",
-    "axes",
+    "administration.package_apps.LoginAttemptsConfig",  # django-axes, named for the admin
     "django_otp",
-    "django_otp.plugins.otp_totp",
+    "administration.package_apps.SecondFactorConfig",  # django-otp's TOTP, named for the admin
     "coordination",
     "cases",
     "referrals",
@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "monitoring",
     "demo",
     "transfer",
+    "administration",
 ]
 
 MIDDLEWARE = [
@@ -193,7 +194,8 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# The lock-out page says for how long and whom to ask (templates/registration/locked_out.html).
+AXES_LOCKOUT_CALLABLE = "coordination.views.locked_out"
 AXES_VERBOSE = False
 # Reverse proxies in front of the app (0: trust REMOTE_ADDR only). The audit log and
 # axes take the client address the same way (coordination.audit.client_ip).
@@ -302,6 +304,12 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    "worker-heartbeat": {
+        # "Worker last seen" on the administrators' start page (coordination/heartbeat.py).
+        "task": "coordination.tasks.worker_heartbeat",
+        "schedule": 300.0,
+        "options": {"expires": 290},
+    },
     "outbox-flush": {
         # Mails the broker never got or lost, and those a stopped worker left "sending".
         "task": "coordination.outbox_tasks.outbox_flush",

@@ -12,3 +12,12 @@ def send_audit_head() -> int:
     from coordination.audit_head import audit_head_send
 
     return audit_head_send().id
+
+
+@shared_task(name="coordination.tasks.worker_heartbeat", acks_late=True, ignore_result=True)
+def worker_heartbeat() -> None:
+    """Beat sends this every few minutes: that a worker ran it proves broker, beat and worker
+    work together (shown on the administrators' start page)."""
+    from coordination.heartbeat import WORKER, heartbeat_record
+
+    heartbeat_record(WORKER)

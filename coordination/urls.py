@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from coordination import audit_views, otp_views, views
@@ -7,8 +6,8 @@ from coordination import audit_views, otp_views, views
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("language/", views.set_language, name="set_language"),
     path("otp/enrol/", otp_views.otp_enrol, name="otp_enrol"),
     path("otp/setup/", otp_views.otp_setup, name="otp_setup"),
@@ -21,6 +20,7 @@ urlpatterns = [
     path("angebote/", include("offers.public_urls")),
     path("figures/", include("monitoring.urls")),
     path("transfer/", include("transfer.urls")),
+    path("verwaltung/", include("administration.urls")),
     path("admin/", admin.site.urls),
 ]
 

@@ -22,6 +22,7 @@ from typing import Any
 from django.core.cache import cache
 from django.utils import timezone
 
+from coordination.heartbeat import FIGURES, heartbeat_record
 from coordination.models import OfficeSettings
 from monitoring import disclosure
 from monitoring.cache import CACHE_SECONDS, KEEP_SECONDS, district_list, figures_data_key
@@ -113,6 +114,7 @@ def figure_data(
         cache.set(key, data, KEEP_SECONDS)
         # Expires before the data: a page whose stamp is there finds the data too.
         cache.set(f"{key}:stamp", data.computed_at, KEEP_SECONDS - CACHE_SECONDS)
+        heartbeat_record(FIGURES, at=data.computed_at)
     return data
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from monitoring import charts
 from monitoring.cache import CACHE_SECONDS
-from monitoring.dimensions import FigureFilters
+from monitoring.dimensions import NOT_APPLICABLE, NOT_SHOWN, FigureFilters
 
 # Districts per page of the figures page (the exports and the print view hold all of them).
 DISTRICTS_PER_PAGE = 25
@@ -28,6 +28,11 @@ class Cell:
     value: int | float | None = None
     suppressed: bool = False
     numeric: bool = True
+
+    @property
+    def not_shown(self) -> bool:
+        """Never shown at this level of detail ("/"), unlike a hidden small count ("•")."""
+        return self.text == NOT_SHOWN
 
 
 @dataclass
@@ -49,6 +54,14 @@ class Table:
     @property
     def has_suppressed(self) -> bool:
         return any(c.suppressed for r in self.rows for c in r.cells)
+
+    @property
+    def has_not_shown(self) -> bool:
+        return any(c.not_shown for r in self.rows for c in r.cells)
+
+    @property
+    def has_not_applicable(self) -> bool:
+        return any(c.text == NOT_APPLICABLE for r in self.rows for c in r.cells)
 
 
 @dataclass

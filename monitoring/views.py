@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils.functional import SimpleLazyObject
+from django.utils.translation import get_language
 from django.views.decorators.http import require_GET
 
 from coordination import roles
@@ -81,6 +82,12 @@ def figures_print(request: AuthenticatedRequest) -> HttpResponse:
     return render(request, "monitoring/figures_print.html", _context(header, print_view=True))
 
 
+def export_stem() -> str:
+    """The download's name in the interface's language (file names are not translated
+    through the catalog: a translator must not put a space or a slash into one)."""
+    return "ankommen-kennzahlen" if get_language() == "de" else "ankommen-figures"
+
+
 @login_required
 @require_GET
 def figures_export(request: AuthenticatedRequest) -> HttpResponse:
@@ -95,6 +102,6 @@ def figures_export(request: AuthenticatedRequest) -> HttpResponse:
         # A byte-order mark, so spreadsheet programs read the file as UTF-8 (•, umlauts).
         body = "\ufeff" + body
     response = HttpResponse(body, content_type=EXPORT_TYPES[fmt])
-    name = f"ankommen-figures-{header.as_of.isoformat()}.{fmt}"
+    name = f"{export_stem()}-{header.as_of.isoformat()}.{fmt}"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -14,9 +14,12 @@ from django.db import transaction
 @shared_task(name="referrals.tasks.sweep_referrals", acks_late=True)
 def sweep_referrals() -> dict[str, object]:
     """The beat sweep: write what is due and its e-mails, expire what is overdue."""
+    from coordination.heartbeat import SWEEP, heartbeat_record
     from referrals.reminders import referrals_sweep
 
-    return referrals_sweep().as_dict()
+    result = referrals_sweep().as_dict()
+    heartbeat_record(SWEEP)
+    return result
 
 
 @shared_task(name="referrals.tasks.send_waiting_digests", acks_late=True)

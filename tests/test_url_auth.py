@@ -101,6 +101,11 @@ TABLE: dict[str, Row] = {
     "otp_verify": Row(answers(REDIRECT, ad=200)),  # no device: sent to the set-up
     "audit_search": Row(ADMIN_ONLY),
     "audit_export": Row(ADMIN_ONLY),
+    # --- administration (the administrators' start page, unlocking a locked account) ------
+    "administration:start": Row(ADMIN_ONLY),
+    "administration:unlock": Row(
+        answers(403, ad=REDIRECT), method="post", data=lambda w: {"username": "nobody"}
+    ),
     "figures": Row(FIGURES),
     "figures_export": Row(FIGURES),
     "figures_print": Row(FIGURES),

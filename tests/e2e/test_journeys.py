@@ -248,11 +248,12 @@ def journey_4_management_sees_figures(j: Any, case_url: str) -> None:
     # The third placement of the month lifts the count over the threshold: it is shown now.
     expect(this_month(page, "Aufgenommen")).to_have_text("3")
     expect(this_month(page, "Erfasst")).to_have_text("4")
-    expect(page.get_by_text("zum Schutz der Kinder nicht ausgewiesen").first).to_be_visible()
+    expect(page.get_by_text("zum Schutz der Kinder verborgen").first).to_be_visible()
     j.check("figures after the placement")
 
     with page.expect_download() as download:
         page.get_by_role("link", name="CSV herunterladen").click()
+    assert download.value.suggested_filename.startswith("ankommen-kennzahlen-")
     assert download.value.suggested_filename.endswith(".csv")
     with open(download.value.path(), encoding="utf-8-sig") as exported:
         text = exported.read()

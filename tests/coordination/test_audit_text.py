@@ -1,0 +1,54 @@
+"""The audit log in plain words; the codes stay in the export and behind a toggle."""
+
+from __future__ import annotations
+
+from django.test import Client
+from django.urls import reverse
+from django.utils import translation
+
+from coordination.audit import audit_log
+from coordination.audit_text import describe
+from tests.factories import CaseFactory, UserFactory
+from tests.second_factor import log_in
+
+
+def test_a_case_view_reads_as_a_sentence_with_the_field_names(db, team) -> None:
+    lena = UserFactory(username="lbecker", first_name="Lena", last_name="Becker",
+                       role="coordinator", team=team)  # fmt: skip
+    case = CaseFactory(coordinator=lena)
+    entry = audit_log(actor=lena, action="case.view", obj=case,
+                      fields=["family_name", "birth_date", "address"])  # fmt: skip
+    with translation.override("de"):
+        text = describe(entry)
+    assert text == (
+        f"Lena Becker (Koordination) hat den Fall {case.reference} geöffnet: "
+        "Anschrift, Geburtsdatum, Familienname"
+    )
+    with translation.override("en"):
+        assert describe(entry).startswith(
+            f"Lena Becker (Coordinator) opened the case {case.reference}"
+        )
+
+
+def test_unknown_actions_and_listed_cases_still_read(db, coordinator) -> None:
+    entry = audit_log(actor=coordinator, action="case.view", fields=["family_name"],
+                      detail={"view": "list", "references": ["NZ-1", "NZ-2"]})  # fmt: skip
+    with translation.override("de"):
+        assert "hat 2 Fälle in einer Liste gesehen (NZ-1, NZ-2): Familienname" in describe(entry)
+        other = audit_log(actor=None, action="something.new")
+        assert "something.new" in describe(other)
+
+
+def test_the_audit_page_shows_sentences_and_keeps_the_codes_behind_a_toggle(
+    admin_user_role, coordinator
+) -> None:
+    case = CaseFactory(coordinator=coordinator)
+    audit_log(actor=coordinator, action="case.view", obj=case, fields=["birth_date"])
+    client = log_in(Client(), admin_user_role)
+    html = client.get(reverse("audit_search")).content.decode()
+    assert f"hat den Fall {case.reference} geöffnet: Geburtsdatum" in html
+    details = html[html.index("<details") :]
+    assert "<code>case.view</code>" in details and "birth_date" in details
+    export = client.get(reverse("audit_export"), {"action": "case.view"})
+    body = b"".join(export.streaming_content).decode()
+    assert "case.view" in body and "birth_date" in body and "geöffnet" not in body
