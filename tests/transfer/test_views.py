@@ -13,14 +13,13 @@ from django.urls import reverse
 from cases.models import Case
 from coordination.models import AuditEntry
 from tests.factories import CaseFactory
+from tests.second_factor import log_in
 from tests.transfer.conftest import DATA
 from transfer.models import ImportBatch
 
 
 def _client(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+    return log_in(Client(), user)  # administrators must use a second factor
 
 
 def _upload(client: Client, name: str = "faelle_buero.xlsx", **extra: Any) -> ImportBatch:
