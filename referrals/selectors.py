@@ -363,3 +363,17 @@ def referral_deadline(referral: Referral, *, expiry_days: int | None = None) -> 
     if expiry_days is None:
         expiry_days = OfficeSettings.current().expiry_days
     return add_working_days(timezone.localdate(referral.created_at), expiry_days)
+
+
+def latest_referral_for_case(case: Case) -> Referral | None:
+    """The case's most recent referral with its institution (the case page's next step)."""
+    return (
+        Referral.objects.filter(case_id=case.pk)
+        .select_related("institution")
+        .only(
+            "id", "case_id", "state", "created_at", "answered_at", "closed_at", "start_date",
+            "decline_reason", "institution__name",
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )  # fmt: skip
