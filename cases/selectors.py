@@ -10,6 +10,7 @@ from django.db.models import Case as SqlCase
 from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext
 from django_fsm import has_transition_perm
 
 from cases.extensions import WorkItem, contributed_work_items
@@ -547,23 +548,21 @@ def work_queue_cases(*, user: Any, scope: str = "mine") -> QuerySet[Case]:
     return qs
 
 
-def _next_step_label(state: str) -> Any:
-    from django.utils.translation import gettext as _g
-
-    return {
-        State.INTAKE: _g("Start clarification"),
-        State.CLARIFICATION: _g("Finish clarification"),
-        State.READY: _g("Refer to a school or Kita"),
-        State.REFERRED: _g("Check the referral"),
-        State.ON_HOLD: _g("Check the hold"),
-        State.PLACED: _g("Open the case"),
-    }.get(state, _g("Open the case"))
+def _next_step_label(state: str) -> str:
+    labels: dict[str, str] = {
+        State.INTAKE: gettext("Start clarification"),
+        State.CLARIFICATION: gettext("Finish clarification"),
+        State.READY: gettext("Refer to a school or Kita"),
+        State.REFERRED: gettext("Check the referral"),
+        State.ON_HOLD: gettext("Check the hold"),
+        State.PLACED: gettext("Open the case"),
+    }
+    return labels.get(state, gettext("Open the case"))
 
 
 def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
     """Over the legal limit, over the service target, stuck in one state."""
     from django.urls import reverse
-    from django.utils.translation import gettext as _g
 
     limits = _waiting_thresholds(today)
     office = limits["office"]
@@ -584,7 +583,7 @@ def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
         if since < limits["limit_date"]:
             items.append(WorkItem(
                 row["id"], "over_limit",
-                _g("Over the legal limit: %(days)d days without a place (limit %(limit)d).")
+                gettext("Over the legal limit: %(days)d days without a place (limit %(limit)d).")
                 % {"days": days, "limit": office.waiting_limit_days},
                 label, url, _start_of(since + dt.timedelta(days=office.waiting_limit_days)),
                 f"over_limit:{since.isoformat()}",
@@ -592,7 +591,9 @@ def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
         elif since < limits["target_date"]:
             items.append(WorkItem(
                 row["id"], "over_target",
-                _g("Over the service target: %(days)d days without a place (target %(target)d).")
+                gettext(
+                    "Over the service target: %(days)d days without a place (target %(target)d)."
+                )
                 % {"days": days, "target": office.waiting_target_days},
                 label, url, _start_of(since + dt.timedelta(days=office.waiting_target_days)),
                 f"over_target:{since.isoformat()}",
@@ -602,7 +603,7 @@ def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
             state_label = State(row["state"]).label
             items.append(WorkItem(
                 row["id"], "stuck",
-                _g("In the state “%(state)s” for %(days)d days (target %(target)d).")
+                gettext("In the state “%(state)s” for %(days)d days (target %(target)d).")
                 % {"state": state_label, "days": (timezone.now() - changed).days,
                    "target": office.stuck_target_days},
                 label, url, changed + dt.timedelta(days=office.stuck_target_days),
@@ -627,16 +628,15 @@ def followups_due(*, user: Any, cases: QuerySet[Case], scope: str, today: dt.dat
 def _followup_items(followups: Any) -> list[WorkItem]:
     from django.urls import reverse
     from django.utils.formats import date_format
-    from django.utils.translation import gettext as _g
 
     items = []
     for f in followups.only("id", "case_id", "due_on", "reason", "for_team_id"):
-        text = _g("Follow-up due on %(date)s: %(reason)s") % {
+        text = gettext("Follow-up due on %(date)s: %(reason)s") % {
             "date": date_format(f.due_on, "SHORT_DATE_FORMAT"),
             "reason": f.reason or "",
         }
         items.append(WorkItem(
-            f.case_id, "followup", text, _g("Do the follow-up"),
+            f.case_id, "followup", text, gettext("Do the follow-up"),
             reverse("cases:detail", args=[f.case_id]) + "#followups",
             _start_of(f.due_on), f"followup:{f.pk}",
         ))  # fmt: skip
@@ -647,7 +647,6 @@ def _duplicate_items(cases: QuerySet[Case], user: Any) -> list[WorkItem]:
     """Likely duplicates inside the user's team (the only ones a coordinator may merge): one
     item per pair, on the newer case, pointing at the merge page of the older one."""
     from django.urls import reverse
-    from django.utils.translation import gettext as _g
 
     if getattr(user, "team_id", None) is None:
         return []
@@ -688,8 +687,9 @@ def _duplicate_items(cases: QuerySet[Case], user: Any) -> list[WorkItem]:
         other = older if on is newer else newer
         items.append(WorkItem(
             on["id"], "duplicate",
-            _g("Possibly the same child as %(reference)s.") % {"reference": other["reference"]},
-            _g("Check and merge"), reverse("cases:merge", args=[older_id]),
+            gettext("Possibly the same child as %(reference)s.")
+            % {"reference": other["reference"]},
+            gettext("Check and merge"), reverse("cases:merge", args=[older_id]),
             newer["created_at"], f"duplicate:{other['id']}",
         ))  # fmt: skip
     return items

@@ -755,10 +755,12 @@ def journal_add(
     if kind == JournalEntry.Kind.INTERPRETED:
         interpreter = True
     language = interpreter_language.strip() if interpreter else ""
-    entry = JournalEntry.objects.create(
+    entry = JournalEntry(
         case=case, at=at, kind=kind, with_whom=with_whom, interpreter=interpreter,
-        interpreter_language=language or None, text=text.strip(), created_by=by,
+        text=text.strip(), created_by=by,
     )  # fmt: skip
+    entry.interpreter_language = language or None  # type: ignore[assignment]
+    entry.save()
     audit_log(
         actor=by, action="journal.add", obj=case,
         fields=["journal.text", *(["journal.interpreter_language"] if language else [])],
