@@ -533,16 +533,23 @@ def _start_of(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
 
-def work_queue_cases(*, user: Any, scope: str = "mine") -> QuerySet[Case]:
+def _queue_visible(user: Any, shared_ids: list[int]) -> QuerySet[Case]:
+    visible = Q(pk__in=shared_ids)
+    if user.team_id is not None:
+        visible |= Q(team_id=user.team_id)
+    return Case.objects.filter(visible, erased_at__isnull=True).exclude(state=State.CLOSED)
+
+
+def work_queue_cases(
+    *, user: Any, scope: str = "mine", shared_ids: list[int] | None = None
+) -> QuerySet[Case]:
     """The open cases a queue looks at: the user's own (assigned or shared with them), or
     everything the user can see (the team's and shared)."""
     if not is_coordinator(user):
         return Case.objects.none()
-    shared_ids = _shared_case_ids(user)
-    visible = Q(pk__in=shared_ids)
-    if user.team_id is not None:
-        visible |= Q(team_id=user.team_id)
-    qs = Case.objects.filter(visible, erased_at__isnull=True).exclude(state=State.CLOSED)
+    if shared_ids is None:
+        shared_ids = _shared_case_ids(user)
+    qs = _queue_visible(user, shared_ids)
     if scope != "team":
         qs = qs.filter(Q(coordinator=user) | Q(pk__in=shared_ids))
     return qs
@@ -612,7 +619,9 @@ def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
     return items
 
 
-def followups_due(*, user: Any, cases: QuerySet[Case], scope: str, today: dt.date) -> Any:
+def followups_due(
+    *, user: Any, cases: QuerySet[Case], scope: str, today: dt.date, shared_ids: list[int]
+) -> Any:
     """Open follow-ups due by ``today`` on these cases: in the "mine" queue those for the
     user and the team's on the user's cases; in the "team" queue all of them."""
     qs = FollowUp.objects.filter(state=FollowUp.State.OPEN, due_on__lte=today)
@@ -621,8 +630,7 @@ def followups_due(*, user: Any, cases: QuerySet[Case], scope: str, today: dt.dat
     mine = Q(for_user=user)
     if getattr(user, "team_id", None) is not None:
         mine |= Q(for_team_id=user.team_id, case__in=cases)
-    visible = work_queue_cases(user=user, scope="team")
-    return qs.filter(mine, case__in=visible)
+    return qs.filter(mine, case__in=_queue_visible(user, shared_ids))
 
 
 def _followup_items(followups: Any) -> list[WorkItem]:
@@ -650,23 +658,18 @@ def _duplicate_items(cases: QuerySet[Case], user: Any) -> list[WorkItem]:
 
     if getattr(user, "team_id", None) is None:
         return []
-    rows = list(cases.filter(team_id=user.team_id).values("id", *QUEUE_DUPLICATE_KEYS))
-    keys: dict[str, set[str]] = {c: set() for c in QUEUE_DUPLICATE_KEYS}
-    for row in rows:
-        for column in QUEUE_DUPLICATE_KEYS:
-            if row[column]:
-                keys[column].add(row[column])
+    # One query: the team's open cases sharing a key with a queue case (the queue cases
+    # themselves included, marked ``in_queue``).
+    queue = cases.filter(team_id=user.team_id)
     match = Q()
-    for column, values in keys.items():
-        if values:
-            match |= Q(**{f"{column}__in": sorted(values)})
-    if not match:
-        return []
+    for column in QUEUE_DUPLICATE_KEYS:
+        match |= Q(**{f"{column}__in": queue.exclude(**{f"{column}__isnull": True}).values(column)})
     team_open = (
         Case.objects.filter(team_id=user.team_id, erased_at__isnull=True)
         .exclude(state=State.CLOSED)
         .filter(match)
-        .values("id", "reference", "created_at", *QUEUE_DUPLICATE_KEYS)
+        .annotate(in_queue=Exists(queue.filter(pk=OuterRef("pk"))))
+        .values("id", "reference", "created_at", "in_queue", *QUEUE_DUPLICATE_KEYS)
     )
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
     others = list(team_open)
@@ -674,7 +677,7 @@ def _duplicate_items(cases: QuerySet[Case], user: Any) -> list[WorkItem]:
         for column in QUEUE_DUPLICATE_KEYS:
             if other[column]:
                 by_key.setdefault((column, other[column]), []).append(other)
-    queue_ids = {row["id"] for row in rows}
+    queue_ids = {other["id"] for other in others if other["in_queue"]}
     pairs: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any]]] = {}
     for group in by_key.values():
         for a in group:
@@ -701,7 +704,8 @@ def work_queue(*, user: Any, scope: str = "mine", limit: int = QUEUE_LIMIT) -> d
     loaded: reference and name) and ``count`` (all items)."""
     scope = scope if scope in QUEUE_SCOPES else "mine"
     today = timezone.localdate()
-    cases = work_queue_cases(user=user, scope=scope)
+    shared_ids = _shared_case_ids(user) if is_coordinator(user) else []
+    cases = work_queue_cases(user=user, scope=scope, shared_ids=shared_ids)
     seen: set[tuple[int, str]] = set()
     looked: dict[int, dt.datetime] = {}
     for case_id, key, seen_at in WorkItemSeen.objects.filter(user=user, case__in=cases).values_list(
@@ -713,7 +717,9 @@ def work_queue(*, user: Any, scope: str = "mine", limit: int = QUEUE_LIMIT) -> d
             seen.add((case_id, key))
     items = [
         *_waiting_items(cases, today),
-        *_followup_items(followups_due(user=user, cases=cases, scope=scope, today=today)),
+        *_followup_items(
+            followups_due(user=user, cases=cases, scope=scope, today=today, shared_ids=shared_ids)
+        ),
         *_duplicate_items(cases, user),
         *contributed_work_items(cases, user, looked),
     ]

@@ -170,9 +170,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     data = case_dashboard(user=request.user)
     queue = work_queue(user=request.user, scope=request.GET.get("queue") or "mine")
     data["queue"] = queue
-    _audit_listed(request, [*data["longest"], *data["stuck"]], LIST_FIELDS_SHOWN, "dashboard")
-    queued = [item.case for item in queue["items"]]
-    _audit_listed(request, queued, [*LIST_FIELDS_SHOWN, "followup.reason"], "work-queue")
+    # One entry for the page: the names listed (and the follow-up reasons in the queue).
+    queued = [item.case for item in queue["items"] if item.case is not None]
+    _audit_listed(
+        request,
+        [*data["longest"], *data["stuck"], *queued],
+        [*LIST_FIELDS_SHOWN, *(["followup.reason"] if queued else [])],
+        "dashboard",
+    )
     return render(request, "cases/dashboard.html", data)
 
 

@@ -119,11 +119,40 @@ def _ended_text(referral: Referral) -> str:
     ) % {"institution": name}
 
 
+def _answer_text(ref: Referral) -> str:
+    name = ref.institution.name
+    if ref.state == ReferralState.ACCEPTED:
+        if ref.start_date:
+            return _("%(institution)s accepted the referral, start %(date)s.") % {
+                "institution": name,
+                "date": _date(ref.start_date),
+            }
+        return _("%(institution)s accepted the referral.") % {"institution": name}
+    if ref.state == ReferralState.ENROLLED:
+        return _("%(institution)s confirmed the first day attended: %(date)s.") % {
+            "institution": name,
+            "date": _date(ref.enrolled_on),
+        }
+    return _ended_text(ref)
+
+
+def _enrolment_item(ref: Referral) -> WorkItem:
+    assert ref.start_date is not None
+    return WorkItem(
+        ref.case_id, "enrolment",
+        _("Start on %(date)s at %(institution)s, but the first day is not confirmed.")
+        % {"date": _date(ref.start_date), "institution": ref.institution.name},
+        _("Ask the institution"), reverse("referrals:detail", args=[ref.pk]),
+        timezone.make_aware(dt.datetime.combine(ref.start_date, dt.time.min)),
+        f"enrolment:{ref.pk}",
+    )  # fmt: skip
+
+
 def _work_items(
     cases: QuerySet[Case], user: Any, since: Mapping[int, dt.datetime]
 ) -> list[WorkItem]:
     """New answers, referrals that ended without a place (refer again), and accepted
-    referrals whose start date passed without a confirmed first day. Three queries."""
+    referrals whose start date passed without a confirmed first day. Two queries."""
     now = timezone.now()
     today = timezone.localdate()
     window = now - dt.timedelta(days=ANSWER_WINDOW_DAYS)
@@ -154,48 +183,24 @@ def _work_items(
     answered = Q(
         state__in=[ReferralState.ACCEPTED, ReferralState.DECLINED], answered_at__gte=window
     ) | Q(state__in=[ReferralState.ENROLLED, ReferralState.NO_SHOW], closed_at__gte=window)
+    overdue = Q(state=ReferralState.ACCEPTED, start_date__lt=today)
     for ref in (
-        Referral.objects.filter(answered, case__in=cases)
+        Referral.objects.filter(answered | overdue, case__in=cases)
         .select_related("institution")
         .only(*columns)
     ):
+        if ref.state == ReferralState.ACCEPTED and ref.start_date and ref.start_date < today:
+            items.append(_enrolment_item(ref))
         at = _answer_time(ref)
         looked = since.get(ref.case_id)
-        if at is None or ref.pk in refer_again or (looked is not None and at <= looked):
+        if at is None or at < window or ref.pk in refer_again:
             continue
-        name = ref.institution.name
-        if ref.state == ReferralState.ACCEPTED:
-            text = (
-                _("%(institution)s accepted the referral, start %(date)s.")
-                % {"institution": name, "date": _date(ref.start_date)}
-                if ref.start_date
-                else _("%(institution)s accepted the referral.") % {"institution": name}
-            )
-        elif ref.state == ReferralState.ENROLLED:
-            text = _("%(institution)s confirmed the first day attended: %(date)s.") % {
-                "institution": name,
-                "date": _date(ref.enrolled_on),
-            }
-        else:
-            text = _ended_text(ref)
+        if looked is not None and at <= looked:
+            continue
         items.append(WorkItem(
-            ref.case_id, "answer", text, _("Open the case"),
+            ref.case_id, "answer", _answer_text(ref), _("Open the case"),
             reverse("cases:detail", args=[ref.case_id]) + "#referrals-heading",
             at, f"answer:{ref.pk}:{ref.state}",
-        ))  # fmt: skip
-    for ref in (
-        Referral.objects.filter(case__in=cases, state=ReferralState.ACCEPTED, start_date__lt=today)
-        .select_related("institution")
-        .only(*columns)
-    ):
-        assert ref.start_date is not None
-        items.append(WorkItem(
-            ref.case_id, "enrolment",
-            _("Start on %(date)s at %(institution)s, but the first day is not confirmed.")
-            % {"date": _date(ref.start_date), "institution": ref.institution.name},
-            _("Ask the institution"), reverse("referrals:detail", args=[ref.pk]),
-            timezone.make_aware(dt.datetime.combine(ref.start_date, dt.time.min)),
-            f"enrolment:{ref.pk}",
         ))  # fmt: skip
     return items
 
