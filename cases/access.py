@@ -21,13 +21,20 @@ from django.utils.translation import gettext as _g
 from django.utils.translation import gettext_lazy as _
 
 from cases.extensions import extensions
-from cases.models import PLAIN_FIELDS, Case, CaseEvent, Guardian
+from cases.models import PLAIN_FIELDS, Case, CaseEvent, FollowUp, Guardian, JournalEntry
 from coordination.audit_text import field_label
 from coordination.fields import encrypted_fields
 from coordination.models import AuditEntry, OfficeSettings
 from coordination.roles import ROLE_LABELS
 
 GUARDIAN_FIELDS = ("relation", "name", "phone", "email", "preferred_language", "is_contact_person")
+FOLLOWUP_FIELDS = (
+    "due_on", "reason", "for_user", "for_team", "state", "created_by", "created_at", "closed_at",
+)  # fmt: skip
+JOURNAL_FIELDS = (
+    "at", "kind", "with_whom", "interpreter", "interpreter_language", "text", "created_by",
+    "created_at",
+)  # fmt: skip
 
 
 def jsonable(value: Any) -> Any:
@@ -118,6 +125,18 @@ def case_full_record(*, case: Case) -> dict[str, Any]:
         }
         for e in CaseEvent.objects.filter(case=case).order_by("at", "id")
     ]
+    followups = [
+        record_rows(f, FOLLOWUP_FIELDS)
+        for f in FollowUp.objects.filter(case=case)
+        .select_related("for_user", "for_team", "created_by")
+        .order_by("created_at", "id")
+    ]
+    journal = [
+        record_rows(j, JOURNAL_FIELDS)
+        for j in JournalEntry.objects.filter(case=case)
+        .select_related("created_by")
+        .order_by("at", "id")
+    ]
     sections = {ext.name: ext.record(case) for ext in extensions() if ext.record is not None}
     return {
         "case": record_values(plain),
@@ -128,6 +147,10 @@ def case_full_record(*, case: Case) -> dict[str, Any]:
         "family_contact_rows": guardians,
         "siblings": siblings,
         "history": history,
+        "followups": [record_values(rows) for rows in followups],
+        "followup_rows": followups,
+        "journal": [record_values(rows) for rows in journal],
+        "journal_rows": journal,
         **sections,
     }
 

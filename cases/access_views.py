@@ -36,7 +36,15 @@ def _log(request: AuthenticatedRequest, case: Case, fmt: str) -> None:
         actor=request.user,
         action="case.access_report",
         obj=case,
-        fields=[f.name for f in encrypted_fields(Case)] + ["guardians", "history", "referrals"],
+        fields=[f.name for f in encrypted_fields(Case)]
+        + [
+            "guardians",
+            "history",
+            "referrals",
+            "followup.reason",
+            "journal.text",
+            "journal.interpreter_language",
+        ],
         detail={"format": fmt},
     )
 

@@ -8,12 +8,57 @@ a :class:`CaseExtension` in its ``AppConfig.ready()``; the case code asks the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cases.models import Case
+    from django.db.models import QuerySet
+
+    from cases.models import Case, CaseEvent
+
+
+@dataclass
+class WorkItem:
+    """One entry of a coordinator's work queue: a case that needs an action, and which.
+
+    - ``kind``: what it is about (``answer``, ``refer_again``, ``enrolment``, ``followup``,
+      ``over_limit``, ``over_target``, ``stuck``, ``duplicate``), for sorting and styling.
+    - ``text``: one plain sentence (translated); no personal value beyond what the queue
+      shows anyway (reference and name are added by the page).
+    - ``action_label`` / ``action_url``: the one next step (a link).
+    - ``since``: since when the item is due (the queue is sorted oldest first).
+    - ``key``: names the item per case for "mark seen" (``[a-z0-9_:.-]``, at most 60).
+    """
+
+    case_id: int
+    kind: str
+    text: str
+    action_label: str
+    action_url: str
+    since: dt.datetime
+    key: str
+    case: Case | None = None
+
+
+@dataclass
+class TimelineEntry:
+    """One line of a case's timeline, in plain words.
+
+    ``title`` is the sentence ("Grundschule am Moselufer hat die Vermittlung angenommen,
+    Beginn 07.12.2026"); ``text`` an optional free text under it (decrypted); ``replaces``
+    the ids of history rows (``CaseEvent``) this entry tells better, which the timeline then
+    leaves out.
+    """
+
+    at: dt.datetime
+    kind: str
+    title: str
+    actor: str = ""
+    text: str = ""
+    details: Sequence[str] = ()
+    replaces: Sequence[int] = ()
 
 
 @dataclass(frozen=True)
@@ -29,6 +74,12 @@ class CaseExtension:
     - ``recipients``: for the record's items, the organisation each audited object was
       disclosed to: ``{(object_type, object_id): organisation}``.
     - ``coded_reasons``: reasons from a closed list in the case history (kept on erasure).
+    - ``work_items``: ``(cases, user, since) -> [WorkItem]`` for the work queue, where
+      ``cases`` is the queryset of the queue's cases (use it as a subquery: a fixed number of
+      queries however many cases) and ``since`` maps a case id to when the user last opened
+      the case page (absent: never).
+    - ``timeline``: ``(case, events) -> [TimelineEntry]`` for the case page; ``events`` are
+      the case's history rows already loaded (an entry may replace some of them).
     """
 
     name: str
@@ -37,6 +88,10 @@ class CaseExtension:
     access_details: Callable[[list[dict[str, Any]]], None] | None = None
     recipients: Callable[[list[dict[str, Any]]], Mapping[tuple[str, str], str]] | None = None
     coded_reasons: Callable[[], set[str]] = field(default=set)
+    work_items: (
+        Callable[[QuerySet[Case], Any, Mapping[int, dt.datetime]], list[WorkItem]] | None
+    ) = None
+    timeline: Callable[[Case, Sequence[CaseEvent]], list[TimelineEntry]] | None = None
 
 
 _REGISTRY: dict[str, CaseExtension] = {}
@@ -62,4 +117,24 @@ def coded_reasons() -> set[str]:
     out: set[str] = set()
     for ext in extensions():
         out |= ext.coded_reasons()
+    return out
+
+
+def contributed_work_items(
+    cases: QuerySet[Case], user: Any, since: Mapping[int, dt.datetime]
+) -> list[WorkItem]:
+    """The work-queue items the upper apps add for these cases."""
+    out: list[WorkItem] = []
+    for ext in extensions():
+        if ext.work_items is not None:
+            out.extend(ext.work_items(cases, user, since))
+    return out
+
+
+def contributed_timeline(case: Case, events: Sequence[CaseEvent]) -> list[TimelineEntry]:
+    """The timeline entries the upper apps add for one case."""
+    out: list[TimelineEntry] = []
+    for ext in extensions():
+        if ext.timeline is not None:
+            out.extend(ext.timeline(case, events))
     return out

@@ -26,6 +26,7 @@ from cases.models import (
     GermanLevel,
     Group,
     Guardian,
+    JournalEntry,
     ResidenceStatus,
     State,
     TargetType,
@@ -669,3 +670,86 @@ class MergeForm(KernForm):
                 _("No other open case of your team has this reference."), code="unknown"
             )
         return case
+
+
+# --- the working day: follow-ups, the case journal, the work queue (issue 17) ---------------
+
+
+def _not_in_past(value: dt.date | None) -> None:
+    if value is not None and value < timezone.localdate():
+        raise ValidationError(_("The follow-up date cannot be in the past."), code="past")
+
+
+class FollowUpForm(KernForm):
+    """Set a follow-up (Wiedervorlage): a date, a short reason, for me or for the team."""
+
+    FOR_ME, FOR_TEAM = "me", "team"
+
+    due_on = forms.DateField(label=_("Follow up on"), validators=[_not_in_past])
+    reason = forms.CharField(
+        label=_("What is to be followed up"),
+        max_length=200,
+        help_text=_("A few words, e.g. ask the family about the health check."),
+    )
+    for_whom = forms.ChoiceField(
+        label=_("For whom"),
+        choices=[(FOR_ME, _("for me")), (FOR_TEAM, _("for the whole team"))],
+        initial=FOR_ME,
+        widget=forms.RadioSelect,
+    )
+
+    def clean_reason(self) -> str:
+        reason = " ".join(self.cleaned_data["reason"].split())
+        if not reason:
+            raise ValidationError(_("Please say in a few words what is to be followed up."))
+        return reason
+
+
+class FollowUpPostponeForm(KernForm):
+    due_on = forms.DateField(label=_("New date"), validators=[_not_in_past])
+
+
+class FollowUpCloseForm(KernForm):
+    """Done or cancelled (one form, the button says which)."""
+
+    action = forms.ChoiceField(choices=[("done", "done"), ("cancel", "cancel")])
+
+
+class JournalForm(KernForm):
+    """Record a contact on the case (date and time, kind, with whom, interpreter, notes)."""
+
+    date = forms.DateField(label=_("Date"), validators=[_not_in_future])
+    time = forms.TimeField(
+        label=_("Time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    kind = forms.ChoiceField(label=_("Kind of contact"), choices=_blank(JournalEntry.Kind.choices))
+    with_whom = forms.ChoiceField(
+        label=_("With whom"), choices=_blank(JournalEntry.WithWhom.choices)
+    )
+    interpreter = forms.BooleanField(label=_("An interpreter took part"), required=False)
+    interpreter_language = forms.CharField(
+        label=_("Language of the interpretation"), max_length=60, required=False
+    )
+    text = forms.CharField(label=_("What was discussed"), max_length=5000, widget=_textarea(4))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") == JournalEntry.Kind.INTERPRETED:
+            data["interpreter"] = True
+        if data.get("interpreter") and not (data.get("interpreter_language") or "").strip():
+            self.add_error(
+                "interpreter_language", _("Please name the language of the interpretation.")
+            )
+        day, time = data.get("date"), data.get("time")
+        if day is not None and time is not None:
+            at = timezone.make_aware(dt.datetime.combine(day, time))
+            if at > timezone.now() + dt.timedelta(minutes=5):
+                self.add_error("time", _("A contact cannot be recorded for a time in the future."))
+            data["at"] = at
+        return data
+
+
+class WorkItemSeenForm(KernForm):
+    """Mark one work-queue item as seen (the case comes from the URL)."""
+
+    key = forms.RegexField(regex=r"^[a-z0-9_:.-]{1,60}$", max_length=60, widget=forms.HiddenInput)

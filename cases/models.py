@@ -519,6 +519,7 @@ class CaseEvent(models.Model):
         REMINDER = "reminder", _("reminder")
         ERASED = "erased", _("personal data erased")
         MERGED = "merged", _("duplicate merged")
+        FOLLOWUP = "followup", _("follow-up")
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
     at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
@@ -564,3 +565,135 @@ class CaseReferenceCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.year}: {self.last}"
+
+
+# --- the working day: follow-ups, the case journal, work-queue items marked seen ------------
+# (issue 17; see docs/working-day.md)
+
+
+class FollowUp(models.Model):
+    """A follow-up (Wiedervorlage): look at the case again on a date, for a person or a team.
+
+    Written only by ``followup_*`` services. A postponed follow-up stays as it was (state
+    "postponed") and points at the new one that replaces it, so the history shows each date.
+    """
+
+    class State(models.TextChoices):
+        OPEN = "open", _("open")
+        DONE = "done", _("done")
+        POSTPONED = "postponed", _("postponed")
+        CANCELLED = "cancelled", _("cancelled")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="followups")
+    due_on = models.DateField(_("due on"))
+    reason = EncryptedCharField(_("reason"), max_length=200)
+    for_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("for"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="followups",
+    )  # fmt: skip
+    for_team = models.ForeignKey(
+        "coordination.Team", verbose_name=_("for the team"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="followups",
+    )  # fmt: skip
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.OPEN)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("set by"), null=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("set at"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("closed by"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    replaced_by = models.OneToOneField(
+        "self", verbose_name=_("postponed to"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="replaces",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["due_on", "id"]
+        indexes = [
+            models.Index(fields=["state", "due_on"], name="followup_state_due"),
+            models.Index(fields=["case", "state"], name="followup_case_state"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(for_user__isnull=False) | Q(for_team__isnull=False) | ~Q(state="open"),
+                name="followup_open_has_owner",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.due_on} {self.state}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.state == self.State.OPEN
+
+
+class JournalEntry(models.Model):
+    """One contact recorded on a case (a call, a meeting, a letter ...). Append-only: a
+    mistake is corrected by a further entry, so the journal never changes behind a reader."""
+
+    class Kind(models.TextChoices):
+        PHONE = "phone", _("phone call")
+        MEETING = "meeting", _("meeting")
+        HOME_VISIT = "home_visit", _("home visit")
+        LETTER = "letter", _("letter")
+        EMAIL = "email", _("e-mail")
+        INTERPRETED = "interpreted", _("conversation with an interpreter")
+
+    class WithWhom(models.TextChoices):
+        FAMILY = "family", _("family")
+        SCHOOL = "school", _("school")
+        KITA = "kita", _("Kita")
+        YOUTH_OFFICE = "youth_office", _("youth office")
+        OTHER = "other", _("other")
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="journal")
+    at = models.DateTimeField(_("date and time"), db_index=True)
+    kind = models.CharField(_("kind of contact"), max_length=12, choices=Kind.choices)
+    with_whom = models.CharField(_("with whom"), max_length=12, choices=WithWhom.choices)
+    interpreter = models.BooleanField(_("an interpreter took part"), default=False)
+    interpreter_language = EncryptedCharField(_("interpreter language"), max_length=60)
+    text = EncryptedTextField(_("notes"))
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), null=True,
+        on_delete=models.SET_NULL, related_name="+",
+    )  # fmt: skip
+    created_at = models.DateTimeField(_("recorded at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("journal entry")
+        verbose_name_plural = _("case journal")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["case", "at"], name="journal_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id} {self.kind} {self.at:%Y-%m-%d}"
+
+
+class WorkItemSeen(models.Model):
+    """A coordinator marked a work-queue item of a case as seen (it leaves their queue).
+
+    ``key`` names the item (e.g. ``followup:12``, ``answer:7:accepted``); the key ``looked``
+    records when the coordinator last opened the case page ("new since I last looked").
+    """
+
+    LOOKED = "looked"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=60)
+    seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "case", "key"], name="workitem_seen_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.case_id} {self.key}"

@@ -12,9 +12,11 @@ from django.db.models import CharField, Count, Exists, OuterRef, Q, QuerySet, Va
 from django.http import Http404
 from django.utils import timezone
 from django.utils.text import capfirst
+from django.utils.translation import gettext
 from django.utils.translation import gettext as _
 from django_fsm import has_transition_perm
 
+from cases.extensions import WorkItem, contributed_work_items
 from cases.identity import (
     KIND_ORDER,
     REPORT_JOINS,
@@ -29,8 +31,10 @@ from cases.models import (
     Case,
     CaseUserObjectPermission,
     CloseReason,
+    FollowUp,
     Guardian,
     State,
+    WorkItemSeen,
 )
 from cases.search import NameRanker, Query, parse_query
 from cases.services import USER_TRANSITIONS
@@ -548,4 +552,286 @@ def case_mails(*, user: User, case: Case, limit: int = 50) -> list[OutboxMessage
         OutboxMessage.objects.filter(case_reference=case.reference)
         .only("kind", "to", "subject", "state", "attempts", "last_error", "created_at", "sent_at")
         .order_by("-created_at", "-id")[:limit]
+    )
+
+
+# --- the working day: the work queue, follow-ups, the timeline (issue 17) --------------------
+# See docs/working-day.md. The queue costs a fixed number of queries however many cases the
+# user has: each kind of item is one query over the queue's cases (used as a subquery), and
+# names are decrypted only for the cases the page shows.
+
+QUEUE_SCOPES = ("mine", "team")
+QUEUE_LIMIT = 100
+# Identity keys that make a "likely duplicate" hint in the queue (the strong kinds only; the
+# weaker ones stay in the administrators' report and the intake warning).
+QUEUE_DUPLICATE_KEYS = ("bidx_identity", "bidx_id_ordered", "bidx_phonetic", "bidx_id_sorted")
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def _queue_visible(user: Any, shared_ids: list[int]) -> QuerySet[Case]:
+    visible = Q(pk__in=shared_ids)
+    if user.team_id is not None:
+        visible |= Q(team_id=user.team_id)
+    return Case.objects.filter(visible, erased_at__isnull=True).exclude(state=State.CLOSED)
+
+
+def work_queue_cases(
+    *, user: Any, scope: str = "mine", shared_ids: list[int] | None = None
+) -> QuerySet[Case]:
+    """The open cases a queue looks at: the user's own (assigned or shared with them), or
+    everything the user can see (the team's and shared)."""
+    if not is_coordinator(user):
+        return Case.objects.none()
+    if shared_ids is None:
+        shared_ids = _shared_case_ids(user)
+    qs = _queue_visible(user, shared_ids)
+    if scope != "team":
+        qs = qs.filter(Q(coordinator=user) | Q(pk__in=shared_ids))
+    return qs
+
+
+def _next_step_label(state: str) -> str:
+    labels: dict[str, str] = {
+        State.INTAKE: gettext("Start clarification"),
+        State.CLARIFICATION: gettext("Finish clarification"),
+        State.READY: gettext("Refer to a school or Kita"),
+        State.REFERRED: gettext("Check the referral"),
+        State.ON_HOLD: gettext("Check the hold"),
+        State.PLACED: gettext("Open the case"),
+    }
+    return labels.get(state, gettext("Open the case"))
+
+
+def _waiting_items(cases: QuerySet[Case], today: dt.date) -> list[WorkItem]:
+    """Over the legal limit, over the service target, stuck in one state."""
+    from django.urls import reverse
+
+    limits = _waiting_thresholds(today)
+    office = limits["office"]
+    rows = (
+        cases.filter(state__in=WAITING_STATES)
+        .filter(
+            Q(waiting_since__lt=limits["target_date"])
+            | Q(state_changed_at__lt=limits["stuck_since"])
+        )
+        .values("id", "state", "waiting_since", "state_changed_at")
+    )
+    items = []
+    for row in rows:
+        url = reverse("cases:detail", args=[row["id"]]) + "#next-step"
+        label = _next_step_label(row["state"])
+        days = (today - row["waiting_since"]).days
+        since = row["waiting_since"]
+        if since < limits["limit_date"]:
+            items.append(WorkItem(
+                row["id"], "over_limit",
+                gettext("Over the legal limit: %(days)d days without a place (limit %(limit)d).")
+                % {"days": days, "limit": office.waiting_limit_days},
+                label, url, _start_of(since + dt.timedelta(days=office.waiting_limit_days)),
+                f"over_limit:{since.isoformat()}",
+            ))  # fmt: skip
+        elif since < limits["target_date"]:
+            items.append(WorkItem(
+                row["id"], "over_target",
+                gettext(
+                    "Over the service target: %(days)d days without a place (target %(target)d)."
+                )
+                % {"days": days, "target": office.waiting_target_days},
+                label, url, _start_of(since + dt.timedelta(days=office.waiting_target_days)),
+                f"over_target:{since.isoformat()}",
+            ))  # fmt: skip
+        changed = row["state_changed_at"]
+        if changed < limits["stuck_since"]:
+            state_label = State(row["state"]).label
+            items.append(WorkItem(
+                row["id"], "stuck",
+                gettext("In the state “%(state)s” for %(days)d days (target %(target)d).")
+                % {"state": state_label, "days": (timezone.now() - changed).days,
+                   "target": office.stuck_target_days},
+                label, url, changed + dt.timedelta(days=office.stuck_target_days),
+                f"stuck:{row['state']}:{timezone.localdate(changed).isoformat()}",
+            ))  # fmt: skip
+    return items
+
+
+def followups_due(
+    *, user: Any, cases: QuerySet[Case], scope: str, today: dt.date, shared_ids: list[int]
+) -> Any:
+    """Open follow-ups due by ``today`` on these cases: in the "mine" queue those for the
+    user and the team's on the user's cases; in the "team" queue all of them."""
+    qs = FollowUp.objects.filter(state=FollowUp.State.OPEN, due_on__lte=today)
+    if scope == "team":
+        return qs.filter(case__in=cases)
+    mine = Q(for_user=user)
+    if getattr(user, "team_id", None) is not None:
+        mine |= Q(for_team_id=user.team_id, case__in=cases)
+    return qs.filter(mine, case__in=_queue_visible(user, shared_ids))
+
+
+def _followup_items(followups: Any) -> list[WorkItem]:
+    from django.urls import reverse
+    from django.utils.formats import date_format
+
+    items = []
+    for f in followups.only("id", "case_id", "due_on", "reason", "for_team_id"):
+        text = gettext("Follow-up due on %(date)s: %(reason)s") % {
+            "date": date_format(f.due_on, "SHORT_DATE_FORMAT"),
+            "reason": f.reason or "",
+        }
+        items.append(WorkItem(
+            f.case_id, "followup", text, gettext("Do the follow-up"),
+            reverse("cases:detail", args=[f.case_id]) + "#followups",
+            _start_of(f.due_on), f"followup:{f.pk}",
+        ))  # fmt: skip
+    return items
+
+
+def _duplicate_items(cases: QuerySet[Case], user: Any) -> list[WorkItem]:
+    """Likely duplicates inside the user's team (the only ones a coordinator may merge): one
+    item per pair, on the newer case, pointing at the merge page of the older one."""
+    from django.urls import reverse
+
+    if getattr(user, "team_id", None) is None:
+        return []
+    # One query: the team's open cases sharing a key with a queue case (the queue cases
+    # themselves included, marked ``in_queue``).
+    queue = cases.filter(team_id=user.team_id)
+    match = Q()
+    for column in QUEUE_DUPLICATE_KEYS:
+        match |= Q(**{f"{column}__in": queue.exclude(**{f"{column}__isnull": True}).values(column)})
+    team_open = (
+        Case.objects.filter(team_id=user.team_id, erased_at__isnull=True)
+        .exclude(state=State.CLOSED)
+        .filter(match)
+        .annotate(in_queue=Exists(queue.filter(pk=OuterRef("pk"))))
+        .values("id", "reference", "created_at", "in_queue", *QUEUE_DUPLICATE_KEYS)
+    )
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    others = list(team_open)
+    for other in others:
+        for column in QUEUE_DUPLICATE_KEYS:
+            if other[column]:
+                by_key.setdefault((column, other[column]), []).append(other)
+    queue_ids = {other["id"] for other in others if other["in_queue"]}
+    pairs: dict[tuple[int, int], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for group in by_key.values():
+        for a in group:
+            for b in group:
+                if a["id"] < b["id"] and (a["id"] in queue_ids or b["id"] in queue_ids):
+                    pairs[(a["id"], b["id"])] = (a, b)
+    items = []
+    for (older_id, newer_id), (older, newer) in sorted(pairs.items()):
+        on = newer if newer_id in queue_ids else older
+        other = older if on is newer else newer
+        items.append(WorkItem(
+            on["id"], "duplicate",
+            gettext("Possibly the same child as %(reference)s.")
+            % {"reference": other["reference"]},
+            gettext("Check and merge"), reverse("cases:merge", args=[older_id]),
+            newer["created_at"], f"duplicate:{other['id']}",
+        ))  # fmt: skip
+    return items
+
+
+def work_queue(*, user: Any, scope: str = "mine", limit: int = QUEUE_LIMIT) -> dict[str, Any]:
+    """What needs the user today: every item of the queue's cases, oldest first, without
+    those the user marked seen. Returns ``items`` (up to ``limit``, each with its case
+    loaded: reference and name) and ``count`` (all items)."""
+    scope = scope if scope in QUEUE_SCOPES else "mine"
+    today = timezone.localdate()
+    shared_ids = _shared_case_ids(user) if is_coordinator(user) else []
+    cases = work_queue_cases(user=user, scope=scope, shared_ids=shared_ids)
+    seen: set[tuple[int, str]] = set()
+    looked: dict[int, dt.datetime] = {}
+    for case_id, key, seen_at in WorkItemSeen.objects.filter(user=user, case__in=cases).values_list(
+        "case_id", "key", "seen_at"
+    ):
+        if key == WorkItemSeen.LOOKED:
+            looked[case_id] = seen_at
+        else:
+            seen.add((case_id, key))
+    items = [
+        *_waiting_items(cases, today),
+        *_followup_items(
+            followups_due(user=user, cases=cases, scope=scope, today=today, shared_ids=shared_ids)
+        ),
+        *_duplicate_items(cases, user),
+        *contributed_work_items(cases, user, looked),
+    ]
+    items = [i for i in items if (i.case_id, i.key) not in seen]
+    items.sort(key=lambda i: (i.since, i.case_id, i.kind))
+    shown = items[:limit]
+    loaded = {
+        c.pk: c
+        for c in Case.objects.filter(pk__in={i.case_id for i in shown})
+        .select_related("coordinator")
+        .only(
+            "id", "reference", "state", "given_name", "family_name", "erased_at",
+            "coordinator", "coordinator__username", "coordinator__first_name",
+            "coordinator__last_name",
+        )
+    }  # fmt: skip
+    for item in shown:
+        item.case = loaded.get(item.case_id)
+    return {"items": [i for i in shown if i.case is not None], "count": len(items), "scope": scope}
+
+
+def case_followups(*, case: Case) -> list[FollowUp]:
+    """The open follow-ups of a case (for the case page), soonest first."""
+    return list(
+        FollowUp.objects.filter(case=case, state=FollowUp.State.OPEN)
+        .select_related("for_user", "for_team")
+        .order_by("due_on", "id")
+    )
+
+
+def followup_get_for_user(*, user: Any, pk: int) -> FollowUp:
+    """One follow-up on a case the user may see, or 404."""
+    followup = (
+        FollowUp.objects.filter(pk=pk, case__in=cases_visible_to(user))
+        .select_related("case")
+        .first()
+    )
+    if followup is None:
+        raise Http404
+    return followup
+
+
+def followup_digest_user_ids(*, today: dt.date) -> set[int]:
+    """Active coordinators with a follow-up due (their own, or their team's)."""
+    from django.contrib.auth import get_user_model
+
+    due = FollowUp.objects.filter(state=FollowUp.State.OPEN, due_on__lte=today)
+    direct = set(
+        due.filter(for_user__is_active=True, for_user__isnull=False).values_list(
+            "for_user_id", flat=True
+        )
+    )
+    team = set(
+        get_user_model()
+        .objects.filter(
+            is_active=True,
+            groups__name=COORDINATOR,
+            team_id__in=due.filter(for_team__isnull=False).values("for_team_id"),
+        )
+        .values_list("pk", flat=True)
+    )
+    return direct | team
+
+
+def followup_references_due(*, user: Any, today: dt.date) -> list[str]:
+    """The references of the cases with a follow-up due for the user (theirs or their
+    team's), for the Monday digest: references only, never the reason."""
+    mine = Q(for_user=user)
+    if getattr(user, "team_id", None) is not None:
+        mine |= Q(for_team_id=user.team_id)
+    return sorted(
+        set(
+            FollowUp.objects.filter(mine, state=FollowUp.State.OPEN, due_on__lte=today)
+            .filter(case__in=cases_visible_to(user))
+            .values_list("case__reference", flat=True)
+        )
     )

@@ -8,6 +8,7 @@ of a Case anywhere else.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -27,8 +28,11 @@ from cases.models import (
     CaseUserObjectPermission,
     CloseReason,
     Family,
+    FollowUp,
     Guardian,
+    JournalEntry,
     State,
+    WorkItemSeen,
     may_work_case,
     transition_refusal,
 )
@@ -702,6 +706,11 @@ def _move_case_rows(*, source: Case, target: Case) -> dict[str, int]:
         model = rel.related_model
         if model is CaseUserObjectPermission or not rel.field.concrete or rel.many_to_many:
             continue
+        if model is WorkItemSeen:
+            # "Marked seen" belongs to the duplicate's items; moved it could collide with the
+            # survivor's own marks (one per user, case and key).
+            model._default_manager.filter(case_id=source.pk).delete()
+            continue
         if rel.one_to_one:  # pragma: no cover - none today; a second row would collide
             continue
         count = model._default_manager.filter(**{rel.field.name: source.pk}).update(
@@ -711,14 +720,177 @@ def _move_case_rows(*, source: Case, target: Case) -> dict[str, int]:
     return moved
 
 
+# --- follow-ups (Wiedervorlage), the case journal, work-queue items marked seen -------------
+# (issue 17, docs/working-day.md)
+
+WORK_ITEM_KEY = re.compile(r"^[a-z0-9_:.-]{1,60}$")
+
+
+def _require_worker(case: Case, by: Any) -> None:
+    if not may_work_case(case, by):
+        raise NotAllowed()
+    if case.erased_at is not None:
+        raise DomainError(_("The personal data of this case has been erased."))
+
+
+def _followup_owner(case: Case, by: Any, for_team: bool) -> dict[str, Any]:
+    if for_team:
+        return {"for_user": None, "for_team_id": case.team_id}
+    return {"for_user": by, "for_team_id": None}
+
+
+def _followup_locked(followup: FollowUp) -> FollowUp:
+    locked = (
+        FollowUp.objects.select_for_update(of=("self",)).select_related("case").get(pk=followup.pk)
+    )
+    if locked.state != FollowUp.State.OPEN:
+        raise ConcurrentChange(_("This follow-up was already closed in the meantime."))
+    return locked
+
+
+def _followup_history(followup: FollowUp, by: Any, what: str) -> None:
+    # The reason stays in the follow-up (encrypted, erased with the case); the history line
+    # says what happened and when it is due, so the history never holds the text twice.
+    case_record_event(
+        case=followup.case, by=by, kind=CaseEvent.Kind.FOLLOWUP, transition=what,
+        comment=followup.due_on.isoformat(),
+    )  # fmt: skip
+    audit_log(
+        actor=by, action=f"followup.{what}", obj=followup.case,
+        fields=["followup.reason"] if what == "created" else [],
+        detail={"followup": followup.pk, "due_on": followup.due_on.isoformat()},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def followup_create(
+    *, case: Case, by: Any, due_on: dt.date, reason: str, for_team: bool = False
+) -> FollowUp:
+    """Set a follow-up on a case for oneself or for the case's team (due date not past)."""
+    _require_worker(case, by)
+    if due_on < timezone.localdate():
+        raise DomainError(_("The follow-up date cannot be in the past."))
+    if not reason.strip():
+        raise DomainError(_("Please say in a few words what is to be followed up."))
+    followup = FollowUp.objects.create(
+        case=case, due_on=due_on, reason=reason.strip(), created_by=by,
+        **_followup_owner(case, by, for_team),
+    )  # fmt: skip
+    _followup_history(followup, by, "created")
+    return followup
+
+
+def _followup_close(followup: FollowUp, by: Any, state: str) -> FollowUp:
+    locked = _followup_locked(followup)
+    _require_worker(locked.case, by)
+    locked.state = state
+    locked.closed_at = timezone.now()
+    locked.closed_by = by
+    locked.save(update_fields=["state", "closed_at", "closed_by"])
+    return locked
+
+
+@transaction.atomic
+def followup_complete(*, followup: FollowUp, by: Any) -> FollowUp:
+    """Mark a follow-up as done; it stays in the case's history."""
+    locked = _followup_close(followup, by, FollowUp.State.DONE)
+    _followup_history(locked, by, "done")
+    return locked
+
+
+@transaction.atomic
+def followup_cancel(*, followup: FollowUp, by: Any) -> FollowUp:
+    """Cancel a follow-up that is no longer needed; it stays in the case's history."""
+    locked = _followup_close(followup, by, FollowUp.State.CANCELLED)
+    _followup_history(locked, by, "cancelled")
+    return locked
+
+
+@transaction.atomic
+def followup_postpone(*, followup: FollowUp, by: Any, due_on: dt.date) -> FollowUp:
+    """Move a follow-up to a later date: the old one is kept as "postponed" and points at
+    the new one (same reason, same person or team). Returns the new follow-up."""
+    if due_on < timezone.localdate():
+        raise DomainError(_("The follow-up date cannot be in the past."))
+    if due_on <= followup.due_on:
+        raise DomainError(_("A postponed follow-up needs a later date than before."))
+    locked = _followup_close(followup, by, FollowUp.State.POSTPONED)
+    new = FollowUp.objects.create(
+        case=locked.case, due_on=due_on, reason=locked.reason, created_by=by,
+        for_user_id=locked.for_user_id, for_team_id=locked.for_team_id,
+    )  # fmt: skip
+    locked.replaced_by = new
+    locked.save(update_fields=["replaced_by"])
+    _followup_history(new, by, "postponed")
+    return new
+
+
+@transaction.atomic
+def journal_add(
+    *,
+    case: Case,
+    by: Any,
+    at: dt.datetime,
+    kind: str,
+    with_whom: str,
+    text: str,
+    interpreter: bool = False,
+    interpreter_language: str = "",
+) -> JournalEntry:
+    """Record a contact on a case. The journal is append-only (no edit, no delete): a
+    mistake is corrected by a further entry."""
+    _require_worker(case, by)
+    if at > timezone.now() + dt.timedelta(minutes=5):
+        raise DomainError(_("A contact cannot be recorded for a time in the future."))
+    if kind not in JournalEntry.Kind.values or with_whom not in JournalEntry.WithWhom.values:
+        raise DomainError(_("Please choose from the list."))
+    if not text.strip():
+        raise DomainError(_("Please write down what was discussed."))
+    if kind == JournalEntry.Kind.INTERPRETED:
+        interpreter = True
+    language = interpreter_language.strip() if interpreter else ""
+    entry = JournalEntry(
+        case=case, at=at, kind=kind, with_whom=with_whom, interpreter=interpreter,
+        text=text.strip(), created_by=by,
+    )  # fmt: skip
+    entry.interpreter_language = language or None  # type: ignore[assignment]
+    entry.save()
+    audit_log(
+        actor=by, action="journal.add", obj=case,
+        fields=["journal.text", *(["journal.interpreter_language"] if language else [])],
+        detail={"entry": entry.pk, "kind": kind},
+    )  # fmt: skip
+    return entry
+
+
+def work_item_mark_seen(*, case: Case, by: Any, key: str) -> None:
+    """Take one item of the case out of the user's work queue (until its key changes)."""
+    if not may_work_case(case, by):
+        raise NotAllowed()
+    if not WORK_ITEM_KEY.match(key) or key == WorkItemSeen.LOOKED:
+        raise DomainError(_("This item cannot be marked as seen."))
+    WorkItemSeen.objects.update_or_create(
+        user=by, case=case, key=key, defaults={"seen_at": timezone.now()}
+    )
+
+
+def case_looked_at(*, case: Case, by: Any) -> None:
+    """Record that the user opened the case page ("new since I last looked")."""
+    WorkItemSeen.objects.update_or_create(
+        user=by, case=case, key=WorkItemSeen.LOOKED, defaults={"seen_at": timezone.now()}
+    )
+
+
 __all__ = [
     "EDITABLE_FIELDS",
     "USER_TRANSITIONS",
+    "WORK_ITEM_KEY",
     "State",
     "case_assign",
     "case_driven_transition",
     "case_import",
     "case_link_sibling",
+    "case_looked_at",
     "case_merge",
     "case_record_event",
     "case_register",
@@ -727,6 +899,12 @@ __all__ = [
     "case_transition",
     "case_unshare",
     "case_update",
+    "followup_cancel",
+    "followup_complete",
+    "followup_create",
+    "followup_postpone",
     "guardian_save",
+    "journal_add",
     "may_manage_case",
+    "work_item_mark_seen",
 ]

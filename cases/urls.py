@@ -1,6 +1,6 @@
 from django.urls import path
 
-from cases import access_views, identity_views, retention_views, views
+from cases import access_views, identity_views, retention_views, views, workday_views
 
 app_name = "cases"
 urlpatterns = [
@@ -33,4 +33,21 @@ urlpatterns += [
 urlpatterns += [
     path("duplicates/", identity_views.duplicates_report, name="duplicates"),
     path("<int:pk>/merge/", identity_views.merge, name="merge"),
+]
+
+# The working day: work queue, follow-ups, the case journal (issue 17).
+urlpatterns += [
+    path("<int:pk>/seen/", workday_views.work_item_seen, name="work_item_seen"),
+    path("<int:pk>/followups/", workday_views.followup_add, name="followup_add"),
+    path(
+        "<int:pk>/followups/<int:followup_pk>/close/",
+        workday_views.followup_close,
+        name="followup_close",
+    ),
+    path(
+        "<int:pk>/followups/<int:followup_pk>/postpone/",
+        workday_views.followup_move,
+        name="followup_postpone",
+    ),
+    path("<int:pk>/journal/", workday_views.journal_new, name="journal_add"),
 ]

@@ -20,6 +20,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.text import capfirst
@@ -34,9 +35,11 @@ from cases.forms import (
     CaseEditForm,
     CaseFilterForm,
     CaseForm,
+    FollowUpForm,
     GuardianForm,
     GuardianFormSet,
     IntakeForm,
+    JournalForm,
     LinkSiblingForm,
     ShareForm,
     TransferForm,
@@ -44,11 +47,12 @@ from cases.forms import (
     UnshareForm,
 )
 from cases.identity import KIND_ORDER, WEAK_KINDS, MatchKind
-from cases.models import Case, CloseReason, State, has_placement_data
+from cases.models import Case, CloseReason, State, has_placement_data, may_work_case
 from cases.search import recall_search, remember_search
 from cases.selectors import (
     LIST_FIELDS_SHOWN,
     case_dashboard,
+    case_followups,
     case_get_for_user,
     case_guardians,
     case_mails,
@@ -63,11 +67,13 @@ from cases.selectors import (
     cases_visible_ids,
     cases_visible_to,
     guardian_get_for_case,
+    work_queue,
 )
 from cases.services import (
     REASON_REQUIRED,
     case_assign,
     case_link_sibling,
+    case_looked_at,
     case_register,
     case_share,
     case_transfer,
@@ -77,6 +83,7 @@ from cases.services import (
     guardian_save,
     may_manage_case,
 )
+from cases.timeline import TIMELINE_FIELDS_SHOWN, case_timeline
 from coordination.audit import audit_log
 from coordination.crypto import blind_index
 from coordination.exceptions import DomainError
@@ -167,7 +174,16 @@ def _personal_fields() -> list[str]:
 @require_GET
 def dashboard(request: AuthenticatedRequest) -> HttpResponse:
     data = case_dashboard(user=request.user)
-    _audit_listed(request, [*data["longest"], *data["stuck"]], LIST_FIELDS_SHOWN, "dashboard")
+    queue = work_queue(user=request.user, scope=request.GET.get("queue") or "mine")
+    data["queue"] = queue
+    # One entry for the page: the names listed (and the follow-up reasons in the queue).
+    queued = [item.case for item in queue["items"] if item.case is not None]
+    _audit_listed(
+        request,
+        [*data["longest"], *data["stuck"], *queued],
+        [*LIST_FIELDS_SHOWN, *(["followup.reason"] if queued else [])],
+        "dashboard",
+    )
     return render(request, "cases/dashboard.html", data)
 
 
@@ -434,32 +450,53 @@ def register(request: AuthenticatedRequest) -> HttpResponse:
 # --- the case page ---------------------------------------------------------------------------
 
 
+# The step forward per state: the primary button of the case page. In "ready" it is the
+# referral form (a link the referrals panel provides), in "referred" there is none (waiting
+# for the institution's answer), in "placed" it is setting a follow-up.
+PRIMARY_TRANSITION = {
+    State.INTAKE: "start_clarification",
+    State.CLARIFICATION: "mark_ready",
+    State.ON_HOLD: "resume",
+    State.CLOSED: "reopen",
+}
+
+
 @case_object_view
 @require_GET
 def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
+    case = case_get_for_user(user=request.user, pk=pk)
+    case_looked_at(case=case, by=request.user)
+    return render_detail(request, case)
+
+
+def render_detail(request: AuthenticatedRequest, case: Case, **forms: Any) -> HttpResponse:
+    """The case page; ``forms`` are bound forms shown again with their errors."""
     user = request.user
-    case = case_get_for_user(user=user, pk=pk)
     guardians = case_guardians(case=case)
     siblings = case_siblings(user=user, case=case)
-    events = list(case.events.select_related("actor"))
-    reason_labels = dict(CloseReason.choices)
-    field_labels = {f.name: capfirst(f.verbose_name) for f in Case._meta.concrete_fields}
-    field_labels["guardians"] = _("family contacts")
-    for event in events:
-        event.reason_label = reason_labels.get(event.reason, event.reason)  # type: ignore[attr-defined]
-        event.field_labels = [field_labels.get(f, f) for f in event.fields]  # type: ignore[attr-defined]
+    timeline = case_timeline(case=case)
     shared = list(case_shared_with(case=case))
     candidates = _sibling_candidates(user, case) if case.erased_at is None else []
-    transitions = [
-        {
-            "name": name,
-            "label": label,
-            "needs_reason": name in REASON_REQUIRED,
-            "is_close": name == "close",
-        }
-        for name, label in case_transitions_for(user=user, case=case)
-    ]
-    _audit_view(request, case, [*_personal_fields(), "guardians", "history"], "detail")
+    primary = PRIMARY_TRANSITION.get(State(case.state))
+    transitions = sorted(
+        [
+            {
+                "name": name,
+                "label": label,
+                "needs_reason": name in REASON_REQUIRED,
+                "is_close": name == "close",
+                "primary": name == primary,
+            }
+            for name, label in case_transitions_for(user=user, case=case)
+        ],
+        key=lambda t: not t["primary"],
+    )
+    _audit_view(
+        request,
+        case,
+        [*_personal_fields(), "guardians", "history", *TIMELINE_FIELDS_SHOWN],
+        "detail",
+    )
     _audit_listed(
         request,
         [s for s, ok in siblings if ok] + candidates,
@@ -473,7 +510,13 @@ def detail(request: AuthenticatedRequest, pk: int) -> HttpResponse:
             "case": case,
             "guardians": guardians,
             "siblings": siblings,
-            "events": events,
+            "timeline": timeline,
+            "followups": case_followups(case=case),
+            "followup_form": forms.get("followup_form")
+            or FollowUpForm(prefix="followup", initial={"for_whom": FollowUpForm.FOR_ME}),
+            "journal_form": forms.get("journal_form") or JournalForm(prefix="journal"),
+            "may_work": may_work_case(case, user),
+            "today": timezone.localdate(),
             "transitions": transitions,
             "close_reasons": CloseReason.choices,
             "shared": shared,

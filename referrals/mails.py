@@ -10,6 +10,7 @@ institution's name and a link, nothing about the child.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -215,13 +216,18 @@ def digest_enqueue(
     over_limit: list[str],
     over_target: list[str],
     office: OfficeSettings,
+    followups: Sequence[str] = (),
 ) -> OutboxMessage | None:
-    """Write the outbox row of one coordinator's weekly digest (case references only)."""
+    """Write the outbox row of one coordinator's weekly digest (case references only: the
+    cases over the target, and those with a follow-up due, never its reason)."""
     user = digest.user
     context = {
         "name": user.get_full_name() or user.username,
         "over_limit": over_limit,
         "over_target": over_target,
+        "followups": list(followups),
+        "followups_count": len(followups),
+        "dashboard_link": link(reverse("cases:dashboard")),
         "count": len(over_limit) + len(over_target),
         "limit_days": office.waiting_limit_days,
         "target_days": min(office.waiting_target_days, office.waiting_limit_days),

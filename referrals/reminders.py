@@ -64,6 +64,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from cases.models import WAITING_STATES, Case, CaseEvent
+from cases.selectors import followup_digest_user_ids, followup_references_due
 from cases.services import case_record_event
 from coordination import outbox
 from coordination.exceptions import DomainError
@@ -725,7 +726,7 @@ def digests_queue_weekly(*, now: dt.datetime | None = None) -> list[int]:
                 waiting_since__lt=target_date,
                 coordinator__is_active=True,
             ).values_list("coordinator_id", flat=True)
-        )
+        ) | followup_digest_user_ids(today=today)
         DigestLog.objects.bulk_create(
             [DigestLog(user_id=pk, week=week, created_at=now, queued_at=now) for pk in users],
             ignore_conflicts=True,
@@ -757,11 +758,12 @@ def _digest_mails(digests: Sequence[DigestLog], *, now: dt.datetime) -> None:
             .order_by("waiting_since", "reference")
             .values_list("reference", "waiting_since")
         )
-        if contact is None or not cases:
+        followups = followup_references_due(user=digest.user, today=timezone.localdate(now))
+        if contact is None or not (cases or followups):
             digest.outcome = Outcome.SKIPPED
             digest.error = str(
                 _("no case over the target any more")
-                if cases == []
+                if not (cases or followups)
                 else _("the coordinator has no e-mail address or is inactive")
             )
             digest.save(update_fields=["outcome", "error"])
@@ -775,8 +777,9 @@ def _digest_mails(digests: Sequence[DigestLog], *, now: dt.datetime) -> None:
             over_limit=grouped[True],
             over_target=grouped[False],
             office=office,
+            followups=followups,
         )
-        digest.cases = len(cases)
+        digest.cases = len({*(reference for reference, _since in cases), *followups})
         digest.save(update_fields=["cases"])
 
 

@@ -456,3 +456,17 @@ def referral_deadline(
     return answer_deadline(
         referral, expiry_days=expiry_days, calendar=calendars.for_referral(referral)
     )
+
+
+def latest_referral_for_case(case: Case) -> Referral | None:
+    """The case's most recent referral with its institution (the case page's next step)."""
+    return (
+        Referral.objects.filter(case_id=case.pk)
+        .select_related("institution")
+        .only(
+            "id", "case_id", "state", "created_at", "answered_at", "closed_at", "start_date",
+            "decline_reason", "institution__name",
+        )
+        .order_by("-created_at", "-pk")
+        .first()
+    )  # fmt: skip

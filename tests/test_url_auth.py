@@ -61,6 +61,21 @@ class Row:
 
 CASE = lambda w: {"pk": w.case.pk}  # noqa: E731
 REFERRAL = lambda w: {"pk": w.referral.pk}  # noqa: E731
+
+
+def FOLLOWUP(world: Any) -> dict[str, Any]:
+    """A follow-up on the own team's case (made once, outside the rolled-back POSTs)."""
+    from django.utils import timezone
+
+    from cases.models import FollowUp
+
+    followup, _new = FollowUp.objects.get_or_create(
+        case=world.case,
+        defaults={"due_on": timezone.localdate(), "reason": "Rückruf", "for_team": world.case.team},
+    )
+    return {"pk": world.case.pk, "followup_pk": followup.pk}
+
+
 SAVED = (200, REDIRECT)  # a form answer: shown again with errors, or done and redirected
 
 # The coordinator's workspace: other roles are refused. A case URL is a 404 for everyone who
@@ -133,6 +148,12 @@ TABLE: dict[str, Row] = {
     "cases:retention_decision": Row(answers(403, ad=REDIRECT), method="post"),
     "cases:duplicates": Row(ADMIN_ONLY),
     "cases:merge": Row(OWN_CASE_PAGE, CASE),
+    # The working day (issue 17): POST-only actions on a case of the coordinator's team.
+    "cases:work_item_seen": Row(OWN_CASE_POST, CASE, method="post"),
+    "cases:followup_add": Row(OWN_CASE_POST, CASE, method="post"),
+    "cases:followup_close": Row(OWN_CASE_POST, FOLLOWUP, method="post"),
+    "cases:followup_postpone": Row(OWN_CASE_POST, FOLLOWUP, method="post"),
+    "cases:journal_add": Row(OWN_CASE_POST, CASE, method="post"),
     # --- referrals ----------------------------------------------------------------------
     "referrals:inbox": Row(STAFF_PAGE),
     "referrals:places": Row(STAFF_PAGE),

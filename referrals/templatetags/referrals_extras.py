@@ -15,7 +15,12 @@ from django.utils import timezone
 from cases.models import State, may_work_case
 from coordination.models import OfficeSettings
 from referrals.calendars import Calendars
-from referrals.selectors import referral_deadline, referrals_for_case_panel
+from referrals.models import ReferralState
+from referrals.selectors import (
+    latest_referral_for_case,
+    referral_deadline,
+    referrals_for_case_panel,
+)
 
 register = template.Library()
 
@@ -63,3 +68,27 @@ def declined_mark(reason: str | None) -> str:
     from referrals.forms import declined_label
 
     return declined_label(reason) if reason else ""
+
+
+@register.inclusion_tag("referrals/_case_next_step.html", takes_context=True)
+def case_referral_next_step(context: dict[str, Any], case: Any, user: Any) -> dict[str, Any]:
+    """The referral part of the case page's "next step": in "ready" the primary button to
+    refer (with a banner when the last referral was declined, expired or not started), in
+    "referred" whom the case waits for and until when. One or two queries."""
+    may_work = may_work_case(case, user)
+    last = None
+    deadline = None
+    if case.state in (State.READY, State.REFERRED):
+        last = latest_referral_for_case(case)
+    if last is not None and last.state == ReferralState.PENDING:
+        deadline = referral_deadline(last, expiry_days=OfficeSettings.current().expiry_days)
+    return {
+        "case": case,
+        "may_refer": may_work and case.state == State.READY,
+        "last": last,
+        "ended": last is not None
+        and case.state == State.READY
+        and last.state in (ReferralState.DECLINED, ReferralState.EXPIRED, ReferralState.NO_SHOW),
+        "deadline": deadline,
+        "request": context.get("request"),
+    }

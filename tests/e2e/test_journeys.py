@@ -211,7 +211,7 @@ def journey_3_coordinator_sees_the_placement(j: Any, reference: str) -> str:
     page.get_by_role("link", name=re.compile(reference)).first.click()
     expect(page.get_by_role("heading", level=1, name="Muhammad Al Hasan")).to_be_visible()
     expect(page.get_by_text("Aufgenommen", exact=True).first).to_be_visible()
-    history = page.get_by_role("table", name="Verlauf des Falls")
+    history = page.get_by_role("list", name=re.compile("Verlauf des Falls"))
     for step in ("Erstgespräch", "Klärung", "Platzsuche", "Vermittelt", "Aufgenommen"):
         expect(history).to_contain_text(step)
     expect(page.get_by_role("button", name="Drucken")).to_be_visible()
@@ -328,4 +328,52 @@ def test_language_is_chosen_per_user(journeys: Any) -> None:
     page.get_by_role("button", name="Deutsch").click()
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.get_by_role("heading", name="Verlauf", exact=True)).to_be_visible()
+    journeys.assert_clean()
+
+
+def test_a_coordinator_works_the_queue(journeys: Any) -> None:
+    """Issue 17: the dashboard's work queue; an item marked seen leaves in place (htmx);
+    a declined referral leads to a new one; the case page's banner says so."""
+    from coordination.models import OfficeSettings
+
+    district = DistrictFactory(name="Lützel")
+    coordinator = UserFactory(
+        username="koordination", role="coordinator", team=TeamFactory(), password=PASSWORD
+    )
+    school = InstitutionFactory(name=SCHOOL, district=district)
+    staff = UserFactory(role="institution_staff", institutions=[school], password=PASSWORD)
+    late = timezone.localdate() - dt.timedelta(days=OfficeSettings.current().waiting_limit_days + 3)
+    waiting = CaseFactory(coordinator=coordinator, given_name="Samir", arrival_city=late)
+    declined = ReferralFactory(
+        coordinator=coordinator, institution=school, staff=staff, declined=True
+    )
+    j = journeys.open("work queue")
+    page = j.page
+    log_in(page, "koordination")
+    page.goto(reverse("cases:dashboard"))
+    queue = page.get_by_role("heading", name="Was heute ansteht")
+    expect(queue).to_be_visible()
+    item = page.locator(".app-queue__item--over_limit")
+    expect(item).to_contain_text(waiting.reference)
+    expect(page.locator(".app-queue__item--refer_again")).to_contain_text("abgelehnt")
+    j.check("work queue")
+    item.get_by_role("button", name="Als gesehen markieren").click()
+    expect(page.locator(".app-queue__item--over_limit")).to_have_count(0)
+    page.locator(".app-queue__item--refer_again").get_by_role(
+        "link", name="Neue Vermittlung"
+    ).click()
+    expect(page).to_have_url(re.compile(reverse("referrals:create", args=[declined.case_id])))
+    page.goto(reverse("cases:detail", args=[declined.case_id]))
+    expect(page.get_by_text(f"{SCHOOL} hat die Vermittlung abgelehnt").first).to_be_visible()
+    page.get_by_text("Kontakt erfassen").click()
+    page.get_by_label("Datum", exact=True).fill(timezone.localdate().isoformat())
+    page.get_by_label("Zeitpunkt").fill("00:01")
+    page.get_by_label("Art des Kontakts").select_option("phone")
+    page.get_by_label("Mit wem").select_option("school")
+    page.get_by_label("Was besprochen wurde").fill("Schule hat keinen Platz in Klasse 2")
+    page.get_by_role("button", name="Kontakt speichern").click()
+    history = page.get_by_role("list", name=re.compile("Verlauf des Falls"))
+    expect(history).to_contain_text("Telefonat mit: Schule")
+    expect(history).to_contain_text(f"{SCHOOL} hat die Vermittlung abgelehnt: kein freier Platz")
+    j.check("case with timeline")
     journeys.assert_clean()

@@ -26,7 +26,11 @@ pytestmark = pytest.mark.django_db
 def _render(case: Case, user) -> str:
     request = RequestFactory().get("/")
     request.user = user
-    template = Template("{% load referrals_extras %}{% case_referral_panel case user %}")
+    # The refer button is the case page's next step; the panel lists the referrals.
+    template = Template(
+        "{% load referrals_extras %}{% case_referral_next_step case user %}"
+        "{% case_referral_panel case user %}"
+    )
     with translation.override("en"):
         return template.render(Context({"case": case, "user": user, "request": request}))
 

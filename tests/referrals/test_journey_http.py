@@ -19,7 +19,11 @@ pytestmark = pytest.mark.django_db
 def _panel(case: Case, user) -> str:
     request = RequestFactory().get("/")
     request.user = user
-    template = Template("{% load referrals_extras %}{% case_referral_panel case user %}")
+    # The refer button is the case page's next step; the panel lists the referrals.
+    template = Template(
+        "{% load referrals_extras %}{% case_referral_next_step case user %}"
+        "{% case_referral_panel case user %}"
+    )
     return template.render(Context({"case": case, "user": user, "request": request}))
 
 
