@@ -94,10 +94,15 @@ def test_panel_needs_the_same_number_of_queries_for_one_or_many_referrals(
         ReminderLog.objects.create(referral=staff_referral, level=ReminderLog.Level.REMINDER_1)
         referral_withdraw(referral=staff_referral, by=coordinator, comment="weiter")
 
-    referral_round(ready_case)
+    # One referral, pending (the case waits for the answer: the next step shows its deadline).
+    first = ReferralFactory(coordinator=coordinator, institution=InstitutionFactory(
+        district=institution.district), case=ready_case)  # fmt: skip
+    ReminderLog.objects.create(referral=first, level=ReminderLog.Level.REMINDER_1)
     OfficeSettings.current()  # the settings row is cached, as on any page after the first
     with CaptureQueriesContext(connection) as one:
         _render(_fresh(ready_case), type(coordinator).objects.get(pk=coordinator.pk))
+    referral_withdraw(referral=Referral.objects.get(pk=first.pk), by=coordinator, comment="weiter")
+    # Six referrals, the last one pending again: the same state, five times the rows.
     for _ in range(4):
         referral_round(Case.objects.get(pk=ready_case.pk))
     PlacesFactory(institution=institution, group=ready_case.wanted_group, free=1)
