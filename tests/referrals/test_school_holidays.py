@@ -185,3 +185,21 @@ def test_an_administrator_can_add_next_years_holidays(coordinator, institution) 
     )
     assert referral_deadline(referral) > before  # type: ignore[operator]
     assert OfficeSettings.current().expiry_days == 20
+
+
+def test_outside_the_holidays_the_sweep_needs_no_list_of_institutions(
+    rlp_school_holidays, institution
+) -> None:
+    """Schools and Kitas share one scope while no holiday falls into the look-back window:
+    the due query then names no institution (a list of 1,800 Kitas made it 20x slower)."""
+    from referrals.reminders import SweepCutoffs
+
+    InstitutionFactory(kind=InstitutionKind.KITA)
+    office = OfficeSettings.current()
+    quiet = dt.datetime(2026, 12, 3, 9, tzinfo=ZoneInfo("Europe/Berlin"))
+    cutoffs = SweepCutoffs.at(quiet, office)
+    assert len(cutoffs.scopes) == 1
+    assert cutoffs.scopes[0].only is None and not cutoffs.scopes[0].excluded
+    # In the Christmas holidays schools and Kitas count differently: two scopes again.
+    holidays = dt.datetime(2027, 1, 5, 9, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert len(SweepCutoffs.at(holidays, office).scopes) == 2
