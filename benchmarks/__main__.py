@@ -51,6 +51,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="generate the data sets even if a matching one exists",
     )
     parser.add_argument(
+        "--generate-only",
+        action="store_true",
+        help="only make sure the data sets exist (generate, VACUUM ANALYZE, meta row): no "
+        "working copy, no measurement, latest.* untouched",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=os.cpu_count() or 1,
@@ -349,6 +355,26 @@ def measure_pages(
             data["results"][str(size)].setdefault("pages", {"error": outcome["error"]})
 
 
+def generate_only(args: argparse.Namespace, log: Log) -> int:
+    """``--generate-only``: the data sets, ready for a later run (nothing measured)."""
+    for size in args.sizes:
+        log(f"=== {size:,} cases: data set ===")
+        info = prepare_dataset(size, args, log)
+        log(dataset_summary(size, info))
+    return 0
+
+
+def dataset_summary(size: int, info: dict[str, Any]) -> str:
+    counts = info.get("counts") or {}
+    phases = ", ".join(f"{k} {v:.0f} s" for k, v in (info.get("phases") or {}).items())
+    return (
+        f"data set {size:,}: {sum(counts.values()):,} rows ({counts.get('audit', 0):,} audit "
+        f"entries), {(info.get('bytes') or 0) / 2**30:.2f} GiB, generated in "
+        f"{info.get('generation_seconds', 0):.0f} s ({phases}); VACUUM ANALYZE "
+        f"{info.get('vacuum_analyze_seconds', 0):.0f} s"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "benchmarks.settings")
@@ -379,6 +405,9 @@ def main(argv: list[str] | None = None) -> int:
         print("The benchmark needs PostgreSQL (DATABASE_URL=postgres://...); only --in-place "
               "runs on another database.", file=sys.stderr)  # fmt: skip
         return 2
+
+    if args.generate_only:
+        return generate_only(args, log)
 
     if not args.skip_crypto:
         section(data, "crypto", log, lambda: crypto_bench.run(

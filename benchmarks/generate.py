@@ -28,9 +28,13 @@ for each level whose deadline has passed (with a day of margin); the sweep bench
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import multiprocessing
+import os
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,7 +44,7 @@ from typing import Any
 from django.contrib.auth.hashers import make_password
 from django.db import connection, models, transaction
 
-GENERATOR_VERSION = "4"
+GENERATOR_VERSION = "5"
 BENCH_PASSWORD = "bench-password-not-secret"  # noqa: S105 - public bench-only password
 CASES_PER_TEAM = 500
 COORDINATORS_PER_TEAM = 4
@@ -162,6 +166,14 @@ class Plan:
     holidays: frozenset[dt.date]
     thresholds: dict[str, int]
     prefix: str
+    # the audit log: who is who (user id -> (username, roles)), each institution's staff user,
+    # the management and administrator users, the active audit key and the spool directory
+    users: dict[int, tuple[str, str]] = field(default_factory=dict)
+    staff_by_institution: dict[int, int] = field(default_factory=dict)
+    management_id: int = 0
+    admin_id: int = 0
+    audit_dir: str = ""
+    team_position: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -394,6 +406,7 @@ def create_reference_data(size: int, seed: int) -> Plan:
 
     CaseReferenceCounter.objects.update_or_create(year=now.year, defaults={"last": size})
     work_case = Permission.objects.get(codename="work_case", content_type__app_label="cases")
+    role_of = {created_users[i].pk: role for i, role in roles}
     return Plan(
         size=size,
         seed=seed,
@@ -417,6 +430,13 @@ def create_reference_data(size: int, seed: int) -> Plan:
             "e2": office.enrolment_notice_days,
         },
         prefix=settings.CASE_REFERENCE_PREFIX,
+        users={u.pk: (u.username, role_of.get(u.pk, "")) for u in created_users},
+        staff_by_institution={
+            inst.pk: created_users[slot].pk
+            for slot, inst in zip(staff_slots, institutions, strict=True)
+        },
+        management_id=next(u.pk for u in created_users if u.username == "bench-management"),
+        admin_id=next(u.pk for u in created_users if u.username == "bench-admin"),
     )
 
 
@@ -529,6 +549,8 @@ class CaseReferrals:
     coordinator_id: int | None
     referrals: list[tuple[Any, ...]] = field(default_factory=list)
     reminders: list[tuple[Any, ...]] = field(default_factory=list)
+    # for the audit log: (id, institution, state, created, answered, closed)
+    lives: list[tuple[Any, ...]] = field(default_factory=list)
 
     def add(
         self,
@@ -549,6 +571,7 @@ class CaseReferrals:
             # The bench staff user's inbox holds about as many referrals at every size.
             institution = plan.bench_institution
         sent_levels = _levels_sent(plan, state, at, start_date, plan.now.date())
+        self.lives.append((ref_id, institution, state, at, answered, closed))
         self.referrals.append(out.referral.row([
             ref_id, self.case_id, institution, self.group,
             state, self.coordinator_id, at, rng.random() < 0.15, rng.choice(REFERRAL_MESSAGES),
@@ -574,6 +597,8 @@ def generate_chunk(plan: Plan, start: int, stop: int) -> dict[str, int]:
 
     rng = random.Random(plan.seed * 1_000_003 + start)
     out = ChunkWriter()
+    spool = AuditSpool(plan) if plan.audit_dir else None
+    audit_rng = random.Random(plan.seed * 1_000_033 + start)
     now, today = plan.now, plan.now.date()
     span = dt.timedelta(days=3 * 365)
     family_id = 0
@@ -731,21 +756,35 @@ def generate_chunk(plan: Plan, start: int, stop: int) -> dict[str, int]:
         out.rows["referral"].extend(refs.referrals)
         out.rows["reminder"].extend(refs.reminders)
 
+        shared_with = None
         if rng.random() < 0.02 and len(plan.team_ids) > 1:
             other_team = team_id
             while other_team == team_id:
                 other_team = plan.team_ids[rng.randrange(len(plan.team_ids))]
+            shared_with = rng.choice(plan.coordinators_by_team[other_team])
             out.rows["share"].append(out.share.row([
-                plan.work_case_perm_id, rng.choice(plan.coordinators_by_team[other_team]), case_id,
+                plan.work_case_perm_id, shared_with, case_id,
             ]))  # fmt: skip
-    return out.flush()
+        if spool is not None:
+            end = now if state not in ("closed", "placed") else state_changed
+            case_audit(spool, audit_rng, CaseLife(
+                case_id=case_id, reference=case.reference, team_id=team_id,
+                coordinator_id=coordinator_id, created=created, end=end, events=events,
+                referrals=refs.lives, shared_with=shared_with,
+            ))  # fmt: skip
+    counts = out.flush()
+    if spool is not None:
+        counts["audit_spooled"] = spool.flush()
+    return counts
 
 
 def team_district(plan: Plan, team_id: int, rng: random.Random) -> int:
     """A district of the team's region: ``DISTRICTS_PER_TEAM`` neighbours (regions of
     neighbouring teams overlap a little when there are fewer districts than that per team)."""
     districts, teams = plan.district_ids, plan.team_ids
-    start = teams.index(team_id) * len(districts) // len(teams)
+    if not plan.team_position:  # list.index() per case would cost O(teams) at every case
+        plan.team_position.update({t: i for i, t in enumerate(teams)})
+    start = plan.team_position[team_id] * len(districts) // len(teams)
     width = min(DISTRICTS_PER_TEAM, len(districts))
     return districts[(start + rng.randrange(width)) % len(districts)]
 
@@ -770,52 +809,406 @@ def _levels_sent(
     return []
 
 
-# --- the audit log (sequential: it is a hash chain) ---------------------------------------
+# --- the audit log: rows built in the chunk workers, chained in `at` order -----------------
+#
+# Every chunk worker writes the audit entries of its cases, as far as they do not depend on
+# the chain, to spool files: one per AUDIT_BUCKET_DAYS days of the log (and worker). Each line
+# holds the entry's COPY text up to ``prev_hash`` and the JSON of its signed content after
+# ``prev_hash``. The sequential step then reads the buckets in time order, sorts each one by
+# ``at``, and only chains: one HMAC over a string concatenation per entry (the payload
+# ``coordination.audit.entry_digest`` signs), then COPY. Memory: one bucket at a time.
+
+AUDIT_BUCKET_DAYS = 2
+AUDIT_COPY_ROWS = 200_000
+_SEP = "\x1e"  # between the COPY text and the signed tail of a spooled entry
+_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str).encode
+_JSON_PLAIN = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+AUDIT_COLUMNS = ["at", "actor_id", "actor_name", "roles", "ip", "action", "object_type",
+                 "object_id", "case_reference", "fields", "detail", "prev_hash", "hash",
+                 "key_id"]  # fmt: skip
+CREATE_FIELDS = ("given_name", "family_name", "birth_date", "gender", "nationality",
+                 "languages", "interpreter_needed", "interpreter_language", "address",
+                 "arrival_germany", "arrival_city", "residence_status", "school_years",
+                 "german_level")  # fmt: skip
+LIST_SHOWN = ("given_name", "family_name")
+IDENTITY_SHOWN = ("given_name", "family_name", "birth_date")
+JOURNAL_KINDS = ("phone", "meeting", "home_visit", "letter", "email", "interpreted")
 
 
-def generate_audit(plan: Plan) -> int:
-    """One 'case.create' entry per case and a 'case.view' for every second one, chained."""
-    from coordination.audit import entry_digest
+def _copy_text(value: str) -> str:
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _ip_of(user_id: int) -> str:
+    """A stable office address per user (institutions and the office: private networks)."""
+    return f"10.{20 + user_id // 250 % 200}.{user_id % 250}.{17 + user_id % 7}"
+
+
+@dataclass
+class CaseLife:
+    """What the audit log of one case is made of (from the generated case)."""
+
+    case_id: int
+    reference: str
+    team_id: int
+    coordinator_id: int | None
+    created: dt.datetime
+    end: dt.datetime  # the last change (placed, closed) or now (open cases)
+    events: list[tuple[Any, ...]]  # (at, kind, transition, from, to, reason, fields)
+    referrals: list[tuple[Any, ...]]  # (id, institution, state, created, answered, closed)
+    shared_with: int | None
+
+
+class AuditSpool:
+    """Audit entries of one chunk, bucketed by day, appended to the spool files."""
+
+    def __init__(self, plan: Plan) -> None:
+        from cases.models import Case
+        from coordination.crypto import get_audit_keys
+        from coordination.fields import encrypted_fields
+        from referrals.selectors import referral_page_fields
+
+        self.plan = plan
+        self.origin = plan.now - dt.timedelta(days=3 * 365 + 2)
+        self.limit = plan.now - dt.timedelta(minutes=2)
+        self.buckets: dict[int, list[str]] = {}
+        self.count = 0
+        self.key_id = get_audit_keys().active_id
+        personal = [f.name for f in encrypted_fields(Case)]
+        shown = ["guardians", "history", "journal.text", "journal.interpreter_language",
+                 "followup.reason"]  # fmt: skip
+        self.detail_fields = sorted({*personal, *shown})
+        self.edit_fields = sorted(set(personal))
+        self.referral_fields = sorted(set(referral_page_fields()))
+
+    def add(
+        self,
+        at: dt.datetime,
+        actor: int | None,
+        action: str,
+        object_type: str = "",
+        object_id: Any = "",
+        reference: str = "",
+        fields: Iterable[str] = (),
+        detail: dict[str, Any] | None = None,
+        actor_name: str | None = None,
+        ip: str | None = None,
+    ) -> None:
+        """One entry, exactly as ``coordination.audit.audit_log`` would store it."""
+        if at >= self.limit:
+            return
+        if at.microsecond == 0:
+            at = at.replace(microsecond=1)  # isoformat() always with microseconds: sortable
+        iso = at.isoformat()
+        if actor is not None:
+            name, roles = self.plan.users[actor]
+            ip = ip or _ip_of(actor)
+        else:
+            name, roles = (actor_name or "system"), ""
+        name = name[:150]
+        field_list = sorted(set(fields))
+        detail = detail or {}
+        object_id = str(object_id)
+        tail = _JSON([iso, actor, name, roles, ip, action, object_type, object_id, reference,
+                      field_list, detail])[1:]  # fmt: skip
+        copy = "\t".join((
+            iso, "\\N" if actor is None else str(actor), _copy_text(name), roles,
+            "\\N" if ip is None else ip, action, object_type, _copy_text(object_id), reference,
+            _copy_text(_JSON_PLAIN(field_list)), _copy_text(_JSON_PLAIN(detail)),
+        ))  # fmt: skip
+        bucket = (at - self.origin).days // AUDIT_BUCKET_DAYS
+        self.buckets.setdefault(bucket, []).append(f"{copy}{_SEP}{tail}\n")
+        self.count += 1
+
+    def flush(self) -> int:
+        """Append the chunk's entries to the spool files (one per bucket and process)."""
+        pid = os.getpid()
+        for bucket, lines in self.buckets.items():
+            path = os.path.join(self.plan.audit_dir, f"{bucket:05d}-{pid}.spool")
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write("".join(lines))
+        self.buckets = {}
+        count, self.count = self.count, 0
+        return count
+
+
+def _between(rng: random.Random, start: dt.datetime, end: dt.datetime, skew: float = 1.0):
+    """A moment between ``start`` and ``end`` (``skew`` > 1: more of them early)."""
+    if end <= start:
+        return start + dt.timedelta(seconds=rng.randint(1, 600))
+    return start + (end - start) * (rng.random() ** skew)
+
+
+def _office_hours(rng: random.Random, at: dt.datetime) -> dt.datetime:
+    """The same day, moved into office hours (7-17 h), for entries not tied to an event."""
+    return at.replace(
+        hour=rng.randint(7, 16), minute=rng.randrange(60), second=rng.randrange(60),
+        microsecond=rng.randrange(1, 1_000_000),
+    )  # fmt: skip
+
+
+def case_audit(spool: AuditSpool, rng: random.Random, life: CaseLife) -> None:
+    """The access and change log of one case over its life (about 20-25 entries).
+
+    Creation (with the intake's duplicate check), a detail view before every change, the
+    transitions, edits and assignment as the history has them, sharing and the colleague's
+    views, every referral's creation, the institution staff's views and answers, its end
+    (enrolled, no-show, withdrawn, expired by the system), list, search and dashboard pages
+    that show the case's name, journal entries and follow-ups, the logins and logouts around
+    the work, and rare office-wide entries (exports, audit searches, failed logins).
+    """
+    add, plan = spool.add, spool.plan
+    ref, cid = life.reference, life.case_id
+    team = plan.coordinators_by_team[life.team_id]
+    me = life.coordinator_id or team[cid % len(team)]
+    created, end = life.created, max(life.end, life.created + dt.timedelta(hours=1))
+    case = ("cases.case", cid, ref)
+
+    def work_time(skew: float = 1.0) -> dt.datetime:  # office hours, within the case's life
+        at = _office_hours(rng, _between(rng, created, end, skew))
+        return max(at, created + dt.timedelta(minutes=rng.randint(5, 60)))
+
+    def near(k: int) -> list[str]:  # the case and others listed on the same page
+        return sorted({ref, *(reference_of(plan, c) for c in
+                              range(max(1, cid - k), cid) if c % 3 != cid % 3)})  # fmt: skip
+
+    def view(at: dt.datetime, who: int, kind: str = "detail") -> None:
+        fields = spool.edit_fields if kind == "edit" else spool.detail_fields
+        add(at, who, "case.view", *case, fields=fields, detail={"view": kind})
+
+    def session(at: dt.datetime, who: int) -> None:
+        add(at - dt.timedelta(minutes=rng.randint(2, 90)), who, "auth.login", "coordination.user",
+            who, "")  # fmt: skip
+        if rng.random() < 0.6:
+            add(at + dt.timedelta(minutes=rng.randint(5, 240)), who, "auth.logout",
+                "coordination.user", who, "")  # fmt: skip
+
+    # intake: the duplicate check, the new case, its page
+    if rng.random() < 0.7:
+        session(created, me)
+    if rng.random() < 0.3:
+        add(created - dt.timedelta(minutes=3), me, "case.view", fields=IDENTITY_SHOWN,
+            detail={"view": "intake-check", "references": near(4)[:2]})  # fmt: skip
+    add(created, me, "case.create", *case,
+        fields=CREATE_FIELDS[: rng.randint(6, len(CREATE_FIELDS))])  # fmt: skip
+    view(created + dt.timedelta(seconds=rng.randint(1, 5)), me)
+
+    # the history: a look at the case before each change
+    for at, kind, name, src, dst, _reason, fields in life.events[1:]:
+        if kind == "transition":
+            if rng.random() < 0.7:
+                view(at - dt.timedelta(minutes=rng.randint(1, 30)), me)
+            add(at, me, "case.transition", *case,
+                detail={"transition": name, "from": src, "to": dst})  # fmt: skip
+        elif kind == "edited":
+            view(at - dt.timedelta(minutes=rng.randint(1, 10)), me, "edit")
+            add(at, me, "case.update", *case, fields=fields)
+        elif kind == "assigned":
+            add(at, team[0], "case.assign", *case, detail={"to": plan.users[me][0]})
+    if rng.random() < 0.3:
+        add(_between(rng, created, end), me, "case.update", *case, fields=["guardians"])
+
+    # referrals: created by the coordinator, read and answered by the institution's staff
+    for ref_id, institution, state, at, answered, closed in life.referrals:
+        staff = plan.staff_by_institution[institution]
+        rid = ("referrals.referral", ref_id, ref)
+        add(at, me, "referral.created", *rid, detail={"institution": institution,
+                                                       "state": "pending"})  # fmt: skip
+        seen = at + dt.timedelta(hours=rng.uniform(1, 48))
+        if rng.random() < 0.5:
+            add(seen - dt.timedelta(minutes=rng.randint(1, 20)), staff, "auth.login",
+                "coordination.user", staff, "")  # fmt: skip
+        for k in range(rng.choice([1, 1, 2])):
+            add(seen + dt.timedelta(hours=k * rng.uniform(2, 30)), staff, "referral.view", *rid,
+                fields=spool.referral_fields)  # fmt: skip
+        if answered is not None:
+            answer = "declined" if state == "declined" else "accepted"
+            add(answered, staff, f"referral.{answer}", *rid,
+                detail={"institution": institution, "state": answer})  # fmt: skip
+        if closed is not None and state != "declined":
+            who: int | None = me if state == "withdrawn" else staff
+            if state == "expired":
+                who = None
+            add(closed, who, f"referral.{state}", *rid,
+                detail={"institution": institution, "state": state})  # fmt: skip
+            if state in ("enrolled", "no_show"):
+                add(closed - dt.timedelta(minutes=rng.randint(1, 30)), staff, "referral.view",
+                    *rid, fields=spool.referral_fields)  # fmt: skip
+        if rng.random() < 0.2:
+            add(_office_hours(rng, seen), staff, "places.update", "referrals.institution",
+                institution, "", detail={"counts": {"free": rng.randint(0, 3)}})  # fmt: skip
+
+    # the case's work between the changes: pages, journal, follow-ups, sharing
+    for _ in range(rng.randint(1, 3)):
+        at = work_time(1.5)
+        if rng.random() < 0.3:
+            session(at, me)
+        view(at, me)
+    for _ in range(rng.choice([1, 1, 2])):
+        page = rng.choice(["list", "list", "dashboard", "search"])
+        fields = [*LIST_SHOWN, *(["followup.reason"] if page == "dashboard" else [])]
+        at = work_time(2.0)
+        add(at, rng.choice(team), "case.view", fields=fields,
+            detail={"view": page, "references": near(rng.randint(3, 25))})  # fmt: skip
+    for k in range(rng.choice([0, 0, 1, 1, 2])):
+        at = work_time(1.5)
+        language = rng.random() < 0.5
+        add(at, me, "journal.add", *case,
+            fields=["journal.text", *(["journal.interpreter_language"] if language else [])],
+            detail={"entry": cid * 3 + k, "kind": rng.choice(JOURNAL_KINDS)})  # fmt: skip
+    if rng.random() < 0.35:
+        at = work_time(1.5)
+        due = at.date() + dt.timedelta(days=rng.randint(3, 21))
+        detail = {"followup": cid, "due_on": due.isoformat()}
+        add(at, me, "followup.created", *case, fields=["followup.reason"], detail=detail)
+        done = _office_hours(rng, dt.datetime.combine(due, at.timetz()))
+        if done < end:
+            add(done, me, "followup.done", *case, detail=detail)
+    if life.shared_with is not None:
+        at = _between(rng, created, end)
+        add(at, me, "case.share", *case, detail={"with": plan.users[life.shared_with][0]})
+        for k in range(rng.randint(1, 3)):
+            view(at + dt.timedelta(hours=1 + k * rng.uniform(1, 72)), life.shared_with)
+
+    # office-wide entries, spread over the cases' days
+    roll = rng.random()
+    if roll < 0.01:
+        at = work_time()
+        session(at, plan.management_id)
+        add(at, plan.management_id, "figures.export", detail={
+            "format": rng.choice(["csv", "xlsx"]), "via": "web",
+            "filters": {"period": rng.choice(["month", "quarter", "year"])},
+        })  # fmt: skip
+    elif roll < 0.015:
+        at = work_time()
+        session(at, plan.admin_id)
+        add(at, plan.admin_id, "audit.search", detail={"case_reference": ref})
+        if rng.random() < 0.3:
+            add(at + dt.timedelta(minutes=2), plan.admin_id, "audit.export",
+                detail={"case_reference": ref})  # fmt: skip
+    elif roll < 0.017:
+        add(work_time(), me, "case.access_report", *case,
+            fields=spool.detail_fields, detail={"format": "html"})  # fmt: skip
+    elif roll < 0.04:
+        user = rng.choice(team)
+        add(work_time(), None, "auth.login_failed",
+            actor_name=plan.users[user][0], ip=_ip_of(user))  # fmt: skip
+
+
+def reference_of(plan: Plan, case_id: int) -> str:
+    """The reference the chunk generator gives case ``case_id``."""
+    span = dt.timedelta(days=3 * 365)
+    created = plan.now - span * (1 - (case_id - 1) / plan.size) + dt.timedelta(hours=8)
+    created = min(created, plan.now - dt.timedelta(hours=1))
+    return f"{plan.prefix}-{created.year}-{case_id:05d}"
+
+
+def _audit_indexes(drop: bool) -> list[str]:
+    """The audit table's secondary indexes (their CREATE statements); dropped if ``drop``.
+
+    Built once after the load they cost a fraction of keeping them up to date row by row.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT i.indexname, i.indexdef FROM pg_indexes i
+            WHERE i.tablename = 'coordination_auditentry' AND i.indexname NOT IN (
+                SELECT conname FROM pg_constraint
+                WHERE conrelid = 'coordination_auditentry'::regclass)
+            """
+        )
+        found = cursor.fetchall()
+        if drop:
+            for name, _definition in found:
+                cursor.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
+    return [definition for _name, definition in found]
+
+
+def chain_audit(plan: Plan) -> int:
+    """Chain the spooled entries in `at` order and write them (COPY on PostgreSQL)."""
+    import hashlib
+    import hmac
+
     from coordination.crypto import get_audit_keys
     from coordination.models import AuditEntry
 
-    maker = RowMaker(AuditEntry, ["at", "actor", "actor_name", "roles", "ip", "action",
-                                  "object_type", "object_id", "case_reference", "fields",
-                                  "detail", "prev_hash", "hash", "key_id"])  # fmt: skip
-    coordinators = [u for users in plan.coordinators_by_team.values() for u in users]
-    rng = random.Random(plan.seed + 7)
+    keys = get_audit_keys()
+    key_id = keys.active_id
+    key = keys.keys[key_id]
+    head = "[" + _JSON(key_id) + ',"'
+    digest, sha256 = hmac.digest, hashlib.sha256
+    files: dict[str, list[str]] = {}
+    for name in os.listdir(plan.audit_dir):
+        files.setdefault(name.split("-")[0], []).append(name)
+    postgres = connection.vendor == "postgresql"
+    table = connection.ops.quote_name(AuditEntry._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in AUDIT_COLUMNS)
     prev = ""
     total = 0
-    span = dt.timedelta(days=3 * 365)
-    batch: list[tuple[Any, ...]] = []
-    entry = AuditEntry(key_id=get_audit_keys().active_id)
-    for case_id in range(1, plan.size + 1):
-        created = plan.now - span * (1 - (case_id - 1) / plan.size)
-        reference = f"{plan.prefix}-{created.year}-{case_id:05d}"
-        actions = [("case.create", ["family_name", "given_name", "birth_date"])]
-        if case_id % 2 == 0:
-            actions.append(("case.view", []))
-        for action, fields in actions:
-            entry.at = created.replace(microsecond=rng.randrange(1_000_000))
-            entry.actor_id = coordinators[rng.randrange(len(coordinators))]
-            entry.actor_name = f"coord-{entry.actor_id}"
-            entry.roles = "coordinator"
-            entry.ip = "10.0.0.1"
-            entry.action = action
-            entry.object_type = "cases.case"
-            entry.object_id = str(case_id)
-            entry.case_reference = reference
-            entry.fields = fields
-            entry.detail = {}
-            entry.prev_hash = prev
-            entry.hash = entry_digest(entry)
-            prev = entry.hash
-            batch.append(maker.from_instance(entry))
-        if len(batch) >= 20_000:
-            total += write_rows(AuditEntry, maker.columns, batch)
-            batch = []
-    total += write_rows(AuditEntry, maker.columns, batch)
+    pending: list[str] = []
+
+    def write() -> None:
+        if not pending:
+            return
+        with connection.cursor() as cursor:
+            if postgres:
+                with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as cp:
+                    cp.write("".join(pending))
+            else:
+                cursor.executemany(
+                    f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * 14)})",
+                    [_row_from_copy(line) for line in pending],
+                )
+        pending.clear()
+
+    for bucket in sorted(files):
+        lines: list[str] = []
+        for name in files[bucket]:
+            path = os.path.join(plan.audit_dir, name)
+            with open(path, encoding="utf-8") as fh:
+                lines.extend(fh.read().split("\n")[:-1])
+            os.remove(path)
+        lines.sort()
+        for line in lines:
+            copy, tail = line.split(_SEP, 1)
+            prev_new = digest(key, f'{head}{prev}",{tail}'.encode(), sha256).hex()
+            pending.append(f"{copy}\t{prev}\t{prev_new}\t{key_id}\n")
+            prev = prev_new
+        total += len(lines)
+        if len(pending) >= AUDIT_COPY_ROWS:
+            write()
+    write()
+    _check_chain_start()
     return total
+
+
+def _row_from_copy(line: str) -> list[Any]:
+    """A COPY text line back to values (the executemany path for SQLite)."""
+    values: list[Any] = []
+    for raw in line.rstrip("\n").split("\t"):
+        if raw == "\\N":
+            values.append(None)
+            continue
+        values.append(raw.replace("\\t", "\t").replace("\\n", "\n").replace("\\r", "\r")
+                      .replace("\\\\", "\\"))  # fmt: skip
+    values[0] = connection.ops.adapt_datetimefield_value(dt.datetime.fromisoformat(values[0]))
+    return values
+
+
+def _check_chain_start() -> None:
+    """The first and last entries as ``entry_digest`` computes them: if the audit module
+    signs differently than this generator, fail now rather than with a broken data set."""
+    from coordination.audit import entry_digest
+    from coordination.models import AuditEntry
+
+    for entry in [*AuditEntry.objects.order_by("id")[:3], *AuditEntry.objects.order_by("-id")[:1]]:
+        if entry_digest(entry) != entry.hash:
+            raise RuntimeError(
+                f"generated audit entry {entry.pk} does not verify: coordination.audit."
+                "entry_digest signs other content than benchmarks/generate.py spools"
+            )
 
 
 # --- the whole data set -------------------------------------------------------------------
@@ -867,7 +1260,19 @@ def generate(size: int, *, seed: int = 20260101, jobs: int = 1, audit: bool = Tr
     with transaction.atomic():
         plan = create_reference_data(size, seed)
     phases["reference data"] = time.perf_counter() - started
+    if audit:
+        plan.audit_dir = tempfile.mkdtemp(prefix="ankommen-bench-audit-")
+    try:
+        return _generate(plan, started, phases, jobs, audit)
+    finally:
+        if plan.audit_dir:
+            shutil.rmtree(plan.audit_dir, ignore_errors=True)
 
+
+def _generate(
+    plan: Plan, started: float, phases: dict[str, float], jobs: int, audit: bool
+) -> Generated:
+    size = plan.size
     t = time.perf_counter()
     chunks = [(plan, s, min(s + CHUNK, size + 1)) for s in range(1, size + 1, CHUNK)]
     totals: dict[str, int] = {}
@@ -888,11 +1293,28 @@ def generate(size: int, *, seed: int = 20260101, jobs: int = 1, audit: bool = Tr
         if jobs > 1:
             pool.close()
             pool.join()
-    phases["cases, history, referrals"] = time.perf_counter() - t
+    spooled = totals.pop("audit_spooled", 0)
+    phases["cases, history, referrals (and audit rows)"] = time.perf_counter() - t
 
     if audit:
+        postgres = connection.vendor == "postgresql"
         t = time.perf_counter()
-        totals["audit"] = generate_audit(plan)
-        phases["audit log"] = time.perf_counter() - t
+        indexes = _audit_indexes(drop=True) if postgres else []
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("SET synchronous_commit TO off")
+        totals["audit"] = chain_audit(plan)
+        if totals["audit"] != spooled:
+            raise RuntimeError(f"audit: {spooled} entries spooled, {totals['audit']} written")
+        phases["audit log: chain and COPY"] = time.perf_counter() - t
+        if indexes:
+            t = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute("SET maintenance_work_mem TO '1GB'")
+                for definition in indexes:
+                    cursor.execute(definition)
+                cursor.execute("RESET maintenance_work_mem")
+                cursor.execute("RESET synchronous_commit")
+            phases["audit log: indexes"] = time.perf_counter() - t
     _finish(plan)
     return Generated(seconds=time.perf_counter() - started, counts=totals, jobs=jobs, phases=phases)
