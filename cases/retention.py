@@ -40,6 +40,7 @@ from coordination.audit import (
 from coordination.exceptions import DomainError, NotAllowed
 from coordination.fields import encrypted_fields
 from coordination.models import OfficeSettings, User
+from coordination.outbox import outbox_prune
 from coordination.roles import is_administrator
 
 log = logging.getLogger(__name__)
@@ -370,6 +371,7 @@ class RetentionReport:
     would_erase: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     audit_pruned: int = 0
+    outbox_pruned: int = 0
     notified: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -407,6 +409,7 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
         # The app role may lack EXECUTE on the prune function (the office's choice,
         # docs/audit-log.md): then the database owner prunes; the rest of the run goes on.
         log.warning("retention: the audit log was not pruned: %s", exc)
+    report.outbox_pruned = outbox_prune(now=now, dry_run=dry_run)
     if not dry_run and (report.awaiting_offer or report.awaiting_decision):
         report.notified = notify_administrators(report)
     if not dry_run:
@@ -416,6 +419,7 @@ def retention_run(*, dry_run: bool = False, today: dt.date | None = None) -> Ret
             detail={
                 "erased": len(report.erased),
                 "pruned": report.audit_pruned,
+                "outbox_pruned": report.outbox_pruned,
                 "awaiting": len(report.awaiting_offer) + len(report.awaiting_decision),
             },
         )

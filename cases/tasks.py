@@ -25,11 +25,13 @@ def apply_retention(dry_run: bool = False) -> dict[str, Any]:
 
     report = retention_run(dry_run=dry_run)
     log.info(
-        "retention%s: %s erased, %s awaiting offer, %s awaiting decision, %s audit entries pruned",
+        "retention%s: %s erased, %s awaiting offer, %s awaiting decision, %s audit entries and "
+        "%s outgoing e-mails pruned",
         " (dry run)" if dry_run else "",
         len(report.erased) or len(report.would_erase),
         len(report.awaiting_offer),
         len(report.awaiting_decision),
         report.audit_pruned,
+        report.outbox_pruned,
     )
     return report.as_dict()

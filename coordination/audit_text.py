@@ -73,6 +73,53 @@ ACTIONS: dict[str, Promise] = {
     "referral.withdrawn": _("%(actor)s withdrew the referral of the case %(reference)s"),
     "referral.expired": _("The referral of the case %(reference)s expired (no answer in time)"),
     "places.update": _("%(actor)s updated the free places"),
+    "referral.transition_refused": _(
+        "%(actor)s tried to change the referral of the case %(reference)s (refused)"
+    ),
+    "case.import": _("%(actor)s registered the case %(reference)s from an imported list"),
+    "journal.add": _("%(actor)s wrote a journal entry on the case %(reference)s"),
+    "followup.created": _("%(actor)s set a follow-up on the case %(reference)s"),
+    "followup.done": _("%(actor)s marked a follow-up on the case %(reference)s as done"),
+    "followup.cancelled": _("%(actor)s cancelled a follow-up on the case %(reference)s"),
+    "followup.postponed": _("%(actor)s postponed a follow-up on the case %(reference)s"),
+    "offer.create": _("%(actor)s added an education offer"),
+    "offer.update": _("%(actor)s changed an education offer"),
+    "offer.places": _("%(actor)s updated the free places of an education offer"),
+    "offer_registration.view": _(
+        "%(actor)s opened a registration for an offer (case %(reference)s)"
+    ),
+    "offer_registration.registered": _(
+        "%(actor)s registered the child of the case %(reference)s for an offer"
+    ),
+    "offer_registration.confirmed": _(
+        "%(actor)s confirmed the offer registration of the case %(reference)s"
+    ),
+    "offer_registration.declined": _(
+        "%(actor)s declined the offer registration of the case %(reference)s"
+    ),
+    "offer_registration.withdrawn": _(
+        "%(actor)s withdrew the offer registration of the case %(reference)s"
+    ),
+    "offer_registration.started": _(
+        "%(actor)s recorded that the child of the case %(reference)s started attending an offer"
+    ),
+    "offer_registration.ended": _(
+        "%(actor)s recorded that the child of the case %(reference)s finished an offer"
+    ),
+    "offer_registration.dropped_out": _(
+        "%(actor)s recorded that the child of the case %(reference)s dropped out of an offer"
+    ),
+    "offer_registration.transition_refused": _(
+        "%(actor)s tried to change the offer registration of the case %(reference)s (refused)"
+    ),
+    "provider.staff_change": _("%(actor)s changed the staff of an offer provider"),
+    "institution.import": _("%(actor)s imported institutions and their free places"),
+    "import.upload": _("%(actor)s uploaded a list to import"),
+    "import.preview": _("%(actor)s looked at the values of a list to import"),
+    "import.confirm": _("%(actor)s confirmed an import"),
+    "import.done": _("%(actor)s finished importing a list"),
+    "import.discard": _("%(actor)s discarded a list to import"),
+    "transfer.export": _("%(actor)s exported the cases of a team"),
     "institution.staff_change": _("%(actor)s changed the staff of an institution"),
     "figures.export": _("%(actor)s downloaded the figures"),
     "retention.run": _("%(actor)s ran the retention (deletion of old data)"),

@@ -305,6 +305,8 @@ class OutboxMessage(models.Model):
             # The case page's list of e-mails.
             models.Index(fields=["case_reference", "created_at"], name="outbox_case"),
             models.Index(fields=["object_type", "object_id"], name="outbox_object"),
+            # The administration's list (newest first) and the nightly pruning (oldest first).
+            models.Index(fields=["created_at", "id"], name="outbox_created"),
         ]
 
     def __str__(self) -> str:

@@ -418,3 +418,31 @@ def outbox_cancel(*, message: OutboxMessage, reason: str = "cancelled by an admi
         locked.last_error = reason[:300]
         _finish(locked, ["state", "last_error"])
     return True
+
+
+# --- pruning: sent, failed and cancelled rows are not kept for ever --------------------------
+
+FINAL_STATES = (State.SENT, State.FAILED, State.CANCELLED)
+PRUNE_BATCH = 5000
+
+
+def outbox_prune(*, now: dt.datetime | None = None, dry_run: bool = False) -> int:
+    """Delete the rows in a final state created more than ``OUTBOX_KEEP_DAYS`` ago, in
+    batches (one short transaction each); returns how many (``dry_run``: would be).
+
+    Queued and sending rows are never pruned, whatever their age: they are work still to do.
+    A final row's outcome is already recorded where it matters (the reminder's or digest's
+    own row, the case history), written in the transaction that made the row final."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.OUTBOX_KEEP_DAYS)
+    old = OutboxMessage.objects.filter(state__in=FINAL_STATES, created_at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    total = 0
+    while True:
+        with transaction.atomic():
+            ids = list(old.order_by("created_at", "pk").values_list("pk", flat=True)[:PRUNE_BATCH])
+            if not ids:
+                return total
+            deleted, _ = OutboxMessage.objects.filter(pk__in=ids, state__in=FINAL_STATES).delete()
+        total += deleted

@@ -303,6 +303,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
+# Sent, failed and cancelled outgoing e-mails are deleted after this many days (the nightly
+# retention run; docs/outbox.md, "Pruning"). Queued ones are never deleted.
+OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=90)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
         # "Worker last seen" on the administrators' start page (coordination/heartbeat.py).

@@ -125,7 +125,9 @@ def import_upload(*, by: Any, kind: str, team: Any, file_name: str, content: byt
         expires_at=now + KEEP_FILE,
     )
     audit_log(actor=by, action="import.upload", obj=batch, detail={
-        "kind": kind, "file": file_name[:120], "rows": len(table.rows),
+        # No file name: it may carry a name ("Anmeldungen Familie X.xlsx"); the batch id
+        # names the import, whose (encrypted) file name the import page shows.
+        "kind": kind, "rows": len(table.rows),
         "team": getattr(team, "pk", None),
     })  # fmt: skip
     return batch
@@ -449,7 +451,7 @@ def _finish(batch: ImportBatch, by: Any) -> None:
         locked.progress_done = locked.progress_total
         locked.save()
         audit_log(actor=by, action="import.done", obj=locked, detail={
-            "kind": locked.kind, "file": locked.file_name[:120], "outcomes": outcomes,
+            "kind": locked.kind, "outcomes": outcomes,
             "team": locked.team_id,
         })  # fmt: skip
 

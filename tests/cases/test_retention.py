@@ -308,6 +308,25 @@ def test_run_prunes_the_audit_log_past_its_own_retention(db) -> None:
     assert verify_chain_report().ok
 
 
+def test_run_prunes_old_sent_mails_and_records_how_many(db, settings) -> None:
+    from coordination.models import OutboxMessage
+    from coordination.outbox import mail_enqueue
+
+    settings.OUTBOX_KEEP_DAYS = 90
+    with time_machine.travel(NOW - dt.timedelta(days=120), tick=False):
+        old = mail_enqueue(kind="test.mail", to="a@example.org", subject="S", body="B")
+    with time_machine.travel(NOW - dt.timedelta(days=10), tick=False):
+        young = mail_enqueue(kind="test.mail", to="a@example.org", subject="S", body="B")
+    assert old is not None and young is not None
+    OutboxMessage.objects.update(state=OutboxMessage.State.SENT)
+    with time_machine.travel(NOW):
+        report = retention_run()
+    assert report.outbox_pruned == 1
+    assert list(OutboxMessage.objects.values_list("pk", flat=True)) == [young.pk]
+    entry = AuditEntry.objects.filter(action="retention.run").latest("pk")
+    assert entry.detail["outbox_pruned"] == 1
+
+
 def test_task_and_command_run_the_same_job(closed_case, admin_user_role, capsys) -> None:
     from cases.tasks import apply_retention
 

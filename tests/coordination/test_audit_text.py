@@ -52,3 +52,39 @@ def test_the_audit_page_shows_sentences_and_keeps_the_codes_behind_a_toggle(
     export = client.get(reverse("audit_export"), {"action": "case.view"})
     body = b"".join(export.streaming_content).decode()
     assert "case.view" in body and "birth_date" in body and "geöffnet" not in body
+
+
+def _actions_written_by_the_code() -> set[str]:
+    """Every action code the apps write: literal ``action="x.y"`` arguments, and the
+    families written with an f-string, expanded by the steps their callers pass."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    apps = ("coordination", "cases", "referrals", "offers", "monitoring", "transfer",
+            "administration", "demo")  # fmt: skip
+    literal = re.compile(r'action="([a-z_]+\.[a-z_.]+)"')
+    found: set[str] = set()
+    for app in apps:
+        for path in (root / app).rglob("*.py"):
+            if "migrations" not in path.parts:
+                found |= set(literal.findall(path.read_text(encoding="utf-8")))
+    from offers.services import STEP_LABELS
+
+    found |= {f"offer_registration.{step}" for step in STEP_LABELS}
+    found |= {f"followup.{w}" for w in ("created", "done", "cancelled", "postponed")}
+    found |= {"offer.update"}
+    return found
+
+
+def test_every_action_the_code_writes_reads_as_a_sentence_in_both_languages() -> None:
+    from coordination.audit_text import ACTIONS
+
+    written = _actions_written_by_the_code()
+    assert "import.upload" in written and "case.view" in written  # the scan works
+    assert sorted(written - set(ACTIONS)) == []
+    for code in written:
+        for language in ("de", "en"):
+            with translation.override(language):
+                text = str(ACTIONS[code])
+            assert "%(actor)s" in text or "%(reference)s" in text or code == "audit.head"

@@ -250,3 +250,37 @@ def test_requeue_and_cancel_work_only_in_their_states() -> None:
     assert outbox.outbox_requeue(message=message) is True
     message.refresh_from_db()
     assert (message.state, message.attempts) == (State.QUEUED, 0)
+
+
+def _aged(message: OutboxMessage, state: str, days: int) -> OutboxMessage:
+    OutboxMessage.objects.filter(pk=message.pk).update(
+        state=state, created_at=timezone.now() - dt.timedelta(days=days)
+    )
+    return message
+
+
+def test_prune_deletes_only_final_rows_past_the_keep_period(settings) -> None:
+    settings.OUTBOX_KEEP_DAYS = 90
+    old = {
+        state: _aged(enqueue(subject=state), state, 91)
+        for state in (State.SENT, State.FAILED, State.CANCELLED, State.QUEUED, State.SENDING)
+    }
+    young_sent = _aged(enqueue(subject="young"), State.SENT, 89)
+
+    assert outbox.outbox_prune(dry_run=True) == 3
+    assert OutboxMessage.objects.count() == 6  # the dry run deleted nothing
+
+    assert outbox.outbox_prune() == 3
+    left = set(OutboxMessage.objects.values_list("pk", flat=True))
+    # Queued and sending rows are work still to do, however old; a young sent row stays.
+    assert left == {old[State.QUEUED].pk, old[State.SENDING].pk, young_sent.pk}
+    assert outbox.outbox_prune() == 0
+
+
+def test_prune_works_in_batches(settings, monkeypatch) -> None:
+    settings.OUTBOX_KEEP_DAYS = 1
+    monkeypatch.setattr(outbox, "PRUNE_BATCH", 2)
+    for i in range(5):
+        _aged(enqueue(subject=f"m{i}"), State.SENT, 2)
+    assert outbox.outbox_prune() == 5
+    assert not OutboxMessage.objects.exists()

@@ -41,5 +41,8 @@ class Command(BaseCommand):
             out.write(f"not erased (changed meanwhile): {', '.join(report.failed)}")
         verb = "would prune" if dry else "pruned"
         out.write(f"{prefix}audit log: {verb} {report.audit_pruned} entries past their retention")
+        out.write(
+            f"{prefix}outgoing e-mails: {verb} {report.outbox_pruned} sent, failed or cancelled"
+        )
         if not dry:
             out.write(f"administrators notified: {report.notified}")
