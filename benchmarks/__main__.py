@@ -27,6 +27,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MAX_CASES = 1_000_000
+NATIONWIDE = 1_000_000
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,7 +39,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--cases",
         default="1000,100000",
-        help="comma-separated sizes in cases (default 1000,100000; max 1000000)",
+        help="comma-separated sizes in cases (default 1000,100000; max 1000000, the opt-in "
+        "nationwide size: see --nationwide)",
+    )
+    parser.add_argument(
+        "--nationwide",
+        action="store_true",
+        help=f"only the nationwide size, {NATIONWIDE:,} cases (opt-in: about an hour, see "
+        "docs/performance.md); the other sizes are kept from the previous latest.json",
     )
     parser.add_argument(
         "--quick",
@@ -101,6 +109,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.nationwide:
+        args.cases = str(NATIONWIDE)
     try:
         args.sizes = sorted({int(s.replace("_", "")) for s in args.cases.split(",") if s.strip()})
     except ValueError:
@@ -355,6 +365,15 @@ def measure_pages(
             data["results"][str(size)].setdefault("pages", {"error": outcome["error"]})
 
 
+def previous_results(path: Path) -> dict[str, Any] | None:
+    """The previous run's ``latest.json`` (None when there is none or it cannot be read)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("results"), dict) else None
+
+
 def generate_only(args: argparse.Namespace, log: Log) -> int:
     """``--generate-only``: the data sets, ready for a later run (nothing measured)."""
     for size in args.sizes:
@@ -441,6 +460,9 @@ def main(argv: list[str] | None = None) -> int:
     data["finished_at"] = finished.isoformat()
     data["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     data["wall_seconds"] = round((finished - started_at).total_seconds(), 1)
+    if not args.in_place:
+        # Sizes not measured now stay as the previous run measured them (each with its run).
+        report.merge_previous(data, previous_results(args.output_dir / "latest.json"))
     data["targets"] = report.check_targets(data)
     table = report.markdown(data)
     (args.output_dir / "latest.json").write_text(

@@ -1314,7 +1314,9 @@ def _generate(
                 for definition in indexes:
                     cursor.execute(definition)
                 cursor.execute("RESET maintenance_work_mem")
-                cursor.execute("RESET synchronous_commit")
             phases["audit log: indexes"] = time.perf_counter() - t
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
     _finish(plan)
     return Generated(seconds=time.perf_counter() - started, counts=totals, jobs=jobs, phases=phases)
