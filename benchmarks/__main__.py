@@ -3,7 +3,9 @@
 For every size (default 1,000 and 100,000 cases): reuse or generate the data set, copy it to a
 working database, then measure the pages, the case list under load, the reminder sweep and the
 key rotation. The field-encryption micro-benchmark runs once. Results go to
-``benchmarks/results/latest.{json,md}`` and ``plans-<size>.txt``; the table is printed.
+``benchmarks/results/latest.{json,md}`` and ``plans-<size>.txt``; the table is printed. Sizes
+this run did not measure are kept from the previous ``latest.json`` (so ``--nationwide``, the
+opt-in 1,000,000 cases, can run on its own); ``--generate-only`` only prepares data sets.
 See ``python -m benchmarks --help`` and the README's "Performance" section.
 """
 
@@ -296,7 +298,7 @@ def run_after_pages(
                 path=path, user=pages.bench_users().coordinator, clients=args.load_clients,
                 seconds=args.load_seconds, log_dir=Path(tempfile.gettempdir()),
             ))  # fmt: skip
-    if not args.skip_import and size == min(args.sizes):
+    if not args.skip_import and size == min(args.sizes) and size < NATIONWIDE:
         from benchmarks import imports
 
         section(results, "import", log, lambda: imports.run(rows=args.import_rows))
