@@ -24,7 +24,7 @@ import ipaddress
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -338,7 +338,10 @@ def _broken_since(checkpoint: Checkpoint) -> bool:
 
 
 def verify_chain_report(
-    *, batch_size: int = 5000, since: Checkpoint | None = None
+    *,
+    batch_size: int = 5000,
+    since: Checkpoint | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ChainReport:
     """Walk the log in id order and report the first broken link (altered, inserted or
     removed). From the first entry, or, with ``since``, from the entry after a checkpoint
@@ -346,7 +349,8 @@ def verify_chain_report(
 
     Streams: keyset batches of ``batch_size`` rows (``id > last``; each a short index range
     scan, so memory stays bounded and no snapshot is held for the whole walk), tuples rather
-    than model instances. A model instance is built only for a broken entry.
+    than model instances. A model instance is built only for a broken entry. ``progress``
+    is called after each batch with (entries checked so far, last id).
     """
     started = time.perf_counter()
     prev: str | None = None
@@ -392,6 +396,8 @@ def verify_chain_report(
             prev = row[1]
             checked += 1
         last_id, last_hash = batch[-1][0], batch[-1][1]
+        if progress is not None:
+            progress(checked, last_id)
 
 
 def verify_chain(*, batch_size: int = 5000) -> tuple[int, AuditEntry | None]:
@@ -400,7 +406,12 @@ def verify_chain(*, batch_size: int = 5000) -> tuple[int, AuditEntry | None]:
     return report.checked, report.broken
 
 
-def verify_from_checkpoint(*, full: bool = False, batch_size: int = 5000) -> ChainReport:
+def verify_from_checkpoint(
+    *,
+    full: bool = False,
+    batch_size: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+) -> ChainReport:
     """The default walk of ``verify_audit_log``: from the latest checkpoint when there is one
     (and no nightly walk since found a break), else, or with ``full``, from the first entry.
     An entry changed *before* the checkpoint is found only by a full walk: the nightly head
@@ -411,7 +422,7 @@ def verify_from_checkpoint(*, full: bool = False, batch_size: int = 5000) -> Cha
         or not AuditEntry.objects.filter(id__lte=since.through_id).exists()  # pruned past it
     ):
         since = None
-    return verify_chain_report(batch_size=batch_size, since=since)
+    return verify_chain_report(batch_size=batch_size, since=since, progress=progress)
 
 
 def record_checkpoint(report: ChainReport, *, by: Any = None) -> AuditEntry | None:
