@@ -208,3 +208,43 @@ def test_a_checkpoint_after_an_unkeyed_prefix_is_usable(db) -> None:
     audit_log(actor=None, action="test.after")
     report = verify_from_checkpoint()
     assert report.ok and report.since is not None and report.unkeyed == 2
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2025-03-30T01:59:59.000001+00:00",
+        "2025-03-30T02:00:00+00:00",
+        "2025-07-01T12:00:00.100000+00:00",
+        "2025-12-31T23:59:59.999999+00:00",
+    ],
+)
+def test_the_fast_verification_rows_give_the_same_digest_as_the_entry(db, moment) -> None:
+    """Verification reads rows (timestamps and JSON as text), not model instances: every
+    shape of entry must hash exactly as it did when it was written."""
+    import datetime as dt
+
+    import time_machine
+
+    from coordination.audit import _entry_row, _row_digest, _verify_rows
+
+    with time_machine.travel(dt.datetime.fromisoformat(moment), tick=False):
+        written = [
+            audit_log(actor=None, action="test.plain"),
+            audit_log(
+                actor=None,
+                action="case.view",
+                actor_name="Jürgen Groß",
+                ip="2001:db8::1",
+                fields=["given_name", "family_name"],
+                detail={"references": ["NZ-2025-00001", "NZ-2025-00002"], "n": 1.5,
+                        "nested": {"b": [1, {"z": None, "a": "ä€😀"}], "a": True}},
+            ),  # fmt: skip
+            audit_log(actor=None, action="x", ip="10.1.2.3", detail={"view": "detail"}),
+        ]
+    rows = _verify_rows(written[0].id - 1, 10)
+    assert [r[0] for r in rows] == [e.id for e in written]
+    for row, entry in zip(rows, written, strict=True):
+        assert _row_digest(row) == entry.hash == entry_digest(entry)
+        assert _row_digest(_entry_row(AuditEntry.objects.get(pk=entry.pk))) == entry.hash
+    assert verify_chain_report().ok
