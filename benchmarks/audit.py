@@ -328,3 +328,67 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# --- report hooks (benchmarks/report.py calls these two) -----------------------------------
+
+
+def targets(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Issue 21: the Art. 15 report and the audit search under 1 s at every size."""
+    checks: list[dict[str, Any]] = []
+    for size, result in sorted(data["results"].items(), key=lambda item: int(item[0])):
+        audit = result.get("audit") or {}
+        report = audit.get("access_report") or {}
+        if report.get("p95_ms") is not None:
+            checks.append({
+                "target": f"Art. 15 report p95 < {TARGET_MS:.0f} ms ({int(size):,} cases, "
+                          f"{audit.get('entries', 0):,} audit entries)",
+                "ok": report["p95_ms"] < TARGET_MS,
+                "detail": f"median {report['median_ms']} ms, p95 {report['p95_ms']} ms over "
+                          f"{report['runs']} cases",
+            })  # fmt: skip
+        searches = audit.get("search") or {}
+        if searches:
+            worst = max(searches.items(), key=lambda item: item[1]["p95_ms"])
+            checks.append({
+                "target": f"audit search p95 < {TARGET_MS:.0f} ms, every typical search "
+                          f"({int(size):,} cases)",
+                "ok": worst[1]["p95_ms"] < TARGET_MS,
+                "detail": f"slowest: {worst[0]} p95 {worst[1]['p95_ms']} ms",
+            })  # fmt: skip
+    return checks
+
+
+def markdown(data: dict[str, Any], sizes: list[str]) -> list[str]:
+    """The audit section of the results table (empty when nothing was measured)."""
+    audits = [data["results"][s].get("audit") or {} for s in sizes]
+    if not any(a.get("entries") for a in audits):
+        return []
+
+    def cell(value: Any, suffix: str = "") -> str:
+        return "–" if value is None else f"{value:,}{suffix}"
+
+    out = ["**Audit log** (Art. 15 report, audit search: first page of 50 and bounded count; "
+           "`verify_audit_log`)", "",  # fmt: skip
+           "| figure | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
+           "|---|" + "---|" * len(sizes)]  # fmt: skip
+    out.append("| audit entries | " + " | ".join(cell(a.get("entries")) for a in audits) + " |")
+    reports = [a.get("access_report") or {} for a in audits]
+    out.append("| Art. 15 report median / p95 ms | " + " | ".join(
+        f"{cell(r.get('median_ms'))} / {cell(r.get('p95_ms'))}" for r in reports) + " |")  # fmt: skip
+    labels: list[str] = []
+    for a in audits:
+        labels += [k for k in (a.get("search") or {}) if k not in labels]
+    for label in labels:
+        found = [(a.get("search") or {}).get(label) or {} for a in audits]
+        out.append(f"| search {label}: median / p95 ms | " + " | ".join(
+            f"{cell(f.get('median_ms'))} / {cell(f.get('p95_ms'))}" for f in found) + " |")  # fmt: skip
+    verifies = [a.get("verify") or {} for a in audits]
+    out.append("| verify full: entries/s | " + " | ".join(
+        cell((v.get("full") or {}).get("entries_per_second")) for v in verifies) + " |")  # fmt: skip
+    out.append("| verify full: estimated whole log s | " + " | ".join(
+        cell((v.get("full") or {}).get("estimated_full_seconds")) for v in verifies) + " |")  # fmt: skip
+    out.append("| verify incremental (1,000 new): s | " + " | ".join(
+        cell((v.get("incremental") or {}).get("seconds")) for v in verifies) + " |")  # fmt: skip
+    out.append("")
+    return out
