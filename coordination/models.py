@@ -108,6 +108,8 @@ class AuditEntry(models.Model):
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
             # The audit search by user name (case-insensitive), newest first (migration 0010).
             models.Index(Upper("actor_name"), "at", name="audit_actor_name_upper_at"),
+            # ... and by client address.
+            models.Index(fields=["ip", "at"], name="audit_ip_at"),
         ]
         # On PostgreSQL also a GIN index on detail -> 'references' (the cases a list page
         # showed), made by migration 0004 outside the model state: SQLite has no GIN.
