@@ -205,7 +205,8 @@ def search(*, runs: int) -> dict[str, Any]:
             "rows": len(page.entries),
             "count": page.count_label,
             "queries": len(queries),
-            "filters": {k: str(v) for k, v in data.items()} | ({"before": before} if before else {}),
+            "filters": {k: str(v) for k, v in data.items()}
+            | ({"before": before} if before else {}),
         }
     return found
 
@@ -370,27 +371,34 @@ def markdown(data: dict[str, Any], sizes: list[str]) -> list[str]:
     def cell(value: Any, suffix: str = "") -> str:
         return "–" if value is None else f"{value:,}{suffix}"
 
-    out = ["**Audit log** (Art. 15 report, audit search: first page of 50 and bounded count; "
-           "`verify_audit_log`)", "",  # fmt: skip
-           "| figure | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
-           "|---|" + "---|" * len(sizes)]  # fmt: skip
-    out.append("| audit entries | " + " | ".join(cell(a.get("entries")) for a in audits) + " |")
-    reports = [a.get("access_report") or {} for a in audits]
-    out.append("| Art. 15 report median / p95 ms | " + " | ".join(
-        f"{cell(r.get('median_ms'))} / {cell(r.get('p95_ms'))}" for r in reports) + " |")  # fmt: skip
+    out = [
+        "**Audit log** (Art. 15 report, audit search: first page of 50 and bounded count; "
+        "`verify_audit_log`)",
+        "",
+        "| figure | " + " | ".join(f"{int(s):,}" for s in sizes) + " |",
+        "|---|" + "---|" * len(sizes),
+    ]
+
+    def row(label: str, cells: list[str]) -> None:
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+
+    def timed(figures: dict[str, Any]) -> str:
+        return f"{cell(figures.get('median_ms'))} / {cell(figures.get('p95_ms'))}"
+
+    row("audit entries", [cell(a.get("entries")) for a in audits])
+    row("Art. 15 report median / p95 ms", [timed(a.get("access_report") or {}) for a in audits])
     labels: list[str] = []
     for a in audits:
         labels += [k for k in (a.get("search") or {}) if k not in labels]
     for label in labels:
-        found = [(a.get("search") or {}).get(label) or {} for a in audits]
-        out.append(f"| search {label}: median / p95 ms | " + " | ".join(
-            f"{cell(f.get('median_ms'))} / {cell(f.get('p95_ms'))}" for f in found) + " |")  # fmt: skip
-    verifies = [a.get("verify") or {} for a in audits]
-    out.append("| verify full: entries/s | " + " | ".join(
-        cell((v.get("full") or {}).get("entries_per_second")) for v in verifies) + " |")  # fmt: skip
-    out.append("| verify full: estimated whole log s | " + " | ".join(
-        cell((v.get("full") or {}).get("estimated_full_seconds")) for v in verifies) + " |")  # fmt: skip
-    out.append("| verify incremental (1,000 new): s | " + " | ".join(
-        cell((v.get("incremental") or {}).get("seconds")) for v in verifies) + " |")  # fmt: skip
+        row(
+            f"search {label}: median / p95 ms",
+            [timed((a.get("search") or {}).get(label) or {}) for a in audits],
+        )
+    full = [(a.get("verify") or {}).get("full") or {} for a in audits]
+    incremental = [(a.get("verify") or {}).get("incremental") or {} for a in audits]
+    row("verify full: entries/s", [cell(f.get("entries_per_second")) for f in full])
+    row("verify full: estimated whole log s", [cell(f.get("estimated_full_seconds")) for f in full])
+    row("verify incremental (1,000 new): s", [cell(i.get("seconds")) for i in incremental])
     out.append("")
     return out

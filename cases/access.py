@@ -196,9 +196,7 @@ def case_audit_entries(
     about = Q(case_reference=case.reference) | Q(object_type="cases.case", object_id=str(case.pk))
     for object_type, ids in by_type.items():
         about |= Q(object_type=object_type, object_id__in=ids)
-    return AuditEntry.objects.filter(about | _listed_on_a_page(case.reference)).order_by(
-        "at", "id"
-    )
+    return AuditEntry.objects.filter(about | _listed_on_a_page(case.reference)).order_by("at", "id")
 
 
 def case_access_report(*, case: Case) -> dict[str, Any]:

@@ -232,13 +232,7 @@ def _verify_rows(after_id: int, limit: int) -> list[tuple[Any, ...]]:
         Cast("fields", TextField()), Cast("detail", TextField()),
     )[:limit]  # fmt: skip
     canonical = _canonical
-    return [
-        (
-            *r[:4], _iso_utc(r[4]), *r[5:13],
-            canonical(r[13]), canonical(r[14]),
-        )  # fmt: skip
-        for r in rows
-    ]
+    return [(*r[:4], _iso_utc(r[4]), *r[5:13], canonical(r[13]), canonical(r[14])) for r in rows]
 
 
 def _lock_chain() -> None:
@@ -409,14 +403,22 @@ def _checkpoint_problem(checkpoint: Checkpoint) -> tuple[AuditEntry | None, str,
         return holder, f"the checkpoint is signed with key id {holder.key_id!r}, not listed", False
     through = AuditEntry.objects.filter(id=checkpoint.through_id).first()
     if through is None:
-        return holder, f"entry #{checkpoint.through_id}, named by this checkpoint, is missing", False
+        return (
+            holder,
+            f"entry #{checkpoint.through_id}, named by this checkpoint, is missing",
+            False,
+        )
     if not hmac.compare_digest(through.hash, checkpoint.through_hash):
         return through, "its hash differs from the one recorded when it was verified", False
     try:
         if not hmac.compare_digest(entry_digest(through), through.hash):
             return through, "this entry was changed", False
     except UnknownAuditKey:
-        return through, f"signed with key id {through.key_id!r}, which AUDIT_KEY does not list", False
+        return (
+            through,
+            f"signed with key id {through.key_id!r}, which AUDIT_KEY does not list",
+            False,
+        )
     return None, "", bool(through.key_id)
 
 

@@ -237,9 +237,12 @@ def test_the_fast_verification_rows_give_the_same_digest_as_the_entry(db, moment
                 actor_name="Jürgen Groß",
                 ip="2001:db8::1",
                 fields=["given_name", "family_name"],
-                detail={"references": ["NZ-2025-00001", "NZ-2025-00002"], "n": 1.5,
-                        "nested": {"b": [1, {"z": None, "a": "ä€😀"}], "a": True}},
-            ),  # fmt: skip
+                detail={
+                    "references": ["NZ-2025-00001", "NZ-2025-00002"],
+                    "n": 1.5,
+                    "nested": {"b": [1, {"z": None, "a": "ä€😀"}], "a": True},
+                },
+            ),
             audit_log(actor=None, action="x", ip="10.1.2.3", detail={"view": "detail"}),
         ]
     rows = _verify_rows(written[0].id - 1, 10)

@@ -22,9 +22,7 @@ def _entries(n: int, **kwargs: object) -> list[int]:
 def test_pages_by_keyset_cover_every_match_once_newest_first(db, monkeypatch) -> None:
     monkeypatch.setattr(selectors, "AUDIT_PAGE_SIZE", 4)
     ids = _entries(11)
-    expected = list(
-        audit_entries_matching({"action": "test."}).values_list("id", flat=True)
-    )
+    expected = list(audit_entries_matching({"action": "test."}).values_list("id", flat=True))
     assert expected == sorted(ids, reverse=True)  # newest first, as before
     seen: list[int] = []
     page = audit_search_page({"action": "test."})
