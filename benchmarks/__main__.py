@@ -95,6 +95,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-sweep", action="store_true")
     parser.add_argument("--skip-rotation", action="store_true")
     parser.add_argument("--skip-crypto", action="store_true")
+    parser.add_argument(
+        "--skip-audit",
+        action="store_true",
+        help="no Art. 15 report / audit search / verify_audit_log timings",
+    )
+    parser.add_argument(
+        "--audit-verify-cap",
+        type=float,
+        help="stop the full verify_audit_log walk after this many seconds (default 60; 15 "
+        "with --quick)",
+    )
     parser.add_argument("--skip-import", action="store_true",
                         help="no import of an office's list (smallest size only)")  # fmt: skip
     parser.add_argument("--import-rows", type=int,
@@ -284,6 +295,13 @@ def run_after_pages(
     if size >= search_bench.VISIBLE:
         # In a transaction that is rolled back: the data set is left as it was.
         section(results, "search", log, lambda: search_bench.run(runs=5 if args.quick else 15))
+    if not args.skip_audit:  # issue 21 (benchmarks/audit.py); rolled back afterwards
+        from benchmarks import audit as audit_bench
+
+        verify_cap = args.audit_verify_cap or (15.0 if args.quick else 60.0)
+        section(results, "audit", log, lambda: audit_bench.run(
+            reports=10 if args.quick else 20, search_runs=3 if args.quick else 5,
+            verify_cap=verify_cap, log=log))  # fmt: skip
     if not args.skip_sweep:
         section(results, "sweep", log, lambda: sweep.run(
             none_due_repeat=3 if args.quick else 9, explain=explain))  # fmt: skip

@@ -143,6 +143,9 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
             "ok": crypto["decrypt_speedup_vs_peer"] > 1,
             "detail": f"{crypto['decrypt_speedup_vs_peer']}x faster",
         })  # fmt: skip
+    from benchmarks import audit  # issue 21: Art. 15 report and audit search (own module)
+
+    checks += audit.targets(data)
     checks += _wall_checks(data)
     return checks
 
@@ -337,6 +340,9 @@ def markdown(data: dict[str, Any]) -> str:
     )
     out.append("")
 
+    from benchmarks import audit  # issue 21: the audit log section (own module)
+
+    out += audit.markdown(data, sizes)
     out.append("**Targets**")
     out.append("")
     for check in data.get("targets", []):

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db import connection
-from django.db.models import Model, Q
+from django.db.models import Model, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _g
@@ -182,6 +182,23 @@ def _field_labels(codes: Any) -> str:
     return ", ".join(field_label(Case, code) for code in codes or [])
 
 
+def case_audit_entries(
+    *, case: Case, disclosed: Mapping[tuple[str, str], Any]
+) -> QuerySet[AuditEntry]:
+    """Every audit entry about ``case``: by its reference, on the case object, on an object
+    disclosed for it (``disclosed``: {(object_type, object_id): …}, e.g. its referrals) and
+    on pages that listed it. Oldest first. Each branch of the OR is indexed (case_reference,
+    ``audit_object``, the GIN index), so PostgreSQL answers it with a BitmapOr however long
+    the log is (plans: docs/performance.md, "Audit log")."""
+    by_type: dict[str, list[str]] = {}
+    for object_type, object_id in disclosed:
+        by_type.setdefault(object_type, []).append(object_id)
+    about = Q(case_reference=case.reference) | Q(object_type="cases.case", object_id=str(case.pk))
+    for object_type, ids in by_type.items():
+        about |= Q(object_type=object_type, object_id__in=ids)
+    return AuditEntry.objects.filter(about | _listed_on_a_page(case.reference)).order_by("at", "id")
+
+
 def case_access_report(*, case: Case) -> dict[str, Any]:
     """The Art. 15 copy: the full record plus recipients, accesses, reminders and the
     information the controller owes (purposes, storage period, rights, source)."""
@@ -208,18 +225,7 @@ def case_access_report(*, case: Case) -> dict[str, Any]:
                         "last_view": None,
                     },
                 )
-    by_type: dict[str, list[str]] = {}
-    for object_type, object_id in recipient_of:
-        by_type.setdefault(object_type, []).append(object_id)
-    disclosed = Q()
-    for object_type, ids in by_type.items():
-        disclosed |= Q(object_type=object_type, object_id__in=ids)
-    entries = AuditEntry.objects.filter(
-        Q(case_reference=case.reference)
-        | disclosed
-        | Q(object_type="cases.case", object_id=str(case.pk))
-        | _listed_on_a_page(case.reference)
-    ).order_by("at", "id")
+    entries = case_audit_entries(case=case, disclosed=recipient_of)
     accesses = []
     for entry in entries:
         organisation = _organisation(entry, recipient_of)

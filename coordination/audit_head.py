@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from coordination.audit import ChainReport, audit_log, verify_chain_report
+from coordination.audit import ChainReport, audit_log, checkpoint_detail, verify_chain_report
 from coordination.models import AuditEntry, OfficeSettings
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ def audit_head_record(*, verified: ChainReport, sent_to: str) -> ChainHead:
             "broken_at": verified.broken.id if verified.broken is not None else None,
             "unkeyed": verified.unkeyed,
             "sent": bool(sent_to),
+            # A sound walk of the whole log is the checkpoint later runs start from.
+            **(checkpoint_detail(verified) if verified.ok and verified.head_id else {}),
         },
     )
     return ChainHead(id=entry.id, at=entry.at, hash=entry.hash)

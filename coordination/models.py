@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -105,6 +106,10 @@ class AuditEntry(models.Model):
             models.Index(fields=["actor", "at"], name="audit_actor_at"),
             # The Art. 15 report: what was logged about one case or one of its referrals.
             models.Index(fields=["object_type", "object_id"], name="audit_object"),
+            # The audit search by user name (case-insensitive), newest first (migration 0010).
+            models.Index(Upper("actor_name"), "at", name="audit_actor_name_upper_at"),
+            # ... and by client address.
+            models.Index(fields=["ip", "at"], name="audit_ip_at"),
         ]
         # On PostgreSQL also a GIN index on detail -> 'references' (the cases a list page
         # showed), made by migration 0004 outside the model state: SQLite has no GIN.
