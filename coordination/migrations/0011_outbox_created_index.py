@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('coordination', '0009_heartbeat'),
+        ('coordination', '0010_audit_search_indexes'),
     ]
 
     operations = [
