@@ -302,6 +302,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Sends only while it holds a PostgreSQL advisory lock: a second beat started by mistake waits
+# as a standby instead of queueing every task twice (coordination/beat.py).
+CELERY_BEAT_SCHEDULER = "coordination.beat:SingleBeatScheduler"
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {

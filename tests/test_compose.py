@@ -89,7 +89,9 @@ def test_exactly_one_beat_and_shared_state() -> None:
     assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
     env = services["web"]["environment"]
     for name in ("web", "worker", "beat"):
-        assert services[name]["environment"]["CACHE_URL"] == env["CACHE_URL"] == (
-            "redis://cache:6379/0"
+        assert (
+            services[name]["environment"]["CACHE_URL"]
+            == env["CACHE_URL"]
+            == ("redis://cache:6379/0")
         )
         assert services[name]["environment"]["CELERY_BROKER_URL"] == "redis://redis:6379/0"

@@ -11,6 +11,7 @@ cache), as they would on separate hosts. The test then
   computes (the lock lives in the shared Redis cache), and web 1 shows what the worker
   computed (the cache is shared between worker and web hosts);
 - hands one outbox mail to both workers at once: it is sent exactly once;
+- starts a second beat, which waits as a standby (coordination/beat.py);
 - stops everything with SIGTERM and checks every process exits cleanly.
 
 Needs PostgreSQL and Redis (marked; CI runs it with REQUIRE_SERVICES=1). Takes about 20 s.
@@ -37,11 +38,10 @@ from urllib.parse import urlencode
 
 import pytest
 from celery import Celery
-from redis import Redis
 from django.db import connection
+from redis import Redis
 
 from coordination.models import OutboxMessage, User
-from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
@@ -139,7 +139,9 @@ def database_url() -> str:
 
 def succeeded(machine: Machine, task: str) -> list[str]:
     """The return values the worker logged for ``task`` ("Task x[id] succeeded in 0.1s: 12")."""
-    return re.findall(rf"Task {re.escape(task)}\[[^\]]+\] succeeded in [\d.]+s: (.+)", machine.log())
+    return re.findall(
+        rf"Task {re.escape(task)}\[[^\]]+\] succeeded in [\d.]+s: (.+)", machine.log()
+    )
 
 
 @pytest.fixture
@@ -195,7 +197,13 @@ def cluster(transactional_db: None) -> Iterator[dict[str, Any]]:
             w = machines[f"worker{n}"]
             wait_for(f"worker{n}", lambda w=w: w.alive() or " ready." in w.log())
         beat = machines["beat"]
-        wait_for("beat", lambda: beat.alive() or "beat: Starting" in beat.log())
+        wait_for("beat", lambda: beat.alive() or "took the beat lock" in beat.log())
+        # A second beat, started by mistake (`--scale beat=2`), waits as a standby.
+        machines["beat2"] = Machine("beat2", [
+            *celery, "beat", "--loglevel=INFO", "--schedule", str(log_dir / "beat2-schedule"),
+        ], env, log_dir)  # fmt: skip
+        standby = machines["beat2"]
+        wait_for("beat 2", lambda: standby.alive() or "waits as a standby" in standby.log())
 
         app = Celery(broker=broker)
         yield {"web": web_ports, "machines": machines, "queue": queue, "app": app,
@@ -300,8 +308,9 @@ def test_three_web_servers_two_workers_and_one_beat_share_one_database_and_redis
     sent = [p.read_text() for p in cluster["mail_dir"].glob("*.log")]
     assert sum(text.count(message.message_id) for text in sent) == 1, sent
 
-    # 5. Exactly one beat, and it is scheduling (its first tick logs the schedule's start).
-    assert "beat: Starting" in machines["beat"].log()
+    # 5. Exactly one beat sends: the second one is still waiting for the lock.
+    assert "took the beat lock" in machines["beat"].log()
+    assert "took the beat lock" not in machines["beat2"].log()
     for m in machines.values():
         m.alive()
 
