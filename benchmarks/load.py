@@ -31,8 +31,10 @@ from django.test import Client
 HOST = "127.0.0.1"
 # gunicorn as docs/performance.md ("Throughput") recommends; the environment overrides them
 # for experiments (BENCH_GUNICORN_WORKERS, BENCH_GUNICORN_THREADS, BENCH_GUNICORN_ARGS).
+# Sync workers, two per core (one runs Python while another waits for PostgreSQL), the app
+# loaded once in the master (--preload), as docker-compose.yml's web command.
 GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS") or 1)
-GUNICORN_EXTRA_ARGS = (os.environ.get("BENCH_GUNICORN_ARGS") or "").split()
+GUNICORN_EXTRA_ARGS = (os.environ.get("BENCH_GUNICORN_ARGS") or "--preload").split()
 
 
 def gunicorn_workers() -> int:

@@ -53,6 +53,9 @@ def test_web_can_be_scaled_behind_the_proxy() -> None:
     assert "container_name" not in web and "container_name" not in services["worker"]
     assert "8000" in [str(p) for p in web.get("expose", [])]
     assert web["environment"]["TRUSTED_PROXY_COUNT"] == "1"
+    # gunicorn as docs/performance.md recommends: sync workers from WEB_CONCURRENCY.
+    assert "--preload" in web["command"] and "--workers" not in web["command"]
+    assert web["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-4}"
     proxy = services["proxy"]
     assert proxy["depends_on"]["web"] == {"condition": "service_healthy"}
     assert any(str(p).endswith(":80") for p in proxy["ports"])
