@@ -312,9 +312,13 @@ def run_after_pages(
             from django.urls import reverse
 
             path = f"{reverse('cases:list')}?{pages.urlencode(pages.LIST_FILTERS)}"
+            from benchmarks.urls import FLOOR_PATH
+
+            case_list = (results.get("pages") or {}).get("case_list") or {}
             section(results, "load", log, lambda: load.run(
                 path=path, user=pages.bench_users().coordinator, clients=args.load_clients,
                 seconds=args.load_seconds, log_dir=Path(tempfile.gettempdir()),
+                floor_path=FLOOR_PATH, single_request_ms=case_list.get("median_ms"),
             ))  # fmt: skip
     if not args.skip_import and size == min(args.sizes) and size < NATIONWIDE:
         from benchmarks import imports

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -28,6 +29,16 @@ from django.conf import settings
 from django.test import Client
 
 HOST = "127.0.0.1"
+# gunicorn as docs/performance.md ("Throughput") recommends; the environment overrides them
+# for experiments (BENCH_GUNICORN_WORKERS, BENCH_GUNICORN_THREADS, BENCH_GUNICORN_ARGS).
+# Sync workers, two per core (one runs Python while another waits for PostgreSQL), the app
+# loaded once in the master (--preload), as docker-compose.yml's web command.
+GUNICORN_THREADS = int(os.environ.get("BENCH_GUNICORN_THREADS") or 1)
+GUNICORN_EXTRA_ARGS = (os.environ.get("BENCH_GUNICORN_ARGS") or "--preload").split()
+
+
+def gunicorn_workers() -> int:
+    return int(os.environ.get("BENCH_GUNICORN_WORKERS") or max(2, (os.cpu_count() or 1) * 2))
 
 
 def free_port() -> int:
@@ -75,8 +86,9 @@ class Gunicorn:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "coordination.wsgi:application",
              "--bind", f"{HOST}:{self.port}", "--workers", str(self.workers),
-             "--worker-class", "sync", "--log-level", "warning", "--timeout", "60",
-             "--chdir", str(settings.BASE_DIR)],
+             "--worker-class", "gthread" if GUNICORN_THREADS > 1 else "sync",
+             "--threads", str(GUNICORN_THREADS), "--log-level", "warning", "--timeout", "60",
+             "--chdir", str(settings.BASE_DIR), *GUNICORN_EXTRA_ARGS],
             env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         deadline = time.monotonic() + 40
@@ -227,23 +239,110 @@ def run_threads(
     }
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds of these processes so far (from /proc; 0 for one gone)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / tick
+
+
+def _group_pids(pgid: int) -> list[int]:
+    """The processes of one process group: gunicorn's master and its workers."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # pgrp (field 5)
+            pids.append(int(entry.name))
+    return pids
+
+
+def _database_pids() -> list[int]:
+    """The server processes of the other connections to this database (gunicorn's)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def measure(
+    server: Gunicorn, path: str, cookies: list[str], *, clients: int, seconds: int
+) -> dict[str, Any]:
+    """One load run against ``path``, with the CPU each side used meanwhile: gunicorn (master
+    and workers), PostgreSQL (the server processes of gunicorn's connections) and the load
+    generator (this process's threads, or ``wrk``). On a shared machine the rest of the CPU
+    went to other work."""
+    assert server.proc is not None
+    # warm every worker's connection and caches
+    for cookie in cookies:
+        _get(server.port, path, cookie)
+    web_pids, db_pids = _group_pids(server.proc.pid), _database_pids()
+    web0, db0 = _cpu_seconds(web_pids), _cpu_seconds(db_pids)
+    own0, children0 = time.process_time(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall0 = time.perf_counter()
+    if shutil.which("wrk"):
+        result = run_wrk(server.port, path, cookies, clients=clients, seconds=seconds)
+    else:
+        result = run_threads(server.port, path, cookies, clients=clients, seconds=seconds)
+    wall = time.perf_counter() - wall0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    generator = (time.process_time() - own0) + (
+        children.ru_utime + children.ru_stime - children0.ru_utime - children0.ru_stime
+    )
+    cpu = {
+        "gunicorn": _cpu_seconds(web_pids) - web0,
+        "postgres": _cpu_seconds(db_pids) - db0,
+        "load_generator": generator,
+    }
+    result["cpu_cores_used"] = {k: round(v / wall, 2) for k, v in cpu.items()}
+    if result.get("requests"):
+        result["cpu_ms_per_request"] = {
+            k: round(v * 1000 / result["requests"], 1) for k, v in cpu.items()
+        }
+    result["database_connections"] = len(db_pids)
+    return result
+
+
 def run(
     *, path: str, user: Any, clients: int = 16, seconds: int = 15, workers: int | None = None,
-    log_dir: Path,
+    log_dir: Path, floor_path: str | None = None, single_request_ms: float | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    workers = workers or max(2, (os.cpu_count() or 1) * 2)
+    """The case list (``path``) under load; first the floor page (``floor_path``) on the same
+    server. ``single_request_ms`` (the case list's median server time from the pages module)
+    gives the target: ``cores x 1000 / single_request_ms`` requests per second."""
+    workers = workers or gunicorn_workers()
     cookies = sessions(user, clients)
+    floor_result = None
     with Gunicorn(workers=workers, log_path=log_dir / "gunicorn.log") as server:
         status, body = _get(server.port, path, cookies[0])
         if status != 200:
             return {"error": f"the case list answered {status} to a logged-in session",
                     "body": body[:300].decode("utf-8", "replace")}  # fmt: skip
-        # warm every worker's connection and caches
-        for cookie in cookies:
-            _get(server.port, path, cookie)
-        if shutil.which("wrk"):
-            result = run_wrk(server.port, path, cookies, clients=clients, seconds=seconds)
-        else:
-            result = run_threads(server.port, path, cookies, clients=clients, seconds=seconds)
+        if floor_path:
+            floor_result = measure(server, floor_path, cookies, clients=clients, seconds=seconds)
+        result = measure(server, path, cookies, clients=clients, seconds=seconds)
     result.update(clients=clients, seconds=seconds, gunicorn_workers=workers, path=path)
+    result.update(gunicorn_threads=GUNICORN_THREADS, cores=os.cpu_count())
+    if floor_result is not None:
+        result["floor"] = floor_result
+    if single_request_ms:
+        target = (os.cpu_count() or 1) * 1000 / single_request_ms
+        result["single_request_ms"] = single_request_ms
+        result["target_requests_per_second"] = round(target, 1)
+        if result.get("requests_per_second"):
+            result["share_of_target"] = round(result["requests_per_second"] / target, 2)
     return result

@@ -317,6 +317,13 @@ def markdown(data: dict[str, Any]) -> str:
     row("… latency p50 / p99 ms", [
         f"{_fmt(ld.get('latency_p50_ms'))} / {_fmt(ld.get('latency_p99_ms'))}" for ld in loads
     ])  # fmt: skip
+    row("… floor page req/s (same stack, trivial template)", [
+        _fmt((ld.get("floor") or {}).get("requests_per_second")) for ld in loads
+    ])  # fmt: skip
+    row("… share of cores × 1000 / single-request ms (target 0.80)", [
+        f"{_fmt(ld.get('share_of_target'))} of {_fmt(ld.get('target_requests_per_second'))}"
+        if ld.get("share_of_target") is not None else "–" for ld in loads
+    ])  # fmt: skip
     imports = [data["results"][s].get("import") or {} for s in sizes]
     row("import of a list: rows/s check / import", [
         f"{_fmt(i.get('check_rows_per_second'))} / {_fmt(i.get('import_rows_per_second'))} "

@@ -32,3 +32,6 @@ CELERY_TASK_EAGER_PROPAGATES = True
 
 # django-fernet-encrypted-fields (the peer library in the crypto micro-benchmark).
 SALT_KEY = ["ankommen-bench-salt"]
+
+# The product's URLs plus the load test's floor page (benchmarks/urls.py); never in production.
+ROOT_URLCONF = "benchmarks.urls"

@@ -11,6 +11,7 @@ from django.db.models.functions import Upper
 from django.utils import timezone
 
 from coordination.models import AuditEntry
+from coordination.replica import read_replica
 
 # The audit search counts its matches up to this many, then says "more than" (a count(*)
 # over tens of millions of entries would take seconds; docs/performance.md, "Audit log").
@@ -28,8 +29,10 @@ def audit_entries_matching(data: dict[str, Any]) -> QuerySet[AuditEntry]:
     Newest first means by time, then id (entries get their time under the chain's lock, so
     this is the order they were written in): ``at`` is indexed on its own and behind the user
     name, so a period is read from its end instead of walking back from the newest entry.
+    From the read replica when there is one: an administrator searches past entries, and one
+    written a second ago may be missing from a search (coordination/replica.py).
     """
-    qs = AuditEntry.objects.all()
+    qs = AuditEntry.objects.using(read_replica()).all()
     if data.get("user"):
         # = actor_name__iexact, served by the index audit_actor_name_upper_at
         qs = qs.alias(actor_upper=Upper("actor_name")).filter(

@@ -127,6 +127,17 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# A streaming replica, read only by the selectors that tolerate lag and never follow the
+# reader's own write (coordination/replica.py; docs/deployment.md, "Read replicas").
+if env.str("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db_url("DATABASE_REPLICA_URL")
+    for _key in ("ATOMIC_REQUESTS", "CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+        DATABASES["replica"][_key] = DATABASES["default"][_key]
+    DATABASES["replica"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5)
+    )
+    # Tests read the primary under this name (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "coordination.User"
@@ -302,6 +313,9 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+# Sends only while it holds a PostgreSQL advisory lock: a second beat started by mistake waits
+# as a standby instead of queueing every task twice (coordination/beat.py).
+CELERY_BEAT_SCHEDULER = "coordination.beat:SingleBeatScheduler"
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 # Sent, failed and cancelled outgoing e-mails are deleted after this many days (the nightly
 # retention run; docs/outbox.md, "Pruning"). Queued ones are never deleted.
