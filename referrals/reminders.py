@@ -52,7 +52,7 @@ import logging
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from typing import Any
 
@@ -70,6 +70,7 @@ from coordination import outbox
 from coordination.exceptions import DomainError
 from coordination.fields import encrypted_fields
 from coordination.models import OfficeSettings, OutboxMessage
+from coordination.outbox import MailDraft
 from coordination.workdays import OFFICE, Calendar, due_before
 from referrals import mails
 from referrals.calendars import Calendars
@@ -434,11 +435,14 @@ def _claim_batch(
             continue
         result.expired += 1
         rows.append(_row(referral.pk, Level.EXPIRY, now))
+    # The mails are drafted before the rows are written, so each row is inserted with its
+    # recipients (or as failed, without any address); the drafts get the rows' ids after.
+    drafts = _draft_mails([row for row in rows if row.outcome == Outcome.QUEUED], now=now)
     created = _insert(rows)
     _record_levels(referrals, written, rows)
-    queued = [row for row in created if row.outcome == Outcome.QUEUED]
+    queued = [row for row in created if row.outcome != Outcome.SKIPPED]
     result.queued.update(row.level for row in queued)
-    _write_mails(queued, now=now, result=result)
+    _enqueue_mails(queued, drafts, result=result)
     return len(referrals), sorted(row.pk for row in queued)
 
 
@@ -508,14 +512,18 @@ def _insert(rows: list[ReminderLog]) -> list[ReminderLog]:
     return created
 
 
-def _write_mails(
-    reminders: Sequence[ReminderLog], *, now: dt.datetime, result: SweepResult
-) -> None:
-    """Write the outbox rows of new reminders (in the sweep's transaction) and record whom
-    they go to. A reminder without a single address is recorded as failed, in the case
-    history too: nobody would otherwise learn that the institution was never reminded."""
+# The mails of one reminder row (by identity: the row has no id before it is inserted).
+Drafts = dict[int, list[MailDraft]]
+
+
+def _draft_mails(reminders: Sequence[ReminderLog], *, now: dt.datetime) -> Drafts:
+    """Draft the mails of these reminders (nothing is written): one query for their referrals
+    with case, team, lead, coordinator and institution, then rendering only. Sets each
+    reminder's ``recipient``; a reminder without a single address is marked failed ("no
+    e-mail address"), and ``_enqueue_mails`` records that in the case history: nobody would
+    otherwise learn that the institution was never reminded."""
     if not reminders:
-        return
+        return {}
     referrals = {
         r.pk: r
         for r in Referral.objects.select_related(
@@ -527,23 +535,51 @@ def _write_mails(
     office = OfficeSettings.current()
     today = timezone.localdate(now)
     calendars = Calendars.load(today)
+    drafts: Drafts = {}
     for reminder in reminders:
         referral = referrals[reminder.referral_id]
-        written = mails.reminder_enqueue(
-            reminder=reminder,
-            referral=referral,
-            today=today,
-            office=office,
-            calendar=calendars.for_referral(referral),
-        )
-        roles = [contact.role for contact, message in written if message is not None]
-        result.mails += len(roles)
-        reminder.recipient = ",".join(roles)
-        if not roles:
-            result.no_address += 1
+        reminder.referral = referral  # for the case history below, without a query
+        written = [
+            (contact, draft)
+            for contact, draft in mails.reminder_drafts(
+                level=reminder.level,
+                referral=referral,
+                today=today,
+                office=office,
+                calendar=calendars.for_referral(referral),
+            )
+            if draft.to.strip()
+        ]
+        drafts[id(reminder)] = [draft for _contact, draft in written]
+        reminder.recipient = ",".join(contact.role for contact, _draft in written)
+        if not written:
             reminder.outcome = Outcome.FAILED
             reminder.error = str(_("no e-mail address"))
-            _record_history(referral.case, reminder, Outcome.FAILED)
+    return drafts
+
+
+def _enqueue_mails(reminders: Sequence[ReminderLog], drafts: Drafts, *, result: SweepResult) -> None:
+    """Write the drafted mails of these (inserted) reminders to the outbox with one INSERT, in
+    the sweep's transaction; record the reminders without any address in the case history."""
+    batch = [
+        replace(draft, object_id=str(reminder.pk))
+        for reminder in reminders
+        for draft in drafts.get(id(reminder), ())
+    ]
+    written = outbox.mails_enqueue(batch)
+    result.mails += sum(message is not None for message in written)
+    for reminder in reminders:
+        if reminder.outcome == Outcome.FAILED:
+            result.no_address += 1
+            _record_history(reminder.referral.case, reminder, Outcome.FAILED)
+
+
+def _write_mails(
+    reminders: Sequence[ReminderLog], *, now: dt.datetime, result: SweepResult
+) -> None:
+    """The mails of reminder rows already written (queued rows without any mail)."""
+    drafts = _draft_mails(reminders, now=now)
+    _enqueue_mails(reminders, drafts, result=result)
     ReminderLog.objects.bulk_update(reminders, ["recipient", "outcome", "error"])
 
 
