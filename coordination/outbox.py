@@ -183,7 +183,9 @@ def mails_enqueue(drafts: Sequence[MailDraft]) -> list[OutboxMessage | None]:
         address = (draft.to or "").strip()
         if not address:
             log.warning(
-                "outbox: no address for a %s mail (case %s)", draft.kind, draft.case_reference or "-"
+                "outbox: no address for a %s mail (case %s)",
+                draft.kind,
+                draft.case_reference or "-",
             )
             messages.append(None)
             continue

@@ -173,19 +173,33 @@ class Cutoffs:
         return referral.start_date is not None and referral.start_date < self.start[level]
 
 
+def _kitas() -> QuerySet[Institution, Any]:
+    return Institution.objects.filter(kind=InstitutionKind.KITA).order_by().values("pk")
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Referrals to these institutions (``only``), or to all but ``excluded``, are due by
-    ``cutoffs``."""
+    """Referrals to these institutions are due by ``cutoffs``: to Kitas (``kitas`` True), to
+    the others (False) or to all (None); and of those, only to ``only`` or to all but
+    ``excluded`` (institutions with closing days of their own, usually few)."""
 
     cutoffs: Cutoffs
     only: frozenset[int] | None = None
     excluded: frozenset[int] = frozenset()
+    kitas: bool | None = None
 
     def q(self) -> Q:
+        q = Q()
+        if self.kitas is not None:
+            # A subquery, not a list of ids: the statement stays the same size however many
+            # Kitas there are (a literal list of 1,800 made the sweep with none due 20x slower).
+            of_kitas = Q(institution_id__in=_kitas())
+            q &= of_kitas if self.kitas else ~of_kitas
         if self.only is not None:
-            return Q(institution_id__in=sorted(self.only))
-        return ~Q(institution_id__in=sorted(self.excluded)) if self.excluded else Q()
+            q &= Q(institution_id__in=sorted(self.only))
+        if self.excluded:
+            q &= ~Q(institution_id__in=sorted(self.excluded))
+        return q
 
 
 @dataclass(frozen=True)
@@ -193,10 +207,13 @@ class SweepCutoffs:
     """The cut-offs of every calendar at one moment (``referrals.calendars``): schools (the
     school holidays), Kitas (their shared closing days), and institutions with closing days
     of their own, grouped by equal cut-offs. A handful of scopes, whatever the number of
-    institutions: the due query stays a few index range scans."""
+    institutions: the due query stays a few index range scans, and names Kitas by a subquery
+    (their kind), never by a list of ids."""
 
     scopes: tuple[Scope, ...]
     schools: Cutoffs
+    kita: Cutoffs
+    # Institutions whose own closing days give them other cut-offs than their kind's.
     by_institution: Mapping[int, Cutoffs]
 
     @classmethod
@@ -209,41 +226,52 @@ class SweepCutoffs:
         if kita.key() == schools.key() and not calendars.own:
             # Most of the year no holiday falls into the window the levels look back on, and
             # few institutions have closing days of their own: one scope, and the due query
-            # carries no list of institutions (at state size 1,800 Kitas, which made the
-            # sweep with none due 20x slower).
-            return cls((Scope(schools),), schools, {})
-        kitas = frozenset(
-            Institution.objects.filter(kind=InstitutionKind.KITA)
-            .order_by()
-            .values_list("pk", flat=True)
+            # names no institution at all.
+            return cls((Scope(schools),), schools, kita, {})
+        own_kitas = (
+            frozenset(
+                Institution.objects.filter(pk__in=calendars.own, kind=InstitutionKind.KITA)
+                .order_by()
+                .values_list("pk", flat=True)
+            )
+            if calendars.own
+            else frozenset()
         )
         special: dict[int, Cutoffs] = {}
         for pk, calendar in calendars.own.items():
             cutoffs = Cutoffs.at(now, office, calendar)
-            if cutoffs.key() != (kita if pk in kitas else schools).key():
+            if cutoffs.key() != (kita if pk in own_kitas else schools).key():
                 special[pk] = cutoffs
         groups: dict[tuple[Any, ...], tuple[Cutoffs, set[int]]] = {}
         for pk, cutoffs in special.items():
             groups.setdefault(cutoffs.key(), (cutoffs, set()))[1].add(pk)
-        plain_kitas = kitas - frozenset(special)
+        excluded = frozenset(special)
         if kita.key() == schools.key():
-            scopes = [Scope(schools, excluded=frozenset(special))]
+            scopes = [Scope(schools, excluded=excluded)]
         else:
-            scopes = [Scope(schools, excluded=kitas | frozenset(special))]
-            if plain_kitas:
-                scopes.append(Scope(kita, only=plain_kitas))
+            scopes = [
+                Scope(schools, excluded=excluded, kitas=False),
+                Scope(kita, excluded=excluded, kitas=True),
+            ]
         scopes.extend(Scope(cutoffs, only=frozenset(ids)) for cutoffs, ids in groups.values())
-        by_institution: dict[int, Cutoffs] = dict.fromkeys(plain_kitas, kita)
-        by_institution.update(special)
-        return cls(tuple(scopes), schools, by_institution)
+        return cls(tuple(scopes), schools, kita, special)
 
     @classmethod
     def single(cls, cutoffs: Cutoffs) -> SweepCutoffs:
         """One set of cut-offs for every referral (tests, benchmarks)."""
-        return cls((Scope(cutoffs),), cutoffs, {})
+        return cls((Scope(cutoffs),), cutoffs, cutoffs, {})
+
+    @property
+    def by_kind(self) -> bool:
+        """Whether a referral's cut-offs depend on its institution's kind."""
+        return self.kita.key() != self.schools.key()
 
     def for_referral(self, referral: Referral) -> Cutoffs:
-        return self.by_institution.get(referral.institution_id, self.schools)
+        if referral.institution_id in self.by_institution:
+            return self.by_institution[referral.institution_id]
+        if self.by_kind and referral.institution.kind == InstitutionKind.KITA:
+            return self.kita
+        return self.schools
 
 
 # Before its first level, an open referral holds "" or (accepted) a level of the pending chain.
@@ -256,6 +284,9 @@ _BEFORE_CHAIN: dict[str, tuple[str, ...]] = {
 def level_rank(level: str) -> int:
     """Position of a level in ``ALL_LEVELS`` (r1 < r2 < esc < exp < e1 < e2); "" is -1."""
     return ALL_LEVELS.index(level) if level else -1
+
+
+_DUE_FIELDS = ("id", "state", "created_at", "start_date", "reminder_level", "institution_id")
 
 
 def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
@@ -305,7 +336,7 @@ def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
     first, *rest = arms
     return (
         Referral.objects.filter(pk__in=first.union(*rest, all=True))
-        .only("id", "state", "created_at", "start_date", "reminder_level", "institution_id")
+        .only(*_DUE_FIELDS)
         .order_by("pk")
     )
 
@@ -402,7 +433,10 @@ def _claim_batch(
 
     Returns (referrals looked at, ids of reminder rows to send).
     """
-    referrals = list(referrals_due(cutoffs).select_for_update(skip_locked=True)[:BATCH_SIZE])
+    due = referrals_due(cutoffs)
+    if cutoffs.by_kind:  # the kind of each referral's institution picks its cut-offs
+        due = due.select_related("institution").only(*_DUE_FIELDS, "institution__kind")
+    referrals = list(due.select_for_update(skip_locked=True, of=("self",))[:BATCH_SIZE])
     if not referrals:
         return 0, []
     # Read the rows again now that the referrals are locked: the due query's snapshot may
@@ -558,7 +592,9 @@ def _draft_mails(reminders: Sequence[ReminderLog], *, now: dt.datetime) -> Draft
     return drafts
 
 
-def _enqueue_mails(reminders: Sequence[ReminderLog], drafts: Drafts, *, result: SweepResult) -> None:
+def _enqueue_mails(
+    reminders: Sequence[ReminderLog], drafts: Drafts, *, result: SweepResult
+) -> None:
     """Write the drafted mails of these (inserted) reminders to the outbox with one INSERT, in
     the sweep's transaction; record the reminders without any address in the case history."""
     batch = [
