@@ -124,7 +124,7 @@ SEND_WHEN: dict[str, str] = {
 # Stored as the reason of a level recorded as skipped because a later one was due at once.
 _SUPERSEDED = _("a later level was due at the same time")
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 MAX_BATCHES = 50
 
 # A reminder needs the case's reference and people, never the child's data: the encrypted
@@ -433,9 +433,12 @@ def _claim_batch(
 
     Returns (referrals looked at, ids of reminder rows to send).
     """
-    due = referrals_due(cutoffs)
-    if cutoffs.by_kind:  # the kind of each referral's institution picks its cut-offs
-        due = due.select_related("institution").only(*_DUE_FIELDS, "institution__kind")
+    # With what the mails need (and the institution's kind, which picks the cut-offs in the
+    # holidays): one query reads and locks the batch. Only the referrals are locked. In no
+    # particular order: ordered by id, PostgreSQL merges the due ids with the primary key
+    # index and reads it up to the last due id (80,000 entries at 100,000 cases); unordered,
+    # it looks each due id up (``skip_locked``: two sweeps never wait on each other's order).
+    due = _with_mail_data(referrals_due(cutoffs).defer(None)).order_by()
     referrals = list(due.select_for_update(skip_locked=True, of=("self",))[:BATCH_SIZE])
     if not referrals:
         return 0, []
@@ -471,7 +474,11 @@ def _claim_batch(
         rows.append(_row(referral.pk, Level.EXPIRY, now))
     # The mails are drafted before the rows are written, so each row is inserted with its
     # recipients (or as failed, without any address); the drafts get the rows' ids after.
-    drafts = _draft_mails([row for row in rows if row.outcome == Outcome.QUEUED], now=now)
+    drafts = _draft_mails(
+        [row for row in rows if row.outcome == Outcome.QUEUED],
+        now=now,
+        referrals={r.pk: r for r in referrals},
+    )
     created = _insert(rows)
     _record_levels(referrals, written, rows)
     queued = [row for row in created if row.outcome != Outcome.SKIPPED]
@@ -550,21 +557,31 @@ def _insert(rows: list[ReminderLog]) -> list[ReminderLog]:
 Drafts = dict[int, list[MailDraft]]
 
 
-def _draft_mails(reminders: Sequence[ReminderLog], *, now: dt.datetime) -> Drafts:
-    """Draft the mails of these reminders (nothing is written): one query for their referrals
-    with case, team, lead, coordinator and institution, then rendering only. Sets each
+def _with_mail_data(referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+    """The referrals with what their reminders' mails need, and no encrypted field."""
+    return referrals.select_related("case__team__lead", "case__coordinator", "institution").defer(
+        *_PERSONAL_FIELDS
+    )
+
+
+def _draft_mails(
+    reminders: Sequence[ReminderLog],
+    *,
+    now: dt.datetime,
+    referrals: Mapping[int, Referral] | None = None,
+) -> Drafts:
+    """Draft the mails of these reminders (nothing is written): their ``referrals`` as the
+    batch read them (else one query for them, with case, team, lead, coordinator and
+    institution), then rendering only. Sets each
     reminder's ``recipient``; a reminder without a single address is marked failed ("no
     e-mail address"), and ``_enqueue_mails`` records that in the case history: nobody would
     otherwise learn that the institution was never reminded."""
     if not reminders:
         return {}
+    missing = {r.referral_id for r in reminders} - set(referrals or {})
     referrals = {
-        r.pk: r
-        for r in Referral.objects.select_related(
-            "case__team__lead", "case__coordinator", "institution"
-        )
-        .defer(*_PERSONAL_FIELDS)
-        .filter(pk__in={reminder.referral_id for reminder in reminders})
+        **(referrals or {}),
+        **{r.pk: r for r in _with_mail_data(Referral.objects.filter(pk__in=missing))},
     }
     office = OfficeSettings.current()
     today = timezone.localdate(now)
@@ -752,7 +769,8 @@ def reminder_finished(message: OutboxMessage) -> None:
     reminder = _locked_reminder(message)
     if reminder is None:
         return
-    case = Case.objects.only("pk", "reference").get(referrals__pk=reminder.referral_id)
+    # "state" too: the FSM mixin reads it on load (a second query else).
+    case = Case.objects.only("pk", "state", "reference").get(referrals__pk=reminder.referral_id)
     if message.state == MailState.FAILED:
         reminder.error = message.last_error
         _record_history(case, reminder, Outcome.FAILED, message.attempts)
