@@ -3,15 +3,18 @@
 The beat sweep (``referrals.tasks.sweep_referrals``, every ``SWEEP_MINUTES``) is the whole
 schedule; no task waits in the broker for days. Each sweep finds what is due with one indexed
 query (state, the highest level recorded so far, and ``created_at`` / ``start_date`` against
-cut-offs computed here from working days), locks those referrals with
-``select_for_update(skip_locked=True)`` and writes, in one transaction per batch:
+cut-offs computed here from working days), locks a batch of those referrals (``BATCH_SIZE``)
+with ``select_for_update(skip_locked=True)`` and writes, in one transaction per batch and
+set-based (the batch's queries do not grow with the number due):
 
-- one :class:`~referrals.models.ReminderLog` per (referral, level). The unique constraint on
-  (referral, level) makes sure two sweeps at once, or a sweep repeated after a crash, never
-  create a level twice. An expiry is carried out right there (``referral_expire``);
+- one :class:`~referrals.models.ReminderLog` per (referral, level), all with one INSERT. The
+  unique constraint on (referral, level) makes sure two sweeps at once, or a sweep repeated
+  after a crash, never create a level twice. An expiry is carried out right there
+  (``referral_expire``, one referral at a time: state machine, case and audit log);
 - the level's e-mails as outbox rows (``referrals/mails.py``, ``coordination/outbox.py``),
-  one per recipient. The outbox hands them to the worker on commit; a broker that is down
-  leaves them queued for the outbox's flush.
+  one per recipient, all of the batch with one INSERT (``outbox.mails_enqueue``). The outbox
+  hands them to the worker on commit; a broker that is down leaves them queued for the
+  outbox's flush.
 
 Just before a reminder's mail is handed to the mail server, the outbox asks
 ``reminder_still_wanted``, which re-checks the referral under lock: an answer from the
