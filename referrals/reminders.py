@@ -436,15 +436,16 @@ def _claim_batch(
 
     Returns (referrals looked at, ids of reminder rows to send).
     """
-    # With what the mails need (and the institution's kind, which picks the cut-offs in the
-    # holidays): one query reads and locks the batch. Only the referrals are locked. In no
-    # particular order: ordered by id, PostgreSQL merges the due ids with the primary key
-    # index and reads it up to the last due id (80,000 entries at 100,000 cases); unordered,
-    # it looks each due id up (``skip_locked``: two sweeps never wait on each other's order).
-    due = _with_mail_data(referrals_due(cutoffs).defer(None)).order_by()
-    referrals = list(due.select_for_update(skip_locked=True, of=("self",))[:BATCH_SIZE])
-    if not referrals:
+    # In no particular order: ordered by id, PostgreSQL merges the due ids with the primary
+    # key index and reads it up to the last due id (80,000 entries at 100,000 cases);
+    # unordered, it looks each due id up (``skip_locked``: sweeps never wait on each other).
+    locked = referrals_due(cutoffs).order_by().select_for_update(skip_locked=True)
+    ids = [r.pk for r in locked[:BATCH_SIZE]]
+    if not ids:
         return 0, []
+    # The locked batch with what the mails need (and the institution's kind, which picks the
+    # cut-offs in the holidays): a second query, so a sweep with none due stays the lean one.
+    referrals = list(_with_mail_data(Referral.objects.filter(pk__in=ids)).order_by("pk"))
     # Read the rows again now that the referrals are locked: the due query's snapshot may
     # predate the commit of a sweep that held the same rows a moment ago. No other sweep can
     # write rows for these referrals while this transaction holds their locks.
