@@ -106,10 +106,13 @@ def working_days_between(start: dt.date, end: dt.date, calendar: Calendar = OFFI
     return weekdays - hols - closed
 
 
+@lru_cache(maxsize=4096)
 def add_working_days(day: dt.date, n: int, calendar: Calendar = OFFICE) -> dt.date:
     """The date ``n`` working days after ``day`` (before it for negative ``n``).
 
-    ``add_working_days(d, 0)`` is ``d`` itself, even on a weekend or holiday.
+    ``add_working_days(d, 0)`` is ``d`` itself, even on a weekend or holiday. Cached (its
+    arguments are values): the sweep asks it for the deadline of every reminder in a batch,
+    and most of them share their day and calendar.
     """
     step = _ONE_DAY if n >= 0 else -_ONE_DAY
     left = abs(n)

@@ -20,7 +20,7 @@ from django.utils import timezone, translation
 
 from cases.models import Case
 from coordination.models import OfficeSettings, OutboxMessage, Team, User
-from coordination.outbox import mail_enqueue
+from coordination.outbox import MailDraft, mail_enqueue
 from coordination.workdays import Calendar, working_days_between
 from referrals.calendars import answer_deadline
 from referrals.models import DigestLog, Referral, ReminderLog
@@ -157,53 +157,58 @@ def notification_enqueue(*, kind: str, referral_id: int) -> OutboxMessage | None
 # --- a reminder, escalation or expiry notice -------------------------------------------------
 
 
-def reminder_enqueue(
+def reminder_drafts(
     *,
-    reminder: ReminderLog,
+    level: str,
     referral: Referral,
     today: dt.date,
     office: OfficeSettings,
     calendar: Calendar,
-) -> list[tuple[Contact, OutboxMessage | None]]:
-    """Write the outbox rows of one reminder (one per recipient), in the sweep's transaction.
+) -> list[tuple[Contact, MailDraft]]:
+    """The mails of one reminder (one per recipient), not yet written: the sweep writes the
+    drafts of a whole batch with one ``mails_enqueue`` and sets ``object_id`` (the reminder
+    row's id) on them then.
 
     ``referral`` comes with its case, team, lead, coordinator and institution; ``calendar`` is
     its institution's (``referrals.calendars``), so the mail's dates are the sweep's.
     """
     referred_on = timezone.localdate(referral.created_at)
-    since = referral.start_date if reminder.level in ACCEPTED_LEVELS else referred_on
-    written = []
-    for audience, contact in reminder_contacts(reminder.level, referral):
+    since = referral.start_date if level in ACCEPTED_LEVELS else referred_on
+    expires_on = answer_deadline(referral, expiry_days=office.expiry_days, calendar=calendar)
+    days = working_days_between(since or referred_on, today, calendar)
+    drafts = []
+    for audience, contact in reminder_contacts(level, referral):
         path = (
             reverse("referrals:detail", args=[referral.pk])
             if audience == "institution"
             else reverse("cases:detail", args=[referral.case_id])
         )
         context = {
-            "level": reminder.level,
+            "level": level,
             "audience": audience,
             "reference": referral.case.reference,
             "institution": referral.institution.name,
             "referred_on": referred_on,
             "start_date": referral.start_date,
-            "days": working_days_between(since or referred_on, today, calendar),
-            "expires_on": answer_deadline(
-                referral, expiry_days=office.expiry_days, calendar=calendar
-            ),
+            "days": days,
+            "expires_on": expires_on,
             "link": link(path),
         }
         subject, body = _render("reminder_", context, contact.language)
-        message = mail_enqueue(
-            kind=f"reminder.{reminder.level}",
-            to=contact.address,
-            subject=subject,
-            body=body,
-            case_reference=referral.case.reference,
-            object_type=REMINDER_TYPE,
-            object_id=str(reminder.pk),
+        drafts.append(
+            (
+                contact,
+                MailDraft(
+                    kind=f"reminder.{level}",
+                    to=contact.address,
+                    subject=subject,
+                    body=body,
+                    case_reference=referral.case.reference,
+                    object_type=REMINDER_TYPE,
+                ),
+            )
         )
-        written.append((contact, message))
-    return written
+    return drafts
 
 
 # --- the weekly waiting-time digest ----------------------------------------------------------

@@ -3,15 +3,18 @@
 The beat sweep (``referrals.tasks.sweep_referrals``, every ``SWEEP_MINUTES``) is the whole
 schedule; no task waits in the broker for days. Each sweep finds what is due with one indexed
 query (state, the highest level recorded so far, and ``created_at`` / ``start_date`` against
-cut-offs computed here from working days), locks those referrals with
-``select_for_update(skip_locked=True)`` and writes, in one transaction per batch:
+cut-offs computed here from working days), locks a batch of those referrals (``BATCH_SIZE``)
+with ``select_for_update(skip_locked=True)`` and writes, in one transaction per batch and
+set-based (the batch's queries do not grow with the number due):
 
-- one :class:`~referrals.models.ReminderLog` per (referral, level). The unique constraint on
-  (referral, level) makes sure two sweeps at once, or a sweep repeated after a crash, never
-  create a level twice. An expiry is carried out right there (``referral_expire``);
+- one :class:`~referrals.models.ReminderLog` per (referral, level), all with one INSERT. The
+  unique constraint on (referral, level) makes sure two sweeps at once, or a sweep repeated
+  after a crash, never create a level twice. An expiry is carried out right there
+  (``referral_expire``, one referral at a time: state machine, case and audit log);
 - the level's e-mails as outbox rows (``referrals/mails.py``, ``coordination/outbox.py``),
-  one per recipient. The outbox hands them to the worker on commit; a broker that is down
-  leaves them queued for the outbox's flush.
+  one per recipient, all of the batch with one INSERT (``outbox.mails_enqueue``). The outbox
+  hands them to the worker on commit; a broker that is down leaves them queued for the
+  outbox's flush.
 
 Just before a reminder's mail is handed to the mail server, the outbox asks
 ``reminder_still_wanted``, which re-checks the referral under lock: an answer from the
@@ -52,7 +55,7 @@ import logging
 import operator
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import reduce
 from typing import Any
 
@@ -70,6 +73,7 @@ from coordination import outbox
 from coordination.exceptions import DomainError
 from coordination.fields import encrypted_fields
 from coordination.models import OfficeSettings, OutboxMessage
+from coordination.outbox import MailDraft
 from coordination.workdays import OFFICE, Calendar, due_before
 from referrals import mails
 from referrals.calendars import Calendars
@@ -123,7 +127,7 @@ SEND_WHEN: dict[str, str] = {
 # Stored as the reason of a level recorded as skipped because a later one was due at once.
 _SUPERSEDED = _("a later level was due at the same time")
 
-BATCH_SIZE = 200
+BATCH_SIZE = 500
 MAX_BATCHES = 50
 
 # A reminder needs the case's reference and people, never the child's data: the encrypted
@@ -172,19 +176,33 @@ class Cutoffs:
         return referral.start_date is not None and referral.start_date < self.start[level]
 
 
+def _kitas() -> QuerySet[Institution, Any]:
+    return Institution.objects.filter(kind=InstitutionKind.KITA).order_by().values("pk")
+
+
 @dataclass(frozen=True)
 class Scope:
-    """Referrals to these institutions (``only``), or to all but ``excluded``, are due by
-    ``cutoffs``."""
+    """Referrals to these institutions are due by ``cutoffs``: to Kitas (``kitas`` True), to
+    the others (False) or to all (None); and of those, only to ``only`` or to all but
+    ``excluded`` (institutions with closing days of their own, usually few)."""
 
     cutoffs: Cutoffs
     only: frozenset[int] | None = None
     excluded: frozenset[int] = frozenset()
+    kitas: bool | None = None
 
     def q(self) -> Q:
+        q = Q()
+        if self.kitas is not None:
+            # A subquery, not a list of ids: the statement stays the same size however many
+            # Kitas there are (a literal list of 1,800 made the sweep with none due 20x slower).
+            of_kitas = Q(institution_id__in=_kitas())
+            q &= of_kitas if self.kitas else ~of_kitas
         if self.only is not None:
-            return Q(institution_id__in=sorted(self.only))
-        return ~Q(institution_id__in=sorted(self.excluded)) if self.excluded else Q()
+            q &= Q(institution_id__in=sorted(self.only))
+        if self.excluded:
+            q &= ~Q(institution_id__in=sorted(self.excluded))
+        return q
 
 
 @dataclass(frozen=True)
@@ -192,10 +210,13 @@ class SweepCutoffs:
     """The cut-offs of every calendar at one moment (``referrals.calendars``): schools (the
     school holidays), Kitas (their shared closing days), and institutions with closing days
     of their own, grouped by equal cut-offs. A handful of scopes, whatever the number of
-    institutions: the due query stays a few index range scans."""
+    institutions: the due query stays a few index range scans, and names Kitas by a subquery
+    (their kind), never by a list of ids."""
 
     scopes: tuple[Scope, ...]
     schools: Cutoffs
+    kita: Cutoffs
+    # Institutions whose own closing days give them other cut-offs than their kind's.
     by_institution: Mapping[int, Cutoffs]
 
     @classmethod
@@ -208,41 +229,52 @@ class SweepCutoffs:
         if kita.key() == schools.key() and not calendars.own:
             # Most of the year no holiday falls into the window the levels look back on, and
             # few institutions have closing days of their own: one scope, and the due query
-            # carries no list of institutions (at state size 1,800 Kitas, which made the
-            # sweep with none due 20x slower).
-            return cls((Scope(schools),), schools, {})
-        kitas = frozenset(
-            Institution.objects.filter(kind=InstitutionKind.KITA)
-            .order_by()
-            .values_list("pk", flat=True)
+            # names no institution at all.
+            return cls((Scope(schools),), schools, kita, {})
+        own_kitas = (
+            frozenset(
+                Institution.objects.filter(pk__in=calendars.own, kind=InstitutionKind.KITA)
+                .order_by()
+                .values_list("pk", flat=True)
+            )
+            if calendars.own
+            else frozenset()
         )
         special: dict[int, Cutoffs] = {}
         for pk, calendar in calendars.own.items():
             cutoffs = Cutoffs.at(now, office, calendar)
-            if cutoffs.key() != (kita if pk in kitas else schools).key():
+            if cutoffs.key() != (kita if pk in own_kitas else schools).key():
                 special[pk] = cutoffs
         groups: dict[tuple[Any, ...], tuple[Cutoffs, set[int]]] = {}
         for pk, cutoffs in special.items():
             groups.setdefault(cutoffs.key(), (cutoffs, set()))[1].add(pk)
-        plain_kitas = kitas - frozenset(special)
+        excluded = frozenset(special)
         if kita.key() == schools.key():
-            scopes = [Scope(schools, excluded=frozenset(special))]
+            scopes = [Scope(schools, excluded=excluded)]
         else:
-            scopes = [Scope(schools, excluded=kitas | frozenset(special))]
-            if plain_kitas:
-                scopes.append(Scope(kita, only=plain_kitas))
+            scopes = [
+                Scope(schools, excluded=excluded, kitas=False),
+                Scope(kita, excluded=excluded, kitas=True),
+            ]
         scopes.extend(Scope(cutoffs, only=frozenset(ids)) for cutoffs, ids in groups.values())
-        by_institution: dict[int, Cutoffs] = dict.fromkeys(plain_kitas, kita)
-        by_institution.update(special)
-        return cls(tuple(scopes), schools, by_institution)
+        return cls(tuple(scopes), schools, kita, special)
 
     @classmethod
     def single(cls, cutoffs: Cutoffs) -> SweepCutoffs:
         """One set of cut-offs for every referral (tests, benchmarks)."""
-        return cls((Scope(cutoffs),), cutoffs, {})
+        return cls((Scope(cutoffs),), cutoffs, cutoffs, {})
+
+    @property
+    def by_kind(self) -> bool:
+        """Whether a referral's cut-offs depend on its institution's kind."""
+        return self.kita.key() != self.schools.key()
 
     def for_referral(self, referral: Referral) -> Cutoffs:
-        return self.by_institution.get(referral.institution_id, self.schools)
+        if referral.institution_id in self.by_institution:
+            return self.by_institution[referral.institution_id]
+        if self.by_kind and referral.institution.kind == InstitutionKind.KITA:
+            return self.kita
+        return self.schools
 
 
 # Before its first level, an open referral holds "" or (accepted) a level of the pending chain.
@@ -255,6 +287,9 @@ _BEFORE_CHAIN: dict[str, tuple[str, ...]] = {
 def level_rank(level: str) -> int:
     """Position of a level in ``ALL_LEVELS`` (r1 < r2 < esc < exp < e1 < e2); "" is -1."""
     return ALL_LEVELS.index(level) if level else -1
+
+
+_DUE_FIELDS = ("id", "state", "created_at", "start_date", "reminder_level", "institution_id")
 
 
 def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
@@ -304,7 +339,7 @@ def referrals_due(cutoffs: Cutoffs | SweepCutoffs) -> QuerySet[Referral]:
     first, *rest = arms
     return (
         Referral.objects.filter(pk__in=first.union(*rest, all=True))
-        .only("id", "state", "created_at", "start_date", "reminder_level", "institution_id")
+        .only(*_DUE_FIELDS)
         .order_by("pk")
     )
 
@@ -401,9 +436,16 @@ def _claim_batch(
 
     Returns (referrals looked at, ids of reminder rows to send).
     """
-    referrals = list(referrals_due(cutoffs).select_for_update(skip_locked=True)[:BATCH_SIZE])
-    if not referrals:
+    # In no particular order: ordered by id, PostgreSQL merges the due ids with the primary
+    # key index and reads it up to the last due id (80,000 entries at 100,000 cases);
+    # unordered, it looks each due id up (``skip_locked``: sweeps never wait on each other).
+    locked = referrals_due(cutoffs).order_by().select_for_update(skip_locked=True)
+    ids = [r.pk for r in locked[:BATCH_SIZE]]
+    if not ids:
         return 0, []
+    # The locked batch with what the mails need (and the institution's kind, which picks the
+    # cut-offs in the holidays): a second query, so a sweep with none due stays the lean one.
+    referrals = list(_with_mail_data(Referral.objects.filter(pk__in=ids)).order_by("pk"))
     # Read the rows again now that the referrals are locked: the due query's snapshot may
     # predate the commit of a sweep that held the same rows a moment ago. No other sweep can
     # write rows for these referrals while this transaction holds their locks.
@@ -434,11 +476,18 @@ def _claim_batch(
             continue
         result.expired += 1
         rows.append(_row(referral.pk, Level.EXPIRY, now))
+    # The mails are drafted before the rows are written, so each row is inserted with its
+    # recipients (or as failed, without any address); the drafts get the rows' ids after.
+    drafts = _draft_mails(
+        [row for row in rows if row.outcome == Outcome.QUEUED],
+        now=now,
+        referrals={r.pk: r for r in referrals},
+    )
     created = _insert(rows)
     _record_levels(referrals, written, rows)
-    queued = [row for row in created if row.outcome == Outcome.QUEUED]
+    queued = [row for row in created if row.outcome != Outcome.SKIPPED]
     result.queued.update(row.level for row in queued)
-    _write_mails(queued, now=now, result=result)
+    _enqueue_mails(queued, drafts, result=result)
     return len(referrals), sorted(row.pk for row in queued)
 
 
@@ -508,42 +557,86 @@ def _insert(rows: list[ReminderLog]) -> list[ReminderLog]:
     return created
 
 
-def _write_mails(
-    reminders: Sequence[ReminderLog], *, now: dt.datetime, result: SweepResult
-) -> None:
-    """Write the outbox rows of new reminders (in the sweep's transaction) and record whom
-    they go to. A reminder without a single address is recorded as failed, in the case
-    history too: nobody would otherwise learn that the institution was never reminded."""
+# The mails of one reminder row (by identity: the row has no id before it is inserted).
+Drafts = dict[int, list[MailDraft]]
+
+
+def _with_mail_data(referrals: QuerySet[Referral]) -> QuerySet[Referral]:
+    """The referrals with what their reminders' mails need, and no encrypted field."""
+    return referrals.select_related("case__team__lead", "case__coordinator", "institution").defer(
+        *_PERSONAL_FIELDS
+    )
+
+
+def _draft_mails(
+    reminders: Sequence[ReminderLog],
+    *,
+    now: dt.datetime,
+    referrals: Mapping[int, Referral] | None = None,
+) -> Drafts:
+    """Draft the mails of these reminders (nothing is written): their ``referrals`` as the
+    batch read them (else one query for them, with case, team, lead, coordinator and
+    institution), then rendering only. Sets each
+    reminder's ``recipient``; a reminder without a single address is marked failed ("no
+    e-mail address"), and ``_enqueue_mails`` records that in the case history: nobody would
+    otherwise learn that the institution was never reminded."""
     if not reminders:
-        return
+        return {}
+    missing = {r.referral_id for r in reminders} - set(referrals or {})
     referrals = {
-        r.pk: r
-        for r in Referral.objects.select_related(
-            "case__team__lead", "case__coordinator", "institution"
-        )
-        .defer(*_PERSONAL_FIELDS)
-        .filter(pk__in={reminder.referral_id for reminder in reminders})
+        **(referrals or {}),
+        **{r.pk: r for r in _with_mail_data(Referral.objects.filter(pk__in=missing))},
     }
     office = OfficeSettings.current()
     today = timezone.localdate(now)
     calendars = Calendars.load(today)
+    drafts: Drafts = {}
     for reminder in reminders:
         referral = referrals[reminder.referral_id]
-        written = mails.reminder_enqueue(
-            reminder=reminder,
-            referral=referral,
-            today=today,
-            office=office,
-            calendar=calendars.for_referral(referral),
-        )
-        roles = [contact.role for contact, message in written if message is not None]
-        result.mails += len(roles)
-        reminder.recipient = ",".join(roles)
-        if not roles:
-            result.no_address += 1
+        reminder.referral = referral  # for the case history below, without a query
+        written = [
+            (contact, draft)
+            for contact, draft in mails.reminder_drafts(
+                level=reminder.level,
+                referral=referral,
+                today=today,
+                office=office,
+                calendar=calendars.for_referral(referral),
+            )
+            if draft.to.strip()
+        ]
+        drafts[id(reminder)] = [draft for _contact, draft in written]
+        reminder.recipient = ",".join(contact.role for contact, _draft in written)
+        if not written:
             reminder.outcome = Outcome.FAILED
             reminder.error = str(_("no e-mail address"))
-            _record_history(referral.case, reminder, Outcome.FAILED)
+    return drafts
+
+
+def _enqueue_mails(
+    reminders: Sequence[ReminderLog], drafts: Drafts, *, result: SweepResult
+) -> None:
+    """Write the drafted mails of these (inserted) reminders to the outbox with one INSERT, in
+    the sweep's transaction; record the reminders without any address in the case history."""
+    batch = [
+        replace(draft, object_id=str(reminder.pk))
+        for reminder in reminders
+        for draft in drafts.get(id(reminder), ())
+    ]
+    written = outbox.mails_enqueue(batch)
+    result.mails += sum(message is not None for message in written)
+    for reminder in reminders:
+        if reminder.outcome == Outcome.FAILED:
+            result.no_address += 1
+            _record_history(reminder.referral.case, reminder, Outcome.FAILED)
+
+
+def _write_mails(
+    reminders: Sequence[ReminderLog], *, now: dt.datetime, result: SweepResult
+) -> None:
+    """The mails of reminder rows already written (queued rows without any mail)."""
+    drafts = _draft_mails(reminders, now=now)
+    _enqueue_mails(reminders, drafts, result=result)
     ReminderLog.objects.bulk_update(reminders, ["recipient", "outcome", "error"])
 
 
@@ -680,7 +773,8 @@ def reminder_finished(message: OutboxMessage) -> None:
     reminder = _locked_reminder(message)
     if reminder is None:
         return
-    case = Case.objects.only("pk", "reference").get(referrals__pk=reminder.referral_id)
+    # "state" too: the FSM mixin reads it on load (a second query else).
+    case = Case.objects.only("pk", "state", "reference").get(referrals__pk=reminder.referral_id)
     if message.state == MailState.FAILED:
         reminder.error = message.last_error
         _record_history(case, reminder, Outcome.FAILED, message.attempts)

@@ -263,8 +263,9 @@ def inbox_rows(
     shown = [r.case_id for r in rows if not getattr(r, "details_hidden", True)]
     names = {
         c.pk: c.display_name
+        # "state" too: the FSM mixin reads it when a case is loaded, one query per row else.
         for c in Case.objects.filter(pk__in=shown).only(
-            "id", "given_name", "family_name", "erased_at"
+            "id", "state", "given_name", "family_name", "erased_at"
         )
     }
     if any(r.state == ReferralState.PENDING for r in rows):

@@ -109,3 +109,27 @@ def test_the_open_inbox_lists_no_done_rows_but_counts_them(
     response = login(school_user).get(reverse("referrals:inbox"))
     assert response.context["counts"]["done"] == 1
     assert declined.case.reference not in response.content.decode()
+
+
+def test_the_inbox_page_makes_the_same_queries_for_one_row_and_for_many(
+    login, coordinator, institution, school_user
+) -> None:
+    """The child's name is read for all rows at once; the case's state comes with it (the FSM
+    mixin reads it on load: without it, one more query per row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = login(school_user)
+    url = reverse("referrals:inbox")
+    _referral(coordinator, institution, days_ago=2)
+    client.get(url)  # sessions and caches warm
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url).status_code == 200
+        return len(ctx.captured_queries)
+
+    one = queries()
+    for days in range(3, 9):
+        _referral(coordinator, institution, days_ago=days)
+    assert queries() == one

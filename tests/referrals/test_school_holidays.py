@@ -203,3 +203,42 @@ def test_outside_the_holidays_the_sweep_needs_no_list_of_institutions(
     # In the Christmas holidays schools and Kitas count differently: two scopes again.
     holidays = dt.datetime(2027, 1, 5, 9, tzinfo=ZoneInfo("Europe/Berlin"))
     assert len(SweepCutoffs.at(holidays, office).scopes) == 2
+
+
+def test_in_the_holidays_the_due_query_names_kitas_by_their_kind_not_by_a_list(
+    rlp_school_holidays, district
+) -> None:
+    """In the Christmas holidays schools and Kitas count differently (two scopes), yet the
+    due statement is the same whatever the number of Kitas: they are a subquery on the kind,
+    never a literal list of ids (which made the sweep with none due grow with the state)."""
+    from referrals.reminders import SweepCutoffs, referrals_due
+
+    office = OfficeSettings.current()
+    holidays = at(2027, 1, 5, 9)
+
+    def statement() -> tuple[str, int]:
+        sql, params = referrals_due(SweepCutoffs.at(holidays, office)).query.sql_with_params()
+        return sql, len(params)
+
+    InstitutionFactory(kind=InstitutionKind.KITA, district=district)
+    few = statement()
+    for _ in range(5):
+        InstitutionFactory(kind=InstitutionKind.KITA, district=district)
+    assert statement() == few
+    assert len(SweepCutoffs.at(holidays, office).scopes) == 2
+
+
+def test_in_the_holidays_one_sweep_records_the_kita_and_holds_the_school(
+    sweep, coordinator, institution, district, before_christmas, mailoutbox
+) -> None:
+    """Both in one batch of the two-scope path: each referral is planned by its own
+    institution's calendar (the kind read with the batch, no query per referral)."""
+    kita = InstitutionFactory(kita=True, district=district)
+    at_kita = refer(coordinator, kita, before_christmas)
+    at_school = refer(coordinator, institution, before_christmas)
+    mailoutbox.clear()
+    result = sweep(at(2026, 12, 28))
+    assert levels(at_kita) == {Level.REMINDER_1}
+    assert levels(at_school) == set()
+    assert result.queued == {Level.REMINDER_1: 1}
+    assert [m.to for m in mailoutbox] == [[kita.email]]

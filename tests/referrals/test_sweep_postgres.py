@@ -87,6 +87,31 @@ def test_parallel_sweeps_send_each_reminder_once(due_referrals, mailoutbox) -> N
     assert Counter(outcome for _ref, _lvl, outcome in rows) == {"sent": 12, "skipped": 6}
 
 
+def test_parallel_sweeps_in_small_batches_write_each_reminder_and_mail_once(
+    due_referrals, mailoutbox, monkeypatch
+) -> None:
+    """Four sweeps at once, each in batches of three: the batches skip each other's locked
+    referrals, and every reminder gets its row and one outbox row per recipient, once."""
+    from referrals import reminders
+
+    monkeypatch.setattr(reminders, "BATCH_SIZE", 3)
+    OutboxMessage.objects.all().delete()
+    with (
+        time_machine.travel(dt.datetime(2026, 4, 17, 8, tzinfo=BERLIN), tick=False),
+        mock.patch("coordination.outbox.hand_over"),
+    ):
+        results = in_threads(4, reminders_claim_due)
+    assert sum(sum(result.queued.values()) for result, _ids in results) == 12
+    queued = ReminderLog.objects.filter(outcome=Outcome.QUEUED)
+    assert Counter(queued.values_list("level", flat=True)) == {"r1": 6, "r2": 6}
+    mails = Counter(
+        OutboxMessage.objects.filter(kind__startswith="reminder.").values_list(
+            "object_id", flat=True
+        )
+    )
+    assert mails == {str(r.pk): 2 if r.level == "r2" else 1 for r in queued}
+
+
 def test_parallel_sends_of_one_outbox_row_send_it_once(due_referrals, mailoutbox) -> None:
     mailoutbox.clear()
     with (
@@ -179,4 +204,8 @@ def test_the_due_query_stays_index_only_with_school_kita_and_own_calendars(
     assert "Seq Scan on referrals_referral" not in plan, plan
     assert "Index Only Scan using ref_due_pending" in plan, plan
     assert "Index Only Scan using ref_due_accepted" in plan, plan
-    assert "referrals_institution" not in plan, plan
+    # Kitas are named by their kind, in a subquery read once per arm into a hash (never a
+    # join per referral, never a list of ids that grows with the number of Kitas).
+    institution_scans = [line for line in plan.splitlines() if "on referrals_institution" in line]
+    assert len(institution_scans) == plan.count("hashed SubPlan"), plan
+    assert "Join" not in plan, plan
