@@ -155,7 +155,7 @@ def test_a_key_id_extending_the_active_one_is_not_taken_for_it(settings, coordin
 
 def test_nothing_to_do_when_every_value_uses_the_active_key(coordinator, district) -> None:
     CaseFactory(coordinator=coordinator, district=district)
-    assert "done: 0 values re-encrypted" in run()
+    assert "done: 0 rows (0 values) re-encrypted" in run()
     run("--check")
 
 
