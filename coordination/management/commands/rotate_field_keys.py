@@ -20,7 +20,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, models, transaction
@@ -405,6 +404,8 @@ class Command(BaseCommand):
         # Server-side binding, arrays in binary: Django's cursors bind on the client, which
         # escapes every byte of every value into the SQL text (a third of the time of a
         # batch). The same connection, so the same transaction.
+        import psycopg  # the PostgreSQL driver: only on this path
+
         connection.ensure_connection()
         with psycopg.Cursor(connection.connection) as cursor:
             cursor.execute(sql, values)
