@@ -56,11 +56,12 @@ class _Progress:
             self.stdout.write(f"{self.label}: {min(self.rows, self.todo)}/{self.todo}")
 
 
-def _id_ranges(qs: models.QuerySet, workers: int) -> list[tuple[Any, Any]]:
+def _id_ranges(qs: models.QuerySet, workers: int, todo: int | None = None) -> list[tuple[Any, Any]]:
     """``workers`` contiguous ranges of ids ``(after, up_to)``, split at quantiles of the rows
     still to do (so each worker gets about the same number of rows)."""
     ids = qs.order_by("pk").values_list("pk", flat=True)
-    todo = ids.count()
+    if todo is None:
+        todo = ids.count()
     if todo < 2 * workers:
         return [(None, None)]
     bounds = [ids[todo * i // workers - 1] for i in range(1, workers)]
@@ -247,8 +248,9 @@ class Command(BaseCommand):
         # the application saves only the columns it changes: its other columns may still be
         # under an old key. Another pass re-reads those rows; a few passes always suffice
         # unless a row is changed again between every read and write.
+        left = todo
         for _pass in range(MAX_PASSES):
-            self._rotate_pass(model, fields, keyring, batch_size, qs, progress, workers)
+            self._rotate_pass(model, fields, keyring, batch_size, qs, progress, workers, left)
             left = qs.count()
             if not left:
                 break
@@ -264,9 +266,10 @@ class Command(BaseCommand):
         qs: models.QuerySet,
         progress: _Progress,
         workers: int,
+        todo: int,
     ) -> None:
         """One walk over the table: ``workers`` threads, each over its own range of ids."""
-        ranges = _id_ranges(qs, workers) if workers > 1 else [(None, None)]
+        ranges = _id_ranges(qs, workers, todo) if workers > 1 else [(None, None)]
         if len(ranges) == 1:
             self._rotate_range(model, fields, keyring, batch_size, qs, progress, *ranges[0])
             return
