@@ -12,6 +12,12 @@ run ``manage.py rotate_field_keys``, check with ``--check``, then drop the old k
   changes, so its other columns may still be under an old key).
 - Stored values are read raw (a ``Cast`` to a plain binary field bypasses the field's
   decryption), decrypted and encrypted with the same associated data (``app_label.model.field``).
+  No plaintext is printed; an error names the model and the row id.
+- Flat at any table size (PostgreSQL; docs/encryption.md, docs/performance.md): keyset
+  pagination by id, ``--workers`` threads over id ranges, one ``UPDATE ... FROM unnest()`` per
+  wave with its arrays bound on the server in binary, waves of one share per heap block (so
+  that most rows can be rewritten in place, without touching an index), asynchronous commit.
+  SQLite: one worker, row by row.
 """
 
 from __future__ import annotations
@@ -75,8 +81,8 @@ def _waves(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     each written and committed before the next, with a block's rows dealt across them.
 
     A table's pages are full (fillfactor 100), so a rewritten row of a full block moves to
-    another page and every index of the table gets a new entry (``cases_case`` has over 40,
-    and at 100,000 cases their pages no longer stay in memory). Once the first wave is
+    another page and every index of the table gets a new entry (``cases_case`` has 30, and
+    at 100,000 cases their pages no longer stay in memory). Once the first wave is
     committed, the next read of the block prunes the old versions, and the rows of the next
     wave fit where they were: HOT updates, no index touched. The largest rows go first, so
     the later ones fit into the space they free.
