@@ -81,7 +81,7 @@ def _waves(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
     each written and committed before the next, with a block's rows dealt across them.
 
     A table's pages are full (fillfactor 100), so a rewritten row of a full block moves to
-    another page and every index of the table gets a new entry (``cases_case`` has 30, and
+    another page and every index of the table gets a new entry (``cases_case`` has 31, and
     at 100,000 cases their pages no longer stay in memory). Once the first wave is
     committed, the next read of the block prunes the old versions, and the rows of the next
     wave fit where they were: HOT updates, no index touched. The largest rows go first, so
