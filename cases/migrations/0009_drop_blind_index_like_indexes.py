@@ -3,9 +3,10 @@ on PostgreSQL, for the blind-index columns.
 
 A blind index is the hex HMAC of a value and is only ever compared for equality, which the
 plain index serves; a ``LIKE 'abc%'`` over an HMAC means nothing. The twelve extra indexes
-on ``cases_case`` were more than a quarter of the 43 indexes every write of a case maintains: the key
-rotation rewrites every case row, and with them gone it ran about twice as fast at 100,000
-cases (``docs/performance.md``). Reversible: the reverse creates them again. A no-op on SQLite
+on ``cases_case`` were more than a quarter of the 43 indexes every write of a case
+maintains: the key rotation rewrites every case row, and without them it rewrote case rows
+about twice as fast at 100,000 cases in a side-by-side run (``docs/performance.md``).
+Reversible: the reverse creates them again. A no-op on SQLite
 (it has no such indexes).
 """
 
