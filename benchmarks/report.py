@@ -314,6 +314,11 @@ def markdown(data: dict[str, Any]) -> str:
         if r.get("rows_per_second") is not None:
             if r.get("complete"):
                 return f"{r['rows_per_second']:,} (all {r['rows_done']:,} rows with values)"
+            if r.get("time_cap_per_model"):  # benchmarks/rotation.py: every table sampled
+                return (
+                    f"{r['rows_per_second']:,} ({r['rows_done']:,} of {r['rows_total']:,} "
+                    f"rows, every table for ≤ {r['time_cap_s']:.0f} s, rate projected)"
+                )
             return (
                 f"{r['rows_per_second']:,} ({r['rows_done']:,} of {r['rows_total']:,} rows "
                 f"in the {r['time_cap_s']:.0f} s cap)"
