@@ -303,6 +303,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_CONNECTION_TIMEOUT = 3
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
+# Processes the worker protects the figures in (monitoring/protection.py); 0: the CPUs, at most 4.
+FIGURES_PROCESSES = env.int("FIGURES_PROCESSES", default=0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
         # "Worker last seen" on the administrators' start page (coordination/heartbeat.py).
