@@ -122,17 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.core.cache import caches
     from django.core.cache.backends.locmem import LocMemCache
-    from django.utils import timezone
+    from django.utils import timezone, translation
 
     from benchmarks import db
-    from django.utils import translation
-
     from monitoring import computation, protection
-    from monitoring.dimensions import PERIODS, FigureFilters
-    from monitoring.pages import figures_page
     from monitoring.cache import district_list
-    from monitoring.dimensions import Window
+    from monitoring.dimensions import PERIODS, FigureFilters, Window
     from monitoring.disclosure import effective_threshold
+    from monitoring.pages import figures_page
 
     copy = f"{args.dataset}_figrun"
     db.drop_database(copy)
@@ -199,9 +196,7 @@ def main(argv: list[str] | None = None) -> int:
         cache.clear()
         parallel, summary["full_parallel_s"] = compute(args.processes, reuse=False)
         summary["parallel_differences"] = tables_equal(serial, parallel)
-        log(
-            f"full: serial {summary['full_serial_s']:.2f} s, parallel {summary['full_parallel_s']} s"
-        )
+        log(f"full: serial {summary['full_serial_s']} s, parallel {summary['full_parallel_s']} s")
 
         # 3. A day's changes: incremental against full.
         cache.clear()
