@@ -25,11 +25,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import logging
 import multiprocessing
 import os
 import pickle
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from pathlib import Path
@@ -47,6 +49,8 @@ from monitoring.publication import (
     stock_published,
     waiting_published,
 )
+
+logger = logging.getLogger(__name__)
 
 # A part's published tables are kept this long for the next computation to reuse (the
 # computation runs every few minutes; a closed month's parts stay the same for days).
@@ -233,8 +237,15 @@ def _run(parts: Sequence[Part], processes: int) -> list[tuple[PublishedTable, ..
         return [protect_part(p) for p in parts]
     # fork: the processes start with this one's modules loaded, read no database and no
     # cache (``protect_part`` is pure), and end with the pool.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        return list(pool.map(protect_part, parts))
+    try:
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        with pool:
+            return list(pool.map(protect_part, parts))
+    except (AssertionError, OSError, BrokenProcessPool):
+        # No processes to be had (a daemonic process may not start any, the system may be
+        # out of them): the same protection, here.
+        logger.warning("figures: no process pool, protecting the parts one by one")
+        return [protect_part(p) for p in parts]
 
 
 def _shared(
