@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -199,6 +200,10 @@ def fingerprint(part: Part) -> str:
     return digest.hexdigest()
 
 
+# How long each part took to protect last time (the longest are started first).
+SECONDS_KEY = f"figures:{CACHE_VERSION}:part-seconds"
+
+
 def part_key(part: Part, print_: str) -> str:
     return f"figures:{CACHE_VERSION}:part:{part.name}:{print_}"
 
@@ -224,28 +229,43 @@ def protect_parts(parts: Sequence[Part], *, processes: int = 1, reuse: bool = Tr
             if kept is not None:
                 tables[part.name] = kept
     reused = [p.name for p in parts if p.name in tables]
-    todo = sorted((p for p in parts if p.name not in tables), key=lambda p: -p.size)
-    for part, result in zip(todo, _run(todo, processes), strict=True):
+    # The longest first (as last time, else the most counts): the pool's other processes
+    # take the short ones meanwhile.
+    took = cache.get(SECONDS_KEY) or {}
+    todo = sorted(
+        (p for p in parts if p.name not in tables),
+        key=lambda p: (-took.get(p.name, 0.0), -p.size),
+    )
+    for part, (result, seconds) in zip(todo, _run(todo, processes), strict=True):
         tables[part.name] = result
+        took[part.name] = seconds
         cache.set(part_key(part, prints[part.name]), result, PART_SECONDS)
+    if todo:
+        cache.set(SECONDS_KEY, took, PART_SECONDS)
     return Outcome(_shared(tables), [p.name for p in todo], reused)
 
 
-def _run(parts: Sequence[Part], processes: int) -> list[tuple[PublishedTable, ...]]:
+def _timed(part: Part) -> tuple[tuple[PublishedTable, ...], float]:
+    started = time.perf_counter()
+    result = protect_part(part)
+    return result, time.perf_counter() - started
+
+
+def _run(parts: Sequence[Part], processes: int) -> list[tuple[tuple[PublishedTable, ...], float]]:
     workers = min(processes, len(parts))
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [protect_part(p) for p in parts]
+        return [_timed(p) for p in parts]
     # fork: the processes start with this one's modules loaded, read no database and no
     # cache (``protect_part`` is pure), and end with the pool.
     try:
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
         with pool:
-            return list(pool.map(protect_part, parts))
+            return list(pool.map(_timed, parts))
     except (AssertionError, OSError, BrokenProcessPool):
         # No processes to be had (a daemonic process may not start any, the system may be
         # out of them): the same protection, here.
         logger.warning("figures: no process pool, protecting the parts one by one")
-        return [protect_part(p) for p in parts]
+        return [_timed(p) for p in parts]
 
 
 def _shared(
