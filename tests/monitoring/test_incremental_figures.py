@@ -251,3 +251,16 @@ def test_choose_detail_protects_each_depth_once_and_chooses_as_before() -> None:
         reference = choose_detail_without_lookup(counting_build(part, []), list(levels))
         assert chosen[0].suppressed_cells() == reference[0].suppressed_cells()
         assert chosen[0].published_cells() == reference[0].published_cells()
+
+
+def test_without_a_process_pool_the_parts_are_protected_here(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(protection, "ProcessPoolExecutor", refuse)
+    rng = random.Random(11)
+    parts = [random_part(rng, f"random{i}") for i in range(3)]
+    fallback = protection.protect_parts(parts, processes=2, reuse=False)
+    serial = protection.protect_parts(parts, processes=1, reuse=False)
+    for part in parts:
+        assert same_tables(fallback.tables[part.name], serial.tables[part.name])
