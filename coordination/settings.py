@@ -320,6 +320,8 @@ SWEEP_MINUTES = env.int("SWEEP_MINUTES", default=15)
 # Sent, failed and cancelled outgoing e-mails are deleted after this many days (the nightly
 # retention run; docs/outbox.md, "Pruning"). Queued ones are never deleted.
 OUTBOX_KEEP_DAYS = env.int("OUTBOX_KEEP_DAYS", default=90)
+# Processes the worker protects the figures in (monitoring/protection.py); 0: the CPUs, at most 4.
+FIGURES_PROCESSES = env.int("FIGURES_PROCESSES", default=0)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {
         # "Worker last seen" on the administrators' start page (coordination/heartbeat.py).

@@ -8,23 +8,22 @@ and two filtered pages cannot be subtracted from each other. What each cube publ
 how deep single districts go, is ``monitoring/publication.py``.
 
 The whole set takes seconds at state scale: the worker computes it (``monitoring.refresh``)
-and it is kept in the cache for ``KEEP_SECONDS`` (``figure_data``).
+and it is kept in the cache for ``KEEP_SECONDS`` (``figure_data``). The protection runs in
+independent parts, each reused while its counts stay the same and the others in parallel
+(``monitoring.protection``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any
 
 from django.core.cache import cache
 from django.utils import timezone
 
 from coordination.heartbeat import FIGURES, heartbeat_record
 from coordination.models import OfficeSettings
-from monitoring import disclosure
+from monitoring import disclosure, protection
 from monitoring.cache import CACHE_SECONDS, KEEP_SECONDS, district_list, figures_data_key
 from monitoring.dimensions import (
     Window,
@@ -38,17 +37,14 @@ from monitoring.dimensions import (
     outcome_dimension,
     target_dimension,
 )
-from monitoring.disclosure import Cube, Dimension, PublishedTable, publish
+from monitoring.disclosure import Dimension, PublishedTable
 from monitoring.publication import (
     DISTRICTS,
     MONTHS,
-    Depth,
-    choose_detail,
     flow_published,
     offers_published,
     on_time_published,
     referrals_published,
-    stock_published,
     waiting_published,
 )
 from monitoring.queries import (
@@ -87,6 +83,9 @@ class FigureData:
     # before the offers app, from an older cache entry).
     offers: PublishedTable | None = None
     computed_at: dt.datetime | None = None
+    # The parts protected for this set (the others were reused unchanged, see
+    # ``monitoring.protection``).
+    computed_parts: list[str] = field(default_factory=list)
 
 
 def figure_data(
@@ -94,11 +93,14 @@ def figure_data(
     districts: list[tuple[int, str]] | None = None,
     *,
     refresh: bool = False,
+    processes: int = 1,
 ) -> FigureData:
     """The protected cubes for the 12 months up to ``today``: the cached set, else (or with
     ``refresh``) computed now and cached for ``KEEP_SECONDS`` with the time it was computed.
 
-    ``districts`` (id, name) saves the query when the caller has them already."""
+    ``districts`` (id, name) saves the query when the caller has them already; the worker
+    protects them in ``processes`` processes (``monitoring.protection``), a request in its
+    own."""
     today = today or timezone.localdate()
     office = OfficeSettings.current()
     threshold = disclosure.effective_threshold(office.suppression_threshold)
@@ -107,7 +109,13 @@ def figure_data(
     key = figures_data_key(today, threshold, office.reminder_1_days, districts)
     data = None if refresh else cache.get(key)
     if data is None:
-        data = compute_data(Window.ending(today), threshold, office.reminder_1_days, districts)
+        data = compute_data(
+            Window.ending(today),
+            threshold,
+            office.reminder_1_days,
+            districts,
+            processes=processes,
+        )
         data.computed_at = timezone.now()
         # The data first, then the stamp that page keys are made of (a page never names a
         # computation that is not stored).
@@ -119,99 +127,110 @@ def figure_data(
 
 
 def compute_data(
-    window: Window, threshold: int, answer_days: int, districts: list[tuple[int, str]]
+    window: Window,
+    threshold: int,
+    answer_days: int,
+    districts: list[tuple[int, str]],
+    *,
+    processes: int = 1,
+    reuse: bool = True,
 ) -> FigureData:
     """Query the counts, protect them in linked cubes (as much detail per target type as
-    costs none of the city's figures) and publish the tables the pages read."""
+    costs none of the city's figures) and publish the tables the pages read.
+
+    The protection runs in independent parts (``monitoring.protection``): a part whose input
+    has not changed since a computation kept it is reused (``reuse``), the others are
+    protected in ``processes`` processes at once."""
+    outcome = protection.protect_parts(
+        figure_parts(window, threshold, answer_days, districts), processes=processes, reuse=reuse
+    )
+    tables = outcome.tables
+    now_waiting, stock = tables["waiting"]
+    return FigureData(
+        window=window,
+        threshold=threshold,
+        answer_days=answer_days,
+        districts=districts,
+        waiting=now_waiting,
+        pending=tables["pending"][0],
+        registered=tables["registered"][0],
+        placed=tables["placed"][0],
+        stock=stock,
+        referrals=tables["referrals"][0],
+        on_time=tables["answered_on_time"][0],
+        places=place_sums(),
+        offers=tables["offer_registrations"][0],
+        computed_parts=outcome.computed,
+    )
+
+
+def figure_parts(
+    window: Window, threshold: int, answer_days: int, districts: list[tuple[int, str]]
+) -> list[protection.Part]:
+    """The counts of every cube (the queries), as the independent protection problems."""
     district_ids = [d for d, _name in districts]
     district = district_of(district_ids)
     month_dim, district_dim = month_dimension(window), district_dimension(district_ids)
     target_dim, group_dim = target_dimension(), group_dimension()
     waiting_counts, current_stock = waiting_today(window, district)
     stock = waiting_at_month_ends(window, district, current_stock)
-    pending_counts = pending_today(district)
-    registered = registered_per_month(window, district)
-    placed = placed_per_month(window, district)
-    outcomes = referral_outcomes(window, district)
-    on_time = answered_on_time(window, district, answer_days)
-    places = place_sums()
-    offer_counts = offer_registrations(window, district)
-
     block_dim = block_dimension()
-    current = month_node(window.current)
     month_of_stock = Dimension("month", [month_node(m) for m in window.months], additive=False)
     t = threshold
-
-    def waiting(depth: Depth) -> list[Cube]:
-        cubes = [
-            Cube(
-                "waiting",
-                [district_dim, group_dim],
-                waiting_counts,
-                threshold=t,
-                fixed={"month": current},
-                published=partial(waiting_published, depth),
-            ),
-            Cube(
-                "waiting",
-                [month_of_stock, district_dim, target_dim],
-                stock,
-                threshold=t,
-                published=partial(stock_published, current, depth),
-            ),
-        ]
-        disclosure.protect(cubes)
-        return cubes
-
-    def single(name: str, dims: list[Dimension], counts: Mapping[Any, int], rule: Any) -> Any:
-        def build(depth: Depth) -> list[Cube]:
-            cube = Cube(name, dims, counts, threshold=t, published=partial(rule, depth))
-            disclosure.protect(cube)
-            return [cube]
-
-        return build
-
-    now_waiting, stock_cube = choose_detail(waiting, [2, 1, 0])
-    (pending,) = choose_detail(
-        single("pending", [district_dim, group_dim], pending_counts, waiting_published),
-        [2, 1, 0],
-    )
     flow_dims = [month_dim, district_dim, target_dim]
     flow_levels = [MONTHS | DISTRICTS, MONTHS, DISTRICTS, 0]
-    (registered_cube,) = choose_detail(
-        single("registered", flow_dims, registered, flow_published), flow_levels
-    )
-    (placed_cube,) = choose_detail(single("placed", flow_dims, placed, flow_published), flow_levels)
-    outcome_dims = [block_dim, district_dim, target_dim, outcome_dimension()]
-    (referrals,) = choose_detail(
-        single("referrals", outcome_dims, outcomes, referrals_published), [1, 0]
-    )
-    (answered,) = choose_detail(
-        single(
-            "answered_on_time", [block_dim, district_dim, target_dim], on_time, on_time_published
+    single = protection.single_part
+    return [
+        protection.waiting_part(
+            t,
+            district_dim,
+            group_dim,
+            target_dim,
+            month_of_stock,
+            month_node(window.current),
+            waiting_counts,
+            stock,
         ),
-        [1, 0],
-    )
-    offers_cube = Cube(
-        "offer_registrations",
-        [block_dim, district_dim, offer_kind_dimension(), offer_stage_dimension()],
-        offer_counts,
-        threshold=t,
-        published=offers_published,
-    )
-    disclosure.protect(offers_cube)
-    return FigureData(
-        window=window,
-        threshold=threshold,
-        answer_days=answer_days,
-        districts=districts,
-        waiting=publish(now_waiting),
-        pending=publish(pending),
-        registered=publish(registered_cube),
-        placed=publish(placed_cube),
-        stock=publish(stock_cube),
-        referrals=publish(referrals),
-        on_time=publish(answered),
-        places=places,
-        offers=publish(offers_cube),
-    )
+        single(
+            "pending",
+            t,
+            [district_dim, group_dim],
+            pending_today(district),
+            waiting_published,
+            [2, 1, 0],
+        ),
+        single(
+            "registered",
+            t,
+            flow_dims,
+            registered_per_month(window, district),
+            flow_published,
+            flow_levels,
+        ),
+        single(
+            "placed", t, flow_dims, placed_per_month(window, district), flow_published, flow_levels
+        ),
+        single(
+            "referrals",
+            t,
+            [block_dim, district_dim, target_dim, outcome_dimension()],
+            referral_outcomes(window, district),
+            referrals_published,
+            [1, 0],
+        ),
+        single(
+            "answered_on_time",
+            t,
+            [block_dim, district_dim, target_dim],
+            answered_on_time(window, district, answer_days),
+            on_time_published,
+            [1, 0],
+        ),
+        protection.plain_part(
+            "offer_registrations",
+            t,
+            [block_dim, district_dim, offer_kind_dimension(), offer_stage_dimension()],
+            offer_registrations(window, district),
+            offers_published,
+        ),
+    ]

@@ -102,11 +102,21 @@ def choose_detail(build: Any, levels: Sequence[int]) -> list[Cube]:
     most detailed level whose suppression hides nothing the plainest level shows.
     """
     plain = uniform_depth(levels[-1])
-    full = build(uniform_depth(levels[0]))
+    # Each depth is protected once: a trial may come back to a depth protected already (the
+    # last target type's trial is the most detailed one when every other took it), and the
+    # protection is a function of the depth alone, so it is looked up, not repeated.
+    protected: dict[Depth, list[Cube]] = {}
+
+    def built(depth: Depth) -> list[Cube]:
+        if depth not in protected:
+            protected[depth] = build(depth)
+        return protected[depth]
+
+    full = built(uniform_depth(levels[0]))
     lost = core_hidden(full, plain)
     if all(full[number].is_primary(index) for number, index in lost):
         return full  # only small counts themselves are hidden: nothing to gain
-    best = build(plain)
+    best = built(plain)
     kept = core_hidden(best, plain)
     if lost <= kept:
         return full
@@ -114,7 +124,7 @@ def choose_detail(build: Any, levels: Sequence[int]) -> list[Cube]:
     for target in TARGETS:
         for level in levels[:-1]:
             trial = tuple({**chosen, target: level}.items())
-            cubes = build(trial)
+            cubes = built(trial)
             if core_hidden(cubes, plain) <= kept:
                 chosen, best = dict(trial), cubes
                 break

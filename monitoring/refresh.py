@@ -21,6 +21,7 @@ from celery import current_app
 from django.utils import timezone
 
 from monitoring import cache as figure_cache
+from monitoring import protection
 from monitoring.cache import COMPUTE_LOCK_SECONDS
 from monitoring.computation import figure_data
 from monitoring.dimensions import PERIODS, FigureFilters
@@ -49,7 +50,7 @@ def refresh_figures(today: dt.date | None = None) -> int:
     from django.utils import translation
 
     today = today or timezone.localdate()
-    figure_data(today, refresh=True)
+    figure_data(today, refresh=True, processes=protection.default_processes())
     built = 0
     for language in ("de", "en"):
         with translation.override(language):
