@@ -13,7 +13,7 @@ function of that input, so
   by cell: nothing is approximated. Finer parts (a month, a district) are not independent: the
   boxes of secondary suppression run across months (the periods are their sums) and districts
   (the city's totals), so recomputing one month alone could hide different cells than the full
-  protection (see ``docs/adr/0017-figures-in-independent-parts.md``).
+  protection (see ``docs/adr/0018-figures-in-independent-parts.md``).
 - **parallel**: the parts that must be protected go to a pool of processes (``processes``),
   largest first; each process runs the same code on the same input, so the result is the same
   as in one process.
