@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -18,12 +22,16 @@ from django.dispatch import receiver
 
 from coordination.models import District
 
+log = logging.getLogger(__name__)
+
 # Figures older than this are recomputed (in the background; beat refreshes them sooner).
 CACHE_SECONDS = 300
 # Computed figures are kept, and shown while a fresh set is computed, this long.
 KEEP_SECONDS = 3600
 # At most one computation at a time; the lock expires should a worker die in the middle.
+# A computation that lives longer (a nationwide one) renews it every RENEW_LOCK_SECONDS.
 COMPUTE_LOCK_SECONDS = 900
+RENEW_LOCK_SECONDS = 60
 # Pages and exports of one computation: a newer one is there after CACHE_SECONDS.
 PAGE_SECONDS = 2 * CACHE_SECONDS
 # After a computation failed, the next one is queued no sooner than this.
@@ -79,6 +87,32 @@ def release_computation(token: str, *, failed: bool = False) -> None:
         cache.set(LOCK_KEY, token, FAILED_BACKOFF_SECONDS)
     else:
         cache.delete(LOCK_KEY)
+
+
+@contextmanager
+def keeping_computation(token: str, *, every: float = RENEW_LOCK_SECONDS) -> Iterator[None]:
+    """Hold the lock for as long as the block runs: a thread renews its expiry every
+    ``every`` seconds while it is still ``token``'s. Without it a computation longer than
+    ``COMPUTE_LOCK_SECONDS`` (thousands of districts) would let the next beat start a second
+    one beside it, and so on. A worker that dies stops renewing: the lock expires as before."""
+    stop = threading.Event()
+
+    def renew() -> None:
+        while not stop.wait(every):
+            try:
+                if cache.get(LOCK_KEY) != token:
+                    return  # expired and taken by another, or released: not ours to extend
+                cache.touch(LOCK_KEY, COMPUTE_LOCK_SECONDS)
+            except Exception:  # the cache is an optimisation: the computation goes on
+                log.warning("figures: the computation lock could not be renewed", exc_info=True)
+
+    thread = threading.Thread(target=renew, name="figures-lock", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 def computation_running() -> bool:

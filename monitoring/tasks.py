@@ -22,7 +22,8 @@ def compute_figures(token: str) -> int:
 
 def _refresh(token: str) -> int:
     try:
-        built = refresh.refresh_figures()
+        with figure_cache.keeping_computation(token):
+            built = refresh.refresh_figures()
     except BaseException:
         figure_cache.release_computation(token, failed=True)
         raise

@@ -234,3 +234,28 @@ def test_the_beat_schedule_refreshes_before_the_figures_go_stale(settings) -> No
     assert entry["task"] == "monitoring.tasks.warm_figures"
     assert entry["schedule"] < figure_cache.CACHE_SECONDS
     assert tasks.compute_figures.name == "monitoring.tasks.compute_figures"
+
+
+def test_a_long_computation_keeps_its_lock_and_lets_it_go_afterwards(monkeypatch) -> None:
+    """A nationwide computation outlives COMPUTE_LOCK_SECONDS: the lock is renewed while it
+    runs (no second computation starts beside it) and expires normally once it stops."""
+    import time
+
+    monkeypatch.setattr(figure_cache, "COMPUTE_LOCK_SECONDS", 1)
+    token = figure_cache.claim_computation()
+    assert token
+    with figure_cache.keeping_computation(token, every=0.2):
+        time.sleep(1.6)  # longer than the lock's lifetime
+        assert figure_cache.claim_computation() is None  # still held: renewed
+    time.sleep(1.3)  # no longer renewed: it expires as a dead worker's would
+    assert figure_cache.claim_computation() is not None
+
+
+def test_the_lock_of_another_computation_is_never_renewed(monkeypatch) -> None:
+    import time
+
+    monkeypatch.setattr(figure_cache, "COMPUTE_LOCK_SECONDS", 1)
+    assert figure_cache.claim_computation()  # someone else's
+    with figure_cache.keeping_computation("not the owner", every=0.2):
+        time.sleep(1.6)
+        assert figure_cache.claim_computation() is not None  # theirs expired, not extended
