@@ -119,6 +119,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--in-place", action="store_true",
                         help="use the configured database as it is (one size, no copies; "
                              "for the smoke test)")  # fmt: skip
+    parser.add_argument(
+        "--use-dataset", action="store_true",
+        help="measure on the data set itself, no working copy (a nationwide data set is tens "
+        "of GB and its copy takes minutes): the run changes it, so it is marked used and the "
+        "next run generates it again",
+    )  # fmt: skip
     parser.add_argument("--seed", type=int, default=20260101)
     parser.add_argument("--output-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
@@ -267,6 +273,12 @@ def prepare_size(
                 "counts": generated.counts, "in_place": True}  # fmt: skip
         return info, None
     info = prepare_dataset(size, args, log)
+    if args.use_dataset:
+        db.forget_meta()  # the run changes it: never reused as a pristine data set
+        info["copy_seconds"] = None
+        info["used_in_place"] = True
+        log(f"measuring on the data set {db.dataset_name(size)} itself (it is used up)")
+        return info, db.dataset_name(size)
     run_db = db.run_name(size)
     db.drop_database(run_db)
     copy_seconds = db.create_database(run_db, template=db.dataset_name(size))
@@ -345,7 +357,7 @@ def run_after_pages(
         pages.write_plans(path, size, page_results)
         log(f"query plans written to {path}")
     results.pop("_page_results", None)
-    if run_db is not None and not args.keep_run_db:
+    if run_db is not None and not args.keep_run_db and not args.use_dataset:
         db.drop_database(run_db)
 
 

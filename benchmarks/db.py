@@ -178,6 +178,12 @@ def write_meta(payload: dict[str, Any]) -> None:
         cursor.execute(f"INSERT INTO {META_TABLE} (payload) VALUES (%s)", [json.dumps(payload)])
 
 
+def forget_meta() -> None:
+    """Mark the current data set as no longer pristine: the next run generates it again."""
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP TABLE IF EXISTS {META_TABLE}")
+
+
 def server_version(*, maintenance: bool = True) -> str:
     """Asked on the maintenance database (the bench databases may not exist yet), or on the
     configured one."""

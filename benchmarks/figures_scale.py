@@ -115,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-csv", action="store_true", help="skip the CSV comparison")
     parser.add_argument("--keep-copy", action="store_true")
     parser.add_argument("--output")
+    parser.add_argument(
+        "--phases-only", action="store_true",
+        help="only step 1, on the data set itself (read only, no copy: a nationwide data set "
+        "is tens of GB), each part in a child process stopped after --part-cap seconds",
+    )  # fmt: skip
+    parser.add_argument("--part-cap", type=float, default=600.0)
     args = parser.parse_args(argv)
 
     import django
@@ -131,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     from monitoring.disclosure import effective_threshold
     from monitoring.pages import figures_page
 
-    copy = f"{args.dataset}_figrun"
-    db.drop_database(copy)
-    db.create_database(copy, template=args.dataset)
+    copy = args.dataset if args.phases_only else f"{args.dataset}_figrun"
+    if not args.phases_only:
+        db.drop_database(copy)
+        db.create_database(copy, template=args.dataset)
     db.use_database(copy)
     caches["default"] = LocMemCache("figures-scale", {})
     cache = caches["default"]
@@ -172,12 +179,19 @@ def main(argv: list[str] | None = None) -> int:
         summary["parts"] = {}
         for part in parts:
             started = time.perf_counter()
-            protection.protect_part(part)
+            if args.phases_only:
+                finished = protect_capped(part, args.part_cap)
+            else:
+                protection.protect_part(part)
+                finished = True
             summary["parts"][part.name] = {
                 "counts": part.size,
                 "seconds": round(time.perf_counter() - started, 2),
+                "finished": finished,
             }
             log(f"  {part.name}: {summary['parts'][part.name]}")
+        if args.phases_only:
+            return _finish(summary, args)
         cache.clear()
         started = time.perf_counter()
         computation.figure_data(today, districts, refresh=True)
@@ -223,8 +237,33 @@ def main(argv: list[str] | None = None) -> int:
                 summary[key] = round(value, 2)
         log(json.dumps(summary, indent=2))
     finally:
-        if not args.keep_copy:
+        if not args.keep_copy and not args.phases_only:
             db.drop_database(copy)
+    return _finish(summary, args)
+
+
+def protect_capped(part: Any, cap: float) -> bool:
+    """Protect one part in a forked child; False if it was stopped after ``cap`` seconds."""
+    import multiprocessing
+
+    from django.db import connections
+
+    from monitoring import protection
+
+    connections.close_all()  # never share a connection with a forked child
+    child = multiprocessing.get_context("fork").Process(
+        target=protection.protect_part, args=(part,)
+    )
+    child.start()
+    child.join(cap)
+    if child.is_alive():
+        child.terminate()
+        child.join()
+        return False
+    return child.exitcode == 0
+
+
+def _finish(summary: dict[str, Any], args: argparse.Namespace) -> int:
     if args.output:
         with open(args.output, "w", encoding="utf-8") as handle:
             json.dump(summary, handle, indent=2)
