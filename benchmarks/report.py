@@ -70,6 +70,9 @@ def _ratio(big: float | None, small: float | None) -> float | None:
     return round(big / small, 2)
 
 
+FIGURES_LIMIT_SECONDS = 60
+
+
 def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Every target of the issue, with its figures; ``ok`` is None when it was not measured."""
     sizes = sorted(int(s) for s in data["results"])
@@ -94,6 +97,17 @@ def check_targets(data: dict[str, Any]) -> list[dict[str, Any]]:
                 "target": f"{label}: median at {_n(large)} <= {MAX_TIME_RATIO}x {_n(small)}",
                 "ok": ratio is not None and ratio <= MAX_TIME_RATIO,
                 "detail": f"{little['median_ms']} ms vs {big['median_ms']} ms ({ratio}x){runs}",
+            })  # fmt: skip
+        job = data["results"][large].get("figures_job") or {}
+        if job.get("seconds") is not None or job.get("parts"):
+            stopped = [n for n, p in (job.get("parts") or {}).items() if not p.get("finished", 1)]
+            total = job.get("figures_seconds")
+            checks.append({
+                "target": f"figures computation at {_n(large)} ({job.get('districts')} "
+                          f"districts) within {FIGURES_LIMIT_SECONDS} s",
+                "ok": not stopped and total is not None and total <= FIGURES_LIMIT_SECONDS,
+                "detail": (f"stopped: {', '.join(stopped)} (see the note)" if stopped
+                           else f"{total} s"),
             })  # fmt: skip
         sweep_cases = (("none_due", "none due"), ("none_due_holidays", "none due, school holidays"))
         for which, name in sweep_cases:
@@ -271,7 +285,7 @@ def markdown(data: dict[str, Any]) -> str:
 
     # the worker's computation of the figures
     jobs = [data["results"][s].get("figures_job") or {} for s in sizes]
-    if any(j.get("seconds") is not None for j in jobs):
+    if any(j.get("seconds") is not None or j.get("parts") for j in jobs):
         out.append("**Figures computation by the worker** (`refresh_figures`, from an empty "
                    "cache, median of its runs; no request waits for it)")  # fmt: skip
         out.append("")
@@ -282,6 +296,25 @@ def markdown(data: dict[str, Any]) -> str:
                    + " | ".join(_fmt(j.get("figures_seconds")) for j in jobs) + " |")  # fmt: skip
         out.append("| … and the first page of every period, both languages s | "
                    + " | ".join(_fmt(j.get("seconds")) for j in jobs) + " |")  # fmt: skip
+        names = sorted({name for j in jobs for name in (j.get("parts") or {})})
+        if names:  # the parts timed one by one (benchmarks/figures_scale.py --phases-only)
+            out.append("| queries of the computation s | "
+                       + " | ".join(_fmt(j.get("queries_s")) for j in jobs) + " |")  # fmt: skip
+            for name in names:
+                cells = []
+                for j in jobs:
+                    part = (j.get("parts") or {}).get(name)
+                    if part is None:
+                        cells.append("–")
+                    elif part.get("finished", True):
+                        cells.append(_fmt(part.get("seconds")))
+                    else:
+                        cells.append(f"> {part.get('seconds')} (stopped)")
+                out.append(f"| part `{name}` s | " + " | ".join(cells) + " |")
+        notes = [f"{_n(s)}: {j['note']}" for s, j in zip(sizes, jobs, strict=True) if j.get("note")]
+        if notes:
+            out.append("")
+            out.extend(f"- {note}" for note in notes)
         out.append("")
 
     # crypto
