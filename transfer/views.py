@@ -140,8 +140,10 @@ def _duplicates(request: AuthenticatedRequest, batch: ImportBatch) -> list[dict[
     }
     named = {
         c.pk: c
+        # "state" too: django-fsm's ConcurrentTransitionMixin reads it on every load (one
+        # query per row without it).
         for c in Case.objects.filter(pk__in=visible).only(
-            "id", "given_name", "family_name", "birth_date"
+            "id", "state", "given_name", "family_name", "birth_date"
         )
     }
     out = []
