@@ -227,6 +227,13 @@ def prepare_dataset(size: int, args: argparse.Namespace, log: Log) -> dict[str, 
             log(f"reusing data set {name} (generated {meta['generated_at'][:16]} in "
                 f"{meta['generation_seconds']:.0f} s)")  # fmt: skip
             return meta | {"generated": False, "bytes": db.database_size(name)}
+        if size >= NATIONWIDE and not args.generate_only:
+            # Never dropped by surprise: it took an hour or more to build. A migration that was
+            # renamed or changed since (not only added) is enough to refuse it.
+            raise db.BenchDatabaseError(
+                f"data set {name} does not match the generator or its migrations; generating "
+                "it again takes about an hour: run with --generate-only (or --regenerate)"
+            )
         log(f"data set {name} does not match the generator or its migrations: regenerating")
     db.drop_database(name)
     db.create_database(name)
