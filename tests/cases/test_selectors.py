@@ -18,10 +18,11 @@ from cases.selectors import (
     cases_possible_siblings,
     cases_search,
     cases_visible_to,
+    teams_visible_to,
 )
 from cases.services import case_share
 from coordination.models import OfficeSettings
-from tests.factories import CaseFactory, UserFactory
+from tests.factories import CaseFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.usefixtures("english")
 TODAY = timezone.localdate
@@ -43,6 +44,19 @@ def test_a_coordinator_sees_the_team_and_shared_cases_only(
     case_share(case=shared, by=other_coordinator, with_user=coordinator)
     assert set(cases_visible_to(coordinator)) == {own, shared}
     assert foreign not in cases_visible_to(coordinator)
+
+
+def test_the_team_filter_lists_the_own_team_and_the_teams_of_shared_cases_only(
+    coordinator, other_coordinator, district, django_assert_num_queries
+):
+    TeamFactory()  # a team with nothing shared: never listed
+    CaseFactory(coordinator=other_coordinator, district=district)  # not shared
+    assert list(teams_visible_to(coordinator)) == [coordinator.team]
+    shared = CaseFactory(coordinator=other_coordinator, district=district)
+    case_share(case=shared, by=other_coordinator, with_user=coordinator)
+    with django_assert_num_queries(2):  # the shared ids, then the teams
+        teams = list(teams_visible_to(coordinator))
+    assert sorted(t.pk for t in teams) == sorted([coordinator.team_id, other_coordinator.team_id])
 
 
 @pytest.mark.parametrize("role", ["institution_staff", "management", "administrator"])
