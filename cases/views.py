@@ -525,7 +525,6 @@ def render_detail(request: AuthenticatedRequest, case: Case, **forms: Any) -> Ht
             "assign_form": AssignForm(
                 initial={"coordinator": case.coordinator_id}, prefix="assign", user=user
             ),
-            "transfer_form": TransferForm(case=case, prefix="transfer"),
             "share_form": ShareForm(case=case, prefix="share"),
             "unshare_form": UnshareForm(shared_with=case_shared_with(case=case), prefix="unshare"),
             "link_form": LinkSiblingForm(
@@ -720,20 +719,24 @@ def assign(request: AuthenticatedRequest, pk: int) -> HttpResponse:
 
 
 @case_object_view
-@require_POST
+@require_http_methods(["GET", "POST"])
 def transfer(request: AuthenticatedRequest, pk: int) -> HttpResponse:
-    """Hand the case over to another team (POST only); the user then usually loses access."""
+    """Hand the case over to another team, on a page of its own: a nationwide installation has
+    thousands of teams, too many to put in every case page. The user then usually loses
+    access to the case."""
     case = case_get_for_user(user=request.user, pk=pk)
-    form = TransferForm(request.POST, case=case, prefix="transfer")
-    if not form.is_valid():
-        messages.error(request, _form_errors(form))
+    if not may_manage_case(case, request.user):
+        messages.error(request, _("Only the team the case belongs to can transfer it."))
         return redirect("cases:detail", pk=case.pk)
+    form = TransferForm(request.POST or None, case=case, prefix="transfer")
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "cases/transfer.html", {"case": case, "form": form})
     team = form.cleaned_data["team"]
     try:
         case_transfer(case=case, by=request.user, team=team, reason=form.cleaned_data["reason"])
     except DomainError as exc:
-        messages.error(request, str(exc.message))
-        return redirect("cases:detail", pk=case.pk)
+        form.add_error(None, str(exc.message))
+        return render(request, "cases/transfer.html", {"case": case, "form": form})
     messages.success(
         request,
         _("Case %(reference)s was transferred to %(team)s.")

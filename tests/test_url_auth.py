@@ -133,7 +133,7 @@ TABLE: dict[str, Row] = {
     "cases:edit": Row(OWN_CASE_PAGE, CASE),
     "cases:transition": Row(OWN_CASE_POST, CASE, method="post"),
     "cases:assign": Row(OWN_CASE_POST, CASE, method="post"),
-    "cases:transfer": Row(OWN_CASE_POST, CASE, method="post"),
+    "cases:transfer": Row(OWN_CASE_PAGE, CASE),  # the form on a page of its own
     "cases:share": Row(OWN_CASE_POST, CASE, method="post"),
     "cases:unshare": Row(OWN_CASE_POST, CASE, method="post"),
     "cases:link_sibling": Row(OWN_CASE_POST, CASE, method="post"),

@@ -91,7 +91,9 @@ def test_the_case_page_offers_transfer_only_to_the_owning_team(
 
 def test_transfer_through_the_page(coord_client, case, coordinator, other_coordinator) -> None:
     url = reverse("cases:transfer", args=[case.pk])
-    assert coord_client.get(url).status_code == 405
+    page = coord_client.get(url)
+    assert page.status_code == 200  # the form has a page of its own (thousands of teams)
+    assert f'value="{other_coordinator.team_id}"' in page.content.decode()
     response = coord_client.post(
         url, {"transfer-team": other_coordinator.team_id, "transfer-reason": "Umzug"}
     )
@@ -103,10 +105,25 @@ def test_transfer_through_the_page(coord_client, case, coordinator, other_coordi
 def test_transfer_without_a_reason_is_a_form_error(
     coord_client, case, coordinator, other_coordinator
 ) -> None:
-    coord_client.post(
+    response = coord_client.post(
         reverse("cases:transfer", args=[case.pk]),
         {"transfer-team": other_coordinator.team_id, "transfer-reason": ""},
     )
+    assert response.status_code == 200  # shown again with the error at the field
+    assert response.context["form"].errors["reason"]
+    assert Case.objects.get(pk=case.pk).team_id == coordinator.team_id
+
+
+def test_the_case_page_holds_no_list_of_teams_and_a_shared_user_cannot_transfer(
+    coord_client, client, case, coordinator, other_coordinator
+) -> None:
+    html = coord_client.get(reverse("cases:detail", args=[case.pk])).content.decode()
+    assert 'name="transfer-team"' not in html
+    case_share(case=case, by=coordinator, with_user=other_coordinator)
+    client.force_login(other_coordinator)
+    url = reverse("cases:transfer", args=[case.pk])
+    assert client.get(url).status_code == 302
+    client.post(url, {"transfer-team": other_coordinator.team_id, "transfer-reason": "x"})
     assert Case.objects.get(pk=case.pk).team_id == coordinator.team_id
 
 
