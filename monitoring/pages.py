@@ -101,3 +101,21 @@ def page_for(header: FiguresHeader, *, keep: bool = False) -> FiguresPage:
         if keep:
             cache.set(header.cache_key, page, PAGE_SECONDS)
     return page
+
+
+# Above this many districts the figures filter asks for a name instead of listing them all
+# (a nationwide installation has thousands: the list alone was 200 KiB of every page).
+DISTRICT_LIST_LIMIT = 300
+
+
+def district_named(name: str) -> int | None:
+    """The district called ``name`` (any case; a unique beginning of a name will do)."""
+    wanted = name.strip().casefold()
+    if not wanted:
+        return None
+    districts = district_list()
+    exact = [pk for pk, label in districts if label.casefold() == wanted]
+    if exact:
+        return exact[0]
+    starting = [pk for pk, label in districts if label.casefold().startswith(wanted)]
+    return starting[0] if len(starting) == 1 else None

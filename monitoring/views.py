@@ -56,12 +56,25 @@ def figures(request: AuthenticatedRequest) -> HttpResponse:
     if not roles.may_see_figures(request.user):
         raise PermissionDenied
     raw = str(request.GET.get("page") or "1")[:6]
+    params = request.GET.copy()
+    # With thousands of districts the filter takes a name (a district's name is no personal
+    # value); one that matches no district shows every district and says so.
+    typed = str(params.get("district_name") or "").strip()[:100]
+    not_found = ""
+    if "district_name" in params:
+        found = pages.district_named(typed) if typed else None
+        params["district"] = str(found) if found is not None else ""
+        not_found = typed if typed and found is None else ""
     header = refresh.figures_header_kept_fresh(
         # isdecimal, not isdigit: "²" is a digit that int() refuses.
-        parse_filters(request.GET),
+        parse_filters(params),
         district_page=int(raw) if raw.isdecimal() else 1,
     )
     context = _context(header, print_view=False)
+    context["district_not_found"] = not_found
+    context["district_by_name"] = len(header.district_choices) > pages.DISTRICT_LIST_LIMIT
+    chosen = header.filters.district
+    context["district_label"] = dict(header.district_choices).get(chosen, "") if chosen else ""
     if header.computed_at or header.compute_here:
         return render(request, "monitoring/figures.html", context)
     # None computed yet (first use, a new day, the cache emptied): the worker is on it. A

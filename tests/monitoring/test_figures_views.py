@@ -325,3 +325,32 @@ def test_a_state_with_many_districts_is_shown_a_page_of_districts_at_a_time(  # 
     one = client.get(reverse("figures"), {"district": figures_data["north"].pk})
     assert one.context["header"].district_page is None
     assert tables.DISTRICTS_PER_PAGE == 25
+
+
+def test_with_thousands_of_districts_the_filter_takes_a_name(  # type: ignore[no-untyped-def]
+    client, management_user, figures_data, fixed_now, monkeypatch
+) -> None:
+    """A nationwide installation has thousands of districts: no list of them in every page;
+    the reader types a name (any case, or a unique beginning of one)."""
+    from monitoring import pages
+
+    client.force_login(management_user)
+    listed = client.get(reverse("figures")).content.decode()
+    assert 'name="district"' in listed and 'name="district_name"' not in listed
+    monkeypatch.setattr(pages, "DISTRICT_LIST_LIMIT", 1)
+    south = figures_data["south"]
+    html = client.get(reverse("figures"), {"period": "3"}).content.decode()
+    assert (
+        'name="district_name"' in html
+        and '<select class="kern-form-input__select" id="figures-district"' not in html
+    )
+    for typed in (south.name.upper(), f"  {south.name[:3].lower()}"):
+        response = client.get(reverse("figures"), {"district_name": typed, "period": "6"})
+        assert response.context["page"].filters.district == south.pk
+        assert f'value="{south.name}"' in response.content.decode()  # shown as chosen
+    unknown = client.get(reverse("figures"), {"district_name": "Atlantis"})
+    assert unknown.status_code == 200
+    assert unknown.context["page"].filters.district is None
+    assert "Atlantis" in unknown.content.decode()  # "no district is called ..."
+    cleared = client.get(reverse("figures"), {"district_name": "", "district": south.pk})
+    assert cleared.context["page"].filters.district is None  # an empty name: all districts
