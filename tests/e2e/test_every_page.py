@@ -154,6 +154,7 @@ def _pages(w: Any) -> dict[str, list[tuple[str, str]]]:
         ("register", reverse("cases:register")),
         ("case", reverse("cases:detail", args=[case])),
         ("edit case", reverse("cases:edit", args=[case])),
+        ("transfer case", reverse("cases:transfer", args=[case])),
         ("family contact", reverse("cases:guardian_add", args=[case])),
         ("copy of the data", reverse("cases:access_report", args=[case])),
         ("new referral", reverse("referrals:create", args=[w.ready_case.pk])),
