@@ -25,7 +25,13 @@ from tests.monitoring.test_summaries import NOW, ready, world  # noqa: F401 - fi
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():  # type: ignore[no-untyped-def]
+def empty_cache(settings):  # type: ignore[no-untyped-def]
+    # A local-memory cache of this process, whatever CACHE_URL says: these tests travel in
+    # time (Redis expiries would not follow) and choose "shared" or "not shared" themselves.
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                    "LOCATION": "warm-figures-tests"}
+    }  # fmt: skip
     cache.clear()
     yield
     cache.clear()
