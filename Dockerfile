@@ -25,4 +25,7 @@ RUN DEBUG=1 SECRET_KEY=build FIELD_ENCRYPTION_KEYS=b:AAAAAAAAAAAAAAAAAAAAAAAAAAA
 
 USER ankommen
 EXPOSE 8000
-CMD ["gunicorn", "coordination.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3"]
+# The same settings as the compose web service (docs/performance.md, "Throughput"); the number
+# of workers comes from WEB_CONCURRENCY (gunicorn reads it; two per core of the host).
+ENV WEB_CONCURRENCY=4
+CMD ["gunicorn", "coordination.wsgi", "--bind", "0.0.0.0:8000", "--preload", "--max-requests", "2000", "--max-requests-jitter", "200", "--timeout", "30", "--access-logfile", "-"]
