@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET
 
 from coordination.audit import audit_log, csv_cell
 from coordination.audit_text import describe
-from coordination.forms import KernForm
+from coordination.forms import KernForm, database_ids
 from coordination.roles import is_administrator
 from coordination.selectors import audit_entries_matching, audit_search_page
 
@@ -72,7 +72,8 @@ def _administrator_only(request: HttpRequest) -> None:
 
 
 def _entry_id(value: str | None) -> int | None:
-    return int(value) if value and value.isascii() and value.isdecimal() else None
+    """A cursor that could be an entry id (one no row can have, e.g. 30 digits, is none)."""
+    return next(iter(database_ids([value])), None) if value and value.isascii() else None
 
 
 @login_required
